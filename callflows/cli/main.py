@@ -1,0 +1,30 @@
+"""`callflows`: chat with a vertical, parse text, validate flows, manage the database."""
+
+from __future__ import annotations
+
+import click
+
+from callflows.cli.chat import chat
+from callflows.cli.db import appointments, db
+from callflows.cli.flows import flows, import_rasa
+from callflows.cli.nlu import nlu
+from callflows.logs import configure_logging
+
+
+@click.group()
+@click.option("--log-level", default="WARNING", envvar="CALLFLOWS_LOG_LEVEL", show_default=True)
+def cli(log_level: str) -> None:
+    """Callflows: answer call-center phone calls with small models on CPUs."""
+    configure_logging(log_level)
+
+
+for command in (chat, nlu, flows, import_rasa, db, appointments):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="callflows")
+
+
+if __name__ == "__main__":
+    main()

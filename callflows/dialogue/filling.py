@@ -1,0 +1,77 @@
+"""Which slots an utterance fills: the asked one first, then any other slot of the
+form whose value type is unambiguous (over-informative answers and corrections)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from callflows.flow.spec import FlowSpec, FormSpec
+from callflows.nlu.pipeline import NluResult
+from callflows.nlu.values import Value
+
+
+def _overlaps(a: Value, b: Value) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def candidates_for_form(
+    flow: FlowSpec,
+    form: FormSpec,
+    nlu: NluResult,
+    requested: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Slot values the utterance gives for `form`, as {slot: normalised value}.
+
+    - the requested step's slots take any value of their type;
+    - another slot of the form is filled only if its type appears once among the form's
+      slots (enums always: their synonyms are specific), so "tuesday at three with dr patel"
+      fills date, time and provider at once and "no, wednesday" corrects the date;
+    - a person name is taken outside its own question only after a cue ("my name is ...");
+    - a span of text is used for one slot only, the requested slot first.
+    """
+    updates: dict[str, Any] = {}
+    used: list[Value] = []
+    type_counts = Counter(flow.slots[s].type for s in form.required_slots if s in flow.slots)
+
+    def take(slot: str, value: Value) -> None:
+        updates[slot] = value.value
+        used.append(value)
+
+    for slot in requested:
+        spec = flow.slots.get(slot)
+        if spec is None:
+            continue
+        if spec.type == "text" and nlu.text:
+            updates[slot] = nlu.text
+            continue
+        for value in nlu.values.get(slot, []):
+            if value.value is not None and not any(_overlaps(value, u) for u in used):
+                take(slot, value)
+                break
+    for slot in form.required_slots:
+        if slot in updates or slot in requested:
+            continue
+        spec = flow.slots.get(slot)
+        if spec is None or spec.type in ("text", "any"):
+            continue
+        if spec.type != "enum" and type_counts[spec.type] > 1:
+            continue
+        for value in nlu.values.get(slot, []):
+            if value.value is None or any(_overlaps(value, u) for u in used):
+                continue
+            if spec.type == "person_name" and not value.extra.get("cue"):
+                continue
+            take(slot, value)
+            break
+    return updates
+
+
+def pii_spans(flow: FlowSpec, nlu: NluResult) -> list[str]:
+    """The words of every personal-data value in the utterance, to mask in the transcript."""
+    spans: list[str] = []
+    for slot, values in nlu.values.items():
+        spec = flow.slots.get(slot)
+        if spec is not None and spec.pii:
+            spans += [v.text for v in values if v.text]
+    return spans

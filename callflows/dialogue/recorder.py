@@ -1,0 +1,139 @@
+"""Writes the call record: the call, every turn (masked), slot values (masked), the outcome.
+
+Writes are queued and flushed in order; if the database is unavailable they stay queued
+and are retried on the next write and at the end of the call, so a database hiccup never
+ends a call and never loses what was said.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from callflows.flow.spec import FlowSpec
+from callflows.logs import call_logger
+from callflows.privacy import mask_text
+
+Op = Callable[[Any], None]
+
+
+class CallRecorder:
+    def __init__(
+        self,
+        store: Any,
+        call_id: str,
+        flow: FlowSpec,
+        channel: str = "text",
+        caller_number: str | None = None,
+        to_number: str | None = None,
+        twilio_call_sid: str | None = None,
+        flow_version: int | None = None,
+    ):
+        self.store = store
+        self.call_id = call_id
+        self.flow = flow
+        self.log = call_logger(__name__, call_id)
+        self.seq = 0
+        self.finished = False
+        self._queue: deque[Op] = deque()
+        self.turns: list[dict[str, Any]] = []  # what was recorded, masked (for the CLI and tests)
+        from callflows.store import repo
+
+        self._repo = repo
+        started = datetime.now(timezone.utc)
+        self._summary: dict[str, Any] | None = None
+        self._enqueue(lambda s: repo.start_call(
+            s, flow.vertical, channel, call_id=call_id, from_number=caller_number,
+            to_number=to_number, twilio_call_sid=twilio_call_sid, flow_version=flow_version,
+            started_at=started,
+        ))
+
+    # ----------------------------------------------------------------- records
+    def caller_turn(self, text: str, nlu: Any, secrets: list[str], timings: dict[str, float] | None = None,
+                    masked_whole: bool = False) -> None:
+        masked = mask_text(text, secrets)
+        if masked_whole and any(ch.isdigit() for ch in text):
+            masked = "[redacted]"
+        self._turn("caller", masked, getattr(nlu, "intent", None), getattr(nlu, "confidence", None), timings)
+
+    def bot_turn(self, text: str, secrets: list[str], timings: dict[str, float] | None = None) -> None:
+        self._turn("bot", mask_text(text, secrets), None, None, timings)
+
+    def slot(self, name: str, slot_type: str, value: Any, pii: bool) -> None:
+        seq = self.seq
+        self._enqueue(lambda s: self._repo.set_slot(
+            s, self.call_id, name, slot_type, value, turn_seq=seq, pii=pii))
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        """Kept for the end of the call (a handoff summary for the person who takes it)."""
+        self._summary = {**(self._summary or {}), **summary}
+
+    def finish(self, outcome: str, transferred_to: str | None = None, slots: dict[str, Any] | None = None) -> None:
+        if self.finished:
+            self.flush()
+            return
+        self.finished = True
+        ended = datetime.now(timezone.utc)
+        summary = self._summary
+        self._enqueue(lambda s: self._repo.finish_call(
+            s, self.call_id, outcome, ended_at=ended, summary=summary,
+            transferred=bool(transferred_to), transfer_to=transferred_to))
+        self.log.info("call finished: outcome=%s turns=%d", outcome, self.seq)
+
+    # ----------------------------------------------------------------- queue
+    def _turn(self, speaker: str, text: str, intent: str | None, confidence: float | None,
+              timings: dict[str, float] | None) -> None:
+        self.seq += 1
+        seq = self.seq
+        at = datetime.now(timezone.utc)
+        t = dict(timings or {})
+        self.turns.append({"seq": seq, "speaker": speaker, "text": text, "intent": intent, **t})
+        known = {"endpoint_ms", "stt_ms", "nlu_ms", "tts_first_audio_ms", "total_ms"}
+        self._enqueue(lambda s: self._repo.add_turn(
+            s, self.call_id, speaker, text, intent=intent, confidence=confidence, started_at=at,
+            **{k: v for k, v in t.items() if k in known},
+            extra={k: v for k, v in t.items() if k not in known} or None))
+
+    def _enqueue(self, op: Op) -> None:
+        if self.store is None:
+            return
+        self._queue.append(op)
+        self.flush()
+
+    def flush(self, attempts: int = 1) -> bool:
+        """Write queued records in order, in one transaction; returns True when nothing is left.
+
+        If the database is unreachable the records stay queued (retried later). A record
+        the database refuses for another reason is logged and dropped, so one bad record
+        cannot hold back the rest of the call."""
+        if self.store is None:
+            return True
+        for attempt in range(attempts):
+            while self._queue:
+                done = 0
+                try:
+                    with self.store.session() as s:
+                        for op in list(self._queue):
+                            op(s)
+                            s.flush()
+                            done += 1
+                except (OperationalError, InterfaceError) as exc:
+                    self.log.warning("call record not written yet (%d queued): %s", len(self._queue), type(exc).__name__)
+                    break
+                except Exception as exc:  # noqa: BLE001 - a refused record: drop it, keep the others
+                    self.log.error("dropping a call record the database refused: %s", type(exc).__name__)
+                    if done >= len(self._queue):  # the commit itself failed: retry later
+                        break
+                    del self._queue[done]  # the others were rolled back with it: they go again
+                    continue
+                for _ in range(done):
+                    self._queue.popleft()
+            if not self._queue:
+                return True
+            if attempt + 1 < attempts:
+                time.sleep(min(2.0, 0.2 * 2 ** attempt))
+        return not self._queue

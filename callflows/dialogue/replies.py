@@ -1,0 +1,45 @@
+"""What the bot says back, and the engine's default responses (a flow may override each)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from callflows.speech.expectation import Expectation
+
+DEFAULT_RESPONSES: dict[str, str] = {
+    "greet": "Thank you for calling {{ display_name }}. How can I help you today?",
+    "help": "You can tell me what you need in a few words, or say 'talk to a person' at any time.",
+    "not_understood": "Sorry, I didn't catch that. Could you say it another way?",
+    "offer_human": "I'm having trouble understanding. Would you like me to connect you with a person?",
+    "transfer": "Let me connect you with someone who can help. One moment please.",
+    "goodbye": "Thank you for calling {{ display_name }}. Goodbye!",
+    "anything_else": "Is there anything else I can help you with?",
+    "how_can_help": "Sure. What can I help you with?",
+    "start_over": "Okay, let's start over. How can I help you?",
+    "error_fallback": "I'm sorry, something went wrong on my side. Let me connect you with someone who can help.",
+    "faq_unknown": "I'm not sure about that one. Would you like me to connect you with someone who can answer it?",
+    "still_there": "Are you still there?",
+    "silence_goodbye": "I haven't heard anything, so I'll end the call now. Please call back any time. Goodbye.",
+    "no_transfer": "Okay, let's keep going.",
+    "resume": "Now, back to where we were.",
+}
+
+
+@dataclass
+class BotReply:
+    text: str
+    end_call: bool = False
+    transfer_to: str | None = None
+    expectation: Expectation = field(default_factory=Expectation)
+    outcome: str | None = None
+    nlu: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "end_call": self.end_call,
+            "transfer_to": self.transfer_to,
+            "expects": self.expectation.slot or ("yes_no" if self.expectation.yes_no else None),
+            "outcome": self.outcome,
+        }

@@ -1,0 +1,568 @@
+"""One DialogueSession per call: caller text in, bot reply out.
+
+The policy asks for one missing slot at a time, accepts over-informative answers and
+corrections, confirms by yes/no, answers a question in the middle of a form and goes
+back to it, and offers a person after a bounded number of misses. Custom logic runs in
+the vertical's rasa-sdk actions; every turn is recorded in the store with personal data
+masked.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callflows.actions.context import register_store
+from callflows.actions.runner import ActionError
+from callflows.actions.signals import read_signal
+from callflows.actions.tracker import build_domain, build_tracker
+from callflows.dialogue.filling import candidates_for_form, pii_spans
+from callflows.dialogue.recorder import CallRecorder
+from callflows.dialogue.replies import DEFAULT_RESPONSES, BotReply
+from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, OFFER_HUMAN, DialogueState
+from callflows.flow.spec import FormSpec, FormStep
+from callflows.flow.templates import render
+from callflows.logs import call_logger
+from callflows.nlu.pipeline import FAQ_INTENT, NluResult
+from callflows.nlu.values import ParseContext, Value
+from callflows.speech.expectation import Expectation
+from callflows.verticals import Vertical
+
+_DIGITS = re.compile(r"\d+")
+
+
+class DialogueSession:
+    def __init__(
+        self,
+        vertical: Vertical,
+        store: Any = None,
+        call_id: str | None = None,
+        now: datetime | None = None,
+        channel: str = "text",
+        rng: random.Random | None = None,
+        caller_number: str | None = None,
+        to_number: str | None = None,
+        twilio_call_sid: str | None = None,
+    ):
+        self.vertical = vertical
+        self.flow = vertical.flow
+        self.call_id = call_id or uuid.uuid4().hex
+        self.tz = ZoneInfo(self.flow.timezone)
+        self._fixed_now = now.astimezone(self.tz) if now and now.tzinfo else (now.replace(tzinfo=self.tz) if now else None)
+        self.state = DialogueState(slots={name: None for name in self.flow.slots})
+        self.rng = rng or random.Random(0)
+        self.log = call_logger(__name__, self.call_id)
+        self.domain = build_domain(self.flow)
+        self._store = store  # kept alive for in-process actions (see callflows.actions.context)
+        self._store_key = register_store(store) if store is not None else None
+        self.recorder = CallRecorder(
+            store, self.call_id, self.flow, channel=channel, caller_number=caller_number,
+            to_number=to_number, twilio_call_sid=twilio_call_sid, flow_version=vertical.version,
+        )
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def now(self) -> datetime:
+        return self._fixed_now or datetime.now(self.tz)
+
+    @property
+    def expectation(self) -> Expectation:
+        st = self.state
+        if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE):
+            return Expectation(yes_no=True)
+        if st.active_form and st.requested:
+            spec = self.flow.slots[st.requested]
+            return Expectation(
+                slot=spec.name,
+                slot_type=spec.type,
+                digits_length=spec.length,
+                choices=tuple(spec.choices),
+                pii=spec.pii,
+            )
+        return Expectation()
+
+    def start(self) -> BotReply:
+        reply = self._reply(self._say("greet"))
+        self.recorder.bot_turn(reply.text, self._secrets())
+        return reply
+
+    def handle_text(self, text: str, source: str = "text", timings: dict[str, float] | None = None) -> BotReply:
+        """One caller turn. `source` is "text", "speech" or "dtmf"."""
+        if self.state.ended:
+            return BotReply("", end_call=True, outcome=self._final_outcome("ended"))
+        t0 = time.perf_counter()
+        self.state.silences = 0
+        nlu = self._dtmf_nlu(text) if source == "dtmf" else self.vertical.nlu.parse(text, self._ctx())
+        nlu_ms = (time.perf_counter() - t0) * 1000
+        self.recorder.caller_turn(text, nlu, self._secrets() + pii_spans(self.flow, nlu),
+                                  timings={**(timings or {}), "nlu_ms": nlu_ms}, masked_whole=self.expectation.pii)
+        try:
+            parts = self._respond(nlu)
+        except ActionError as exc:
+            self.log.warning("degrading to a person: %s", exc)
+            parts = [self._say("error_fallback")]
+            self._transfer(outcome="action_failed")
+        reply = self._reply(*parts)
+        reply.nlu = nlu.to_json()
+        self.recorder.bot_turn(reply.text, self._secrets())
+        if reply.end_call or reply.transfer_to:
+            self.end(self._final_outcome("goodbye"))
+        return reply
+
+    def handle_silence(self) -> BotReply:
+        st = self.state
+        st.silences += 1
+        if st.silences > self.flow.settings.max_silence_prompts:
+            st.ended = True
+            reply = self._reply(self._say("silence_goodbye"))
+            reply.end_call = True
+            self.recorder.bot_turn(reply.text, self._secrets())
+            self.end(self._final_outcome("no_input"))
+            return reply
+        reply = self._reply(self._say("still_there"), st.last_prompt)
+        self.recorder.bot_turn(reply.text, self._secrets())
+        return reply
+
+    def end(self, outcome: str | None = None) -> None:
+        """Finish the call record; safe to call more than once (hang-up after goodbye)."""
+        self.state.ended = True
+        self.recorder.finish(
+            outcome or self._final_outcome("hangup"),
+            transferred_to=self.state.transferred_to,
+            slots=self.state.slots,
+        )
+
+    # ------------------------------------------------------------------ policy
+    def _respond(self, nlu: NluResult) -> list[str]:
+        st = self.state
+        settings = self.flow.settings
+        confident = nlu.confidence >= settings.confidence_threshold
+        intent = nlu.intent if confident else None
+        ispec = self.flow.intents.get(intent) if intent else None
+
+        # 1. intents that always win: emergencies and the like go to a person
+        if ispec is not None and (ispec.transfer or ispec.end_call):
+            parts = [self._say(ispec.response)] if ispec.response else []
+            if ispec.transfer:
+                parts.append(self._say("transfer"))
+                self._transfer(outcome=f"{ispec.name}_transferred")
+            else:
+                st.ended = True
+            return parts
+
+        # 2. global handlers
+        has_values = bool(nlu.values)
+        if intent == "human":
+            self._transfer(outcome="caller_asked_for_person")
+            return [self._say("transfer")]
+        if intent == "goodbye" and not has_values and st.pending != CONFIRM:
+            st.ended = True
+            return [self._say("goodbye")]
+        if intent == "help" and not has_values:
+            return [self._say("help"), st.last_prompt] if st.last_prompt else [self._say("help")]
+        if intent == "repeat" and not has_values:
+            return [st.last_bot_text or self._say("greet")]
+        if intent == "start_over":
+            self._reset()
+            return [self._say("start_over")]
+
+        # 3. an answer to a yes/no question the bot just asked
+        if st.pending == OFFER_HUMAN:
+            yes = self._yes_no(nlu)
+            if yes:
+                self._transfer(outcome="offered_person_accepted")
+                return [self._say("transfer")]
+            st.pending, st.misses = None, 0
+            if yes is False:
+                return [self._say("no_transfer"), st.last_prompt] if st.last_prompt else [self._say("how_can_help")]
+        if st.pending == CONFIRM and st.active_form:
+            return self._on_confirm(nlu)
+        if st.pending == CHANGE_WHICH and st.active_form:
+            return self._on_change_which(nlu)
+        if st.pending == ANYTHING_ELSE:
+            yes = self._yes_no(nlu)
+            nothing_more = not has_values and (intent in (None, "affirm", "deny", "goodbye"))
+            if yes is False and nothing_more:
+                st.ended = True
+                return [self._say("goodbye")]
+            st.pending = None
+            if yes and nothing_more:
+                return [self._ask_free(self._say("how_can_help"))]
+
+        # 4. inside a form
+        if st.active_form:
+            return self._in_form(nlu, intent)
+
+        # 5. no form yet: start one, answer a question, or say we did not understand
+        form = self.flow.form_for_intent(intent) if intent else None
+        if form is not None:
+            return self._start_form(form, nlu)
+        if self._is_faq(nlu, intent):
+            return [self._faq_answer(nlu), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
+        if ispec is not None and ispec.response:
+            return [self._ask_free(self._say(ispec.response))]
+        if intent in ("affirm", "deny"):
+            return [self._ask_free(self._say("how_can_help"))]
+        if intent is None and nlu.faq is not None:  # a question no intent covers, no good FAQ match
+            return [self._miss(self._say("faq_unknown"), offer=True)]
+        return [self._miss(self._say("not_understood"))]
+
+    def _in_form(self, nlu: NluResult, intent: str | None) -> list[str]:
+        st = self.state
+        form = self.flow.forms[st.active_form]  # type: ignore[index]
+        step = self._step(form, st.requested)
+        updates = candidates_for_form(self.flow, form, nlu, step.slots if step else ())
+        if updates:
+            return self._apply_and_continue(form, nlu, updates)
+        if self._has_validator(form):  # the vertical's extract_<slot> may understand it
+            before = dict(self.state.slots)
+            messages = self._validate(form, nlu, {})
+            if self.state.slots != before:
+                self.state.misses = 0
+                return messages + [self._next(form)]
+        other = self.flow.form_for_intent(intent) if intent else None
+        if other is not None and other.name != form.name:
+            return self._start_form(other, nlu)
+        if self._is_faq(nlu, intent, strict=True):
+            return [self._faq_answer(nlu), self._say("resume"), self._reask(form)]
+        return [self._miss_in_form(form, nlu)]
+
+    def _start_form(self, form: FormSpec, nlu: NluResult) -> list[str]:
+        st = self.state
+        st.active_form, st.pending, st.requested, st.misses = form.name, None, None, 0
+        for slot in form.required_slots:
+            st.slots[slot] = None
+        st.history.append({"event": "active_loop", "name": form.name})
+        updates = candidates_for_form(self.flow, form, nlu, ())
+        if updates:
+            return self._apply_and_continue(form, nlu, updates)
+        return [self._next(form)]
+
+    def _apply_and_continue(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
+        messages = self._validate(form, nlu, updates)
+        self.state.misses = 0
+        return messages + [self._next(form)]
+
+    def _on_confirm(self, nlu: NluResult) -> list[str]:
+        st = self.state
+        form = self.flow.forms[st.active_form]  # type: ignore[index]
+        yes = self._yes_no(nlu)
+        updates = candidates_for_form(self.flow, form, nlu, ())
+        if updates:  # "no, wednesday": a correction, then confirm again
+            st.pending = None
+            return self._apply_and_continue(form, nlu, updates)
+        if yes:
+            st.pending = None
+            return self._complete(form)
+        if yes is False:
+            if form.confirm and not form.confirm.change_words:  # "do you want me to cancel it?" "no"
+                st.active_form, st.requested, st.pending = None, None, None
+                return [self._render(form.confirm.on_deny), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
+            slot = self._change_target(form, nlu)
+            if slot is not None:
+                return [self._clear_and_ask(form, slot)]
+            st.pending = CHANGE_WHICH
+            return [self._prompt(self._render(form.confirm.on_deny if form.confirm else ""))]
+        return [self._miss_in_form(form, nlu)]
+
+    def _on_change_which(self, nlu: NluResult) -> list[str]:
+        st = self.state
+        form = self.flow.forms[st.active_form]  # type: ignore[index]
+        updates = candidates_for_form(self.flow, form, nlu, ())
+        if updates:
+            st.pending = None
+            return self._apply_and_continue(form, nlu, updates)
+        slot = self._change_target(form, nlu)
+        if slot is not None:
+            st.pending = None
+            return [self._clear_and_ask(form, slot)]
+        if self._yes_no(nlu) is False:  # nothing to change after all
+            st.pending = None
+            return [self._next(form)]
+        return [self._miss_in_form(form, nlu)]
+
+    def _change_target(self, form: FormSpec, nlu: NluResult) -> str | None:
+        if not form.confirm:
+            return None
+        words = set(nlu.text.split())
+        for slot, phrases in form.confirm.change_words.items():
+            for phrase in phrases:
+                if (" " in phrase and phrase in nlu.text) or phrase in words:
+                    return slot
+        return None
+
+    def _clear_and_ask(self, form: FormSpec, slot: str) -> str:
+        self.state.slots[slot] = None
+        self.state.pending = None
+        return self._next(form)
+
+    def _complete(self, form: FormSpec) -> list[str]:
+        """Run the form's action; it may re-open the form (a taken slot) or end the call."""
+        st = self.state
+        messages: list[str] = []
+        reopen = False
+        if form.action:
+            result = self.vertical.actions.run(form.action, self._tracker("/form_complete", 1.0, form), self.domain)
+            st.history.append({"event": "action", "name": form.action})
+            for event in result.events:
+                if event.get("event") == "slot" and event.get("name") in st.slots:
+                    self._set_slot(event["name"], event.get("value"))
+                elif event.get("event") == "active_loop":
+                    reopen = event.get("name") == form.name
+            messages += self._messages(result.responses)
+        if st.transferred_to or st.ended:
+            return messages
+        if reopen and any(st.slots.get(s) is None for s in self._missing_or_empty(form)):
+            st.active_form, st.pending = form.name, None
+            return messages + [self._next(form)]
+        st.active_form, st.requested, st.pending = None, None, None
+        st.history.append({"event": "active_loop", "name": None})
+        return messages + [self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
+
+    def _missing_or_empty(self, form: FormSpec) -> list[str]:
+        return [step.slot for step in form.steps if all(self.state.slots.get(s) is None for s in step.slots)]
+
+    def _next(self, form: FormSpec) -> str:
+        """Ask for the first unfilled step, or confirm when every step is filled."""
+        st = self.state
+        for step in form.steps:
+            if all(st.slots.get(s) is None for s in step.slots):
+                if st.requested != step.slot:
+                    st.misses = 0
+                st.requested = step.slot
+                st.history.append({"event": "slot", "name": "requested_slot", "value": step.slot})
+                return self._prompt(self._render(step.prompt))
+        st.requested = None
+        if form.confirm:
+            st.pending = CONFIRM
+            return self._prompt(self._render(form.confirm.prompt))
+        return " ".join(self._complete(form))
+
+    def _reask(self, form: FormSpec) -> str:
+        if self.state.pending == CONFIRM and form.confirm:
+            return self._prompt(self._render(form.confirm.prompt))
+        step = self._step(form, self.state.requested)
+        return self._prompt(self._render(step.prompt)) if step else self._next(form)
+
+    def _miss_in_form(self, form: FormSpec, nlu: NluResult) -> str:
+        st = self.state
+        st.misses += 1
+        if st.misses > self.flow.settings.max_reprompts:
+            st.pending = OFFER_HUMAN
+            return self._say("offer_human")
+        step = self._step(form, st.requested)
+        if st.pending == CONFIRM or step is None:
+            return self._reask(form)
+        if step.reprompts:
+            text = step.reprompts[min(st.misses, len(step.reprompts)) - 1]
+            return self._prompt(self._render(text))
+        return self._say("not_understood") + " " + self._prompt(self._render(step.prompt))
+
+    def _miss(self, text: str, offer: bool = False) -> str:
+        st = self.state
+        st.misses += 1
+        if offer or st.misses > self.flow.settings.max_reprompts:
+            st.pending = OFFER_HUMAN
+            return text if offer else self._say("offer_human")
+        return self._ask_free(text)
+
+    # ------------------------------------------------------------------ slots and actions
+    def _validate(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
+        """Run the form's FormValidationAction (validate_<slot>, extract_<slot>) if the vertical has one."""
+        name = self._validator_name(form)
+        if not self.vertical.actions.has(name):
+            for slot, value in updates.items():
+                self._set_slot(slot, value)
+            return []
+        tracker = self._tracker(nlu.text, nlu.confidence, form, nlu.intent, candidates=updates)
+        result = self.vertical.actions.run(name, tracker, self.domain)
+        validated: dict[str, Any] = dict(updates)
+        for event in result.events:
+            if event.get("event") == "slot" and event.get("name") in self.state.slots:
+                validated[event["name"]] = event.get("value")
+        for slot, value in validated.items():
+            if self.state.slots.get(slot) != value or slot in updates:
+                self._set_slot(slot, value)
+        return self._messages(result.responses)
+
+    def _validator_name(self, form: FormSpec) -> str:
+        return form.validator or f"validate_{form.name}"
+
+    def _has_validator(self, form: FormSpec) -> bool:
+        return self.vertical.actions.has(self._validator_name(form))
+
+    def _set_slot(self, name: str, value: Any) -> None:
+        self.state.slots[name] = value
+        self.state.history.append({"event": "slot", "name": name, "value": value})
+        spec = self.flow.slots.get(name)
+        if value is not None and spec is not None:
+            self.recorder.slot(name, spec.type, value, spec.pii)
+
+    def _tracker(self, text: str, confidence: float, form: FormSpec | None, intent: str = "form",
+                 candidates: dict[str, Any] | None = None) -> dict[str, Any]:
+        metadata = {"call_id": self.call_id, "now": self.now.isoformat(), "timezone": self.flow.timezone,
+                    "vertical": self.flow.vertical, "store_key": self._store_key}
+        slots = {**self.state.slots, "requested_slot": self.state.requested}
+        return build_tracker(self.call_id, slots, text, intent, confidence, metadata,
+                             form.name if form else None, candidates, self.state.history[-50:])
+
+    def _messages(self, responses: list[dict[str, Any]]) -> list[str]:
+        out: list[str] = []
+        for message in responses:
+            sig = read_signal(message)
+            if sig:
+                if sig.get("outcome"):
+                    self.state.outcomes.append(sig["outcome"])
+                if sig.get("summary"):
+                    self.recorder.summary(sig["summary"])
+                if sig.get("transfer"):
+                    self._transfer(outcome=None)
+                if sig.get("end_call"):
+                    self.state.ended = True
+            name = message.get("response") or message.get("template")
+            if name:
+                extra = {k: v for k, v in message.items() if k not in ("response", "template", "text", "custom")}
+                out.append(self._say(name, **extra))
+            elif message.get("text"):
+                out.append(str(message["text"]))
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _ctx(self) -> ParseContext:
+        return ParseContext(now=self.now, business_hours=self.flow.settings.business_hours)
+
+    def _dtmf_nlu(self, keys: str) -> NluResult:
+        """Keypad entry for the step being asked: digits, a phone number, a date as MMDDYYYY."""
+        digits = "".join(_DIGITS.findall(keys))
+        values: dict[str, list[Value]] = {}
+        form = self.flow.forms.get(self.state.active_form or "")
+        step = self._step(form, self.state.requested) if form else None
+        for slot in step.slots if step else ():
+            spec = self.flow.slots[slot]
+            value = _dtmf_value(spec.type, spec.length, digits)
+            if value is not None:
+                values[slot] = [Value(spec.type, value, 0, len(digits), digits, {"dtmf": True})]
+                break
+        return NluResult(text=digits, intent="dtmf", confidence=1.0, ranking=(), values=values)
+
+    def _yes_no(self, nlu: NluResult) -> bool | None:
+        if nlu.yes_no is not None:
+            return nlu.yes_no
+        if nlu.intent == "affirm" and nlu.confidence >= 0.5:
+            return True
+        if nlu.intent == "deny" and nlu.confidence >= 0.5:
+            return False
+        return None
+
+    def _is_faq(self, nlu: NluResult, intent: str | None, strict: bool = False) -> bool:
+        """A question for the knowledge file. Inside a form (`strict`) the classifier must
+        agree, so a stray word shared with an FAQ question does not derail the form."""
+        if nlu.faq is None:
+            return False
+        threshold = self.flow.settings.faq_threshold
+        if intent == FAQ_INTENT:
+            return nlu.faq.score >= threshold * 0.5
+        if strict:
+            return nlu.faq.score >= max(0.6, threshold * 1.5)
+        return nlu.faq.score >= threshold and intent not in ("affirm", "deny")
+
+    def _faq_answer(self, nlu: NluResult) -> str:
+        assert nlu.faq is not None
+        self.state.outcomes.append("faq_answered")
+        return self._render(nlu.faq.entry.answer)
+
+    def _step(self, form: FormSpec, slot: str | None) -> FormStep | None:
+        return next((s for s in form.steps if slot in s.slots), None)
+
+    def _transfer(self, outcome: str | None) -> None:
+        st = self.state
+        st.transferred_to = self.flow.transfer_number or "operator"
+        st.ended = True
+        if outcome:
+            st.outcomes.append(outcome)
+
+    def _reset(self) -> None:
+        st = self.state
+        st.slots = {name: None for name in self.flow.slots}
+        st.active_form = st.requested = st.pending = None
+        st.misses = 0
+        st.history.append({"event": "restart"})
+
+    def _final_outcome(self, default: str) -> str:
+        st = self.state
+        if st.outcomes:
+            return st.outcomes[-1]
+        return "transferred" if st.transferred_to else default
+
+    def _secrets(self) -> list[str]:
+        """Values of personal-data slots, masked wherever they appear in a transcript."""
+        out: list[str] = []
+        for name, spec in self.flow.slots.items():
+            value = self.state.slots.get(name)
+            if spec.pii and value:
+                out.append(str(value))
+        return out
+
+    def _context(self, **extra: Any) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"display_name": self.flow.display_name, "vertical": self.flow.vertical,
+                               "transfer_number": self.flow.transfer_number or ""}
+        ctx.update(self.flow.variables)
+        ctx.update(self.state.slots)
+        for name, spec in self.flow.slots.items():
+            if spec.type == "enum":
+                value = self.state.slots.get(name)
+                labels = self.flow.variables.get(f"{name}_labels", {})
+                ctx[f"{name}_label"] = labels.get(value, value) if isinstance(labels, dict) else value
+        ctx.update(extra)
+        return ctx
+
+    def _render(self, template: str, **extra: Any) -> str:
+        return render(template, self._context(**extra))
+
+    def _say(self, name: str, **extra: Any) -> str:
+        variants = self.flow.responses.get(name)
+        template = self.rng.choice(variants) if variants else DEFAULT_RESPONSES.get(name, name)
+        return self._render(template, **extra)
+
+    def _prompt(self, text: str) -> str:
+        self.state.last_prompt = text
+        return text
+
+    def _ask_free(self, text: str, pending: str | None = None) -> str:
+        """A question outside any form ("anything else?")."""
+        self.state.pending = pending
+        self.state.last_prompt = text
+        return text
+
+    def _reply(self, *parts: str) -> BotReply:
+        text = " ".join(p.strip() for p in parts if p and p.strip())
+        st = self.state
+        st.last_bot_text = text
+        return BotReply(
+            text=text,
+            end_call=st.ended and not st.transferred_to,
+            transfer_to=st.transferred_to,
+            expectation=self.expectation,
+            outcome=st.outcomes[-1] if st.outcomes else None,
+        )
+
+
+def _dtmf_value(slot_type: str, length: int | None, digits: str) -> Any:
+    """What keypad digits mean for a slot type; None if they cannot fill it."""
+    if not digits:
+        return None
+    if slot_type == "digits":
+        return digits if length is None or len(digits) == length else None
+    if slot_type == "phone_number" and len(digits) >= 7:
+        return "+1" + digits if len(digits) == 10 else digits
+    if slot_type == "date" and len(digits) == 8:
+        try:
+            return datetime(int(digits[4:]), int(digits[:2]), int(digits[2:4])).date().isoformat()
+        except ValueError:
+            return None
+    return None

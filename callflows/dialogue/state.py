@@ -1,0 +1,28 @@
+"""The state of one conversation; everything else in a session is derived or shared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# What a yes/no answer would answer, when the bot has just asked one.
+CONFIRM = "confirm"
+CHANGE_WHICH = "change_which"
+OFFER_HUMAN = "offer_human"
+ANYTHING_ELSE = "anything_else"
+
+
+@dataclass
+class DialogueState:
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_form: str | None = None
+    requested: str | None = None  # first slot of the step being asked
+    pending: str | None = None  # one of the constants above
+    misses: int = 0  # turns in a row that did not move the conversation
+    silences: int = 0
+    last_bot_text: str = ""
+    last_prompt: str = ""  # the last question asked, to return to after a digression
+    outcomes: list[str] = field(default_factory=list)
+    transferred_to: str | None = None
+    ended: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)  # rasa events, for actions

@@ -1,0 +1,410 @@
+"""Load and validate a vertical's flow.yaml into a FlowSpec.
+
+Every problem is reported as a FlowError naming the file, the line and the field;
+all errors of a file are collected before raising FlowErrors, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from jinja2.exceptions import TemplateError
+
+from callflows.flow.errors import FlowError, FlowErrors
+from callflows.flow.spec import (
+    SLOT_TYPES,
+    ConfirmSpec,
+    FaqEntry,
+    FlowSpec,
+    FormSpec,
+    FormStep,
+    IntentSpec,
+    Settings,
+    SlotSpec,
+)
+from callflows.flow.templates import unknown_variables
+from callflows.flow.yaml_lines import LineDict, LineList, load_yaml_with_lines
+
+TOP_KEYS = {
+    "vertical", "display_name", "timezone", "transfer_number", "settings", "variables",
+    "slots", "intents", "forms", "responses", "knowledge", "actions", "action_server",
+}
+SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description"}
+INTENT_KEYS = {"examples", "keywords", "response", "transfer", "end_call"}
+FORM_KEYS = {"intent", "steps", "confirm", "action", "validator"}
+STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
+CONFIRM_KEYS = {"prompt", "on_deny", "change_words"}
+SETTINGS_FIELDS = set(Settings.__dataclass_fields__)
+
+
+class _Checker:
+    """Collects errors while walking the YAML tree."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.errors: list[FlowError] = []
+        self.templates: list[tuple[str, str, int, str]] = []  # (file, field, line, source)
+
+    def error(self, node: Any, key: str | int | None, field: str, message: str) -> None:
+        line = None
+        if isinstance(node, LineDict) and key is not None:
+            line = node.line_of(str(key))
+        elif isinstance(node, LineList) and isinstance(key, int):
+            line = node.line_of(key)
+        elif isinstance(node, (LineDict, LineList)):
+            line = node.line
+        self.errors.append(FlowError(self.file, line, field, message))
+
+    def mapping(self, parent: Any, key: str, field: str, required: bool = False) -> LineDict:
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if value is None:
+            if required:
+                self.error(parent, None, field, "is required")
+            empty = LineDict()
+            empty.line = getattr(parent, "line", 0)
+            empty.key_lines = {}
+            return empty
+        if not isinstance(value, dict):
+            self.error(parent, key, field, "must be a mapping")
+            return self.mapping({}, key, field)
+        return value
+
+    def string(self, parent: LineDict, key: str, field: str, required: bool = False,
+               template: bool = False) -> str | None:
+        value = parent.get(key)
+        if value is None:
+            if required:
+                self.error(parent, None, field, "is required")
+            return None
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            self.error(parent, key, field, "must be a string")
+            return None
+        value = str(value)
+        if template:
+            self.templates.append((self.file, field, parent.line_of(key), value))
+        return value
+
+    def strings(self, parent: LineDict, key: str, field: str, template: bool = False) -> tuple[str, ...]:
+        value = parent.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            self.error(parent, key, field, "must be a list of strings")
+            return ()
+        if template:
+            for i, v in enumerate(value):
+                line = value.line_of(i) if isinstance(value, LineList) else parent.line_of(key)
+                self.templates.append((self.file, f"{field}[{i}]", line, str(v)))
+        return tuple(str(v) for v in value)
+
+    def unknown_keys(self, node: LineDict, allowed: set[str], field: str) -> None:
+        for key in node:
+            if str(key) not in allowed:
+                self.error(node, key, f"{field}.{key}" if field else str(key),
+                           f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def load_flow(path: str | Path) -> FlowSpec:
+    """Load a flow file from disk (the knowledge file is resolved next to it)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlowErrors([FlowError(str(path), None, "file", f"cannot be read: {exc.strerror}")]) from None
+    return load_flow_text(text, str(path), base_dir=path.parent)
+
+
+def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None,
+                   knowledge_text: str | None = None) -> FlowSpec:
+    """Parse and validate flow YAML text; raises FlowErrors listing every problem."""
+    try:
+        doc = load_yaml_with_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line = mark.line + 1 if mark else None
+        raise FlowErrors([FlowError(file, line, "yaml", f"syntax error: {problem}")]) from None
+    if not isinstance(doc, LineDict):
+        raise FlowErrors([FlowError(file, 1, "file", "must be a mapping with vertical, slots, intents, forms")])
+
+    c = _Checker(file)
+    c.unknown_keys(doc, TOP_KEYS, "")
+    vertical = c.string(doc, "vertical", "vertical", required=True) or "unknown"
+    timezone = c.string(doc, "timezone", "timezone") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        c.error(doc, "timezone", "timezone", f"unknown time zone '{timezone}'")
+    settings = _settings(c, c.mapping(doc, "settings", "settings"))
+    variables = dict(c.mapping(doc, "variables", "variables"))
+    slots = _slots(c, c.mapping(doc, "slots", "slots", required=True))
+    intents = _intents(c, c.mapping(doc, "intents", "intents", required=True))
+    responses = _responses(c, c.mapping(doc, "responses", "responses"))
+    forms = _forms(c, c.mapping(doc, "forms", "forms"), slots, intents)
+    for intent in intents.values():
+        if intent.response and intent.response not in responses:
+            c.error(doc["intents"][intent.name], "response", f"intents.{intent.name}.response",
+                    f"response '{intent.response}' is not defined in responses")
+
+    faq: tuple[FaqEntry, ...] = ()
+    knowledge = c.string(doc, "knowledge", "knowledge")
+    if knowledge is not None or knowledge_text is not None:
+        faq = _knowledge(c, doc, knowledge, base_dir, knowledge_text)
+
+    known = set(slots) | set(variables) | {f"{s}_label" for s, spec in slots.items() if spec.type == "enum"}
+    for tfile, field, line, source in c.templates:
+        try:
+            unknown = unknown_variables(source, known)
+        except TemplateError as exc:
+            c.errors.append(FlowError(tfile, line, field, f"bad template: {exc}"))
+            continue
+        for name in sorted(unknown):
+            c.errors.append(FlowError(tfile, line, field, f"bad template variable '{name}' (not a slot or variable)"))
+
+    if c.errors:
+        raise FlowErrors(c.errors)
+    return FlowSpec(
+        vertical=vertical,
+        display_name=c.string(doc, "display_name", "display_name") or vertical,
+        timezone=timezone,
+        transfer_number=c.string(doc, "transfer_number", "transfer_number"),
+        settings=settings,
+        variables=variables,
+        slots=slots,
+        intents=intents,
+        forms=forms,
+        responses=responses,
+        faq=faq,
+        action_server=c.string(doc, "action_server", "action_server"),
+        actions_module=c.string(doc, "actions", "actions"),
+        source=Path(file) if base_dir else None,
+    )
+
+
+def _settings(c: _Checker, node: LineDict) -> Settings:
+    c.unknown_keys(node, SETTINGS_FIELDS, "settings")
+    values: dict[str, Any] = {}
+    defaults = Settings()
+    for key, value in node.items():
+        if key not in SETTINGS_FIELDS:
+            continue
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+                c.error(node, key, f"settings.{key}", "must be a list of two whole numbers")
+                continue
+            value = tuple(value)
+        elif isinstance(default, (int, float)) and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            c.error(node, key, f"settings.{key}", "must be a number")
+            continue
+        values[key] = type(default)(value) if not isinstance(default, tuple) else value
+    return Settings(**values)
+
+
+def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
+    slots: dict[str, SlotSpec] = {}
+    for name, body in node.items():
+        field = f"slots.{name}"
+        if isinstance(body, str):  # shorthand: "date_of_birth: date"
+            body_d = LineDict({"type": body})
+            body_d.line, body_d.key_lines = node.line_of(name), {"type": node.line_of(name)}
+            body = body_d
+        if not isinstance(body, LineDict):
+            c.error(node, name, field, "must be a mapping with a type")
+            continue
+        c.unknown_keys(body, SLOT_KEYS, field)
+        slot_type = c.string(body, "type", f"{field}.type", required=True)
+        if slot_type is not None and slot_type not in SLOT_TYPES:
+            c.error(body, "type", f"{field}.type",
+                    f"unknown slot type '{slot_type}' (one of: {', '.join(SLOT_TYPES)})")
+            continue
+        choices: dict[str, tuple[str, ...]] = {}
+        raw_choices = body.get("choices")
+        if slot_type == "enum":
+            if isinstance(raw_choices, list):
+                choices = {str(v): () for v in raw_choices}
+            elif isinstance(raw_choices, dict) and raw_choices:
+                for canonical, synonyms in raw_choices.items():
+                    if synonyms is None:
+                        synonyms = []
+                    if not isinstance(synonyms, list):
+                        c.error(raw_choices, canonical, f"{field}.choices.{canonical}", "must be a list of synonyms")
+                        continue
+                    choices[str(canonical)] = tuple(str(s) for s in synonyms)
+            else:
+                c.error(body, "choices" if raw_choices is not None else None, f"{field}.choices",
+                        "an enum slot needs choices (a list, or a mapping of choice to synonyms)")
+        length = body.get("length")
+        if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 1):
+            c.error(body, "length", f"{field}.length", "must be a positive whole number")
+            length = None
+        prefer = str(body.get("prefer", "future"))
+        if prefer not in ("future", "past"):
+            c.error(body, "prefer", f"{field}.prefer", "must be 'future' or 'past'")
+        slots[str(name)] = SlotSpec(
+            name=str(name),
+            type=slot_type or "text",
+            choices=choices,
+            length=length,
+            prefer=prefer,
+            pii=bool(body.get("pii", slot_type == "digits")),
+            dtmf=bool(body.get("dtmf", slot_type in ("digits", "phone_number"))),
+            description=str(body.get("description", "")),
+        )
+    return slots
+
+
+def _intents(c: _Checker, node: LineDict) -> dict[str, IntentSpec]:
+    intents: dict[str, IntentSpec] = {}
+    for name, body in node.items():
+        field = f"intents.{name}"
+        if isinstance(body, list):
+            body_d = LineDict({"examples": body})
+            body_d.line, body_d.key_lines = node.line_of(name), {"examples": node.line_of(name)}
+            body = body_d
+        if not isinstance(body, LineDict):
+            c.error(node, name, field, "must be a mapping with examples")
+            continue
+        c.unknown_keys(body, INTENT_KEYS, field)
+        examples = c.strings(body, "examples", f"{field}.examples")
+        keywords = c.strings(body, "keywords", f"{field}.keywords")
+        if not examples and not keywords:
+            c.error(body, None, f"{field}.examples", "an intent needs examples (or keywords)")
+        intents[str(name)] = IntentSpec(
+            name=str(name),
+            examples=examples,
+            keywords=keywords,
+            response=c.string(body, "response", f"{field}.response"),
+            transfer=bool(body.get("transfer", False)),
+            end_call=bool(body.get("end_call", False)),
+        )
+    return intents
+
+
+def _responses(c: _Checker, node: LineDict) -> dict[str, tuple[str, ...]]:
+    responses: dict[str, tuple[str, ...]] = {}
+    for name in node:
+        variants = c.strings(node, name, f"responses.{name}", template=True)
+        if not variants:
+            c.error(node, name, f"responses.{name}", "needs at least one text")
+        responses[str(name)] = variants
+    return responses
+
+
+def _forms(c: _Checker, node: LineDict, slots: dict[str, SlotSpec],
+           intents: dict[str, IntentSpec]) -> dict[str, FormSpec]:
+    forms: dict[str, FormSpec] = {}
+    for name, body in node.items():
+        field = f"forms.{name}"
+        if not isinstance(body, LineDict):
+            c.error(node, name, field, "must be a mapping")
+            continue
+        c.unknown_keys(body, FORM_KEYS, field)
+        intent = c.string(body, "intent", f"{field}.intent")
+        if intent is not None and intent not in intents:
+            c.error(body, "intent", f"{field}.intent", f"intent '{intent}' is not defined in intents")
+        steps = _steps(c, body, field, slots)
+        confirm = None
+        raw_confirm = body.get("confirm")
+        if raw_confirm is not None:
+            if isinstance(raw_confirm, str):
+                c.error(body, "confirm", f"{field}.confirm", "must be a mapping with prompt and on_deny")
+            elif isinstance(raw_confirm, LineDict):
+                c.unknown_keys(raw_confirm, CONFIRM_KEYS, f"{field}.confirm")
+                prompt = c.string(raw_confirm, "prompt", f"{field}.confirm.prompt", required=True, template=True)
+                on_deny = c.string(raw_confirm, "on_deny", f"{field}.confirm.on_deny", required=True, template=True)
+                change_words: dict[str, tuple[str, ...]] = {}
+                raw_words = c.mapping(raw_confirm, "change_words", f"{field}.confirm.change_words")
+                for slot_name in raw_words:
+                    if slot_name not in slots:
+                        c.error(raw_words, slot_name, f"{field}.confirm.change_words.{slot_name}",
+                                f"slot '{slot_name}' is not defined in slots")
+                    change_words[str(slot_name)] = c.strings(raw_words, slot_name,
+                                                             f"{field}.confirm.change_words.{slot_name}")
+                confirm = ConfirmSpec(prompt or "", on_deny or "", change_words)
+        forms[str(name)] = FormSpec(
+            name=str(name),
+            intent=intent,
+            steps=tuple(steps),
+            confirm=confirm,
+            action=c.string(body, "action", f"{field}.action"),
+            validator=c.string(body, "validator", f"{field}.validator"),
+        )
+    return forms
+
+
+def _steps(c: _Checker, form: LineDict, field: str, slots: dict[str, SlotSpec]) -> list[FormStep]:
+    raw = form.get("steps")
+    if not isinstance(raw, LineList) or not raw:
+        c.error(form, "steps" if "steps" in form else None, f"{field}.steps",
+                "is required: a list of slots to ask for, each with a prompt")
+        return []
+    steps: list[FormStep] = []
+    for i, item in enumerate(raw):
+        sfield = f"{field}.steps[{i}]"
+        if not isinstance(item, LineDict):
+            c.error(raw, i, sfield, "must be a mapping with slot and prompt")
+            continue
+        c.unknown_keys(item, STEP_KEYS, sfield)
+        if "slot" in item:
+            names = (c.string(item, "slot", f"{sfield}.slot") or "",)
+        elif "one_of" in item:
+            names = c.strings(item, "one_of", f"{sfield}.one_of")
+        else:
+            c.error(item, None, sfield, "needs 'slot' (or 'one_of')")
+            continue
+        for slot_name in names:
+            if slot_name not in slots:
+                c.error(item, "slot" if "slot" in item else "one_of", f"{sfield}.slot",
+                        f"form references undefined slot '{slot_name}'")
+        prompt = c.string(item, "prompt", f"{sfield}.prompt", template=True)
+        if not prompt:
+            c.error(item, None, f"{sfield}.prompt", f"prompt missing for slot '{'/'.join(names)}'")
+        reprompts = c.strings(item, "reprompts", f"{sfield}.reprompts", template=True)
+        steps.append(FormStep(tuple(names), prompt or "", reprompts))
+    return steps
+
+
+def _knowledge(c: _Checker, doc: LineDict, knowledge: str | None, base_dir: Path | None,
+               knowledge_text: str | None) -> tuple[FaqEntry, ...]:
+    kfile = knowledge or "<knowledge>"
+    if knowledge_text is None:
+        path = (base_dir or Path(".")) / (knowledge or "")
+        kfile = str(path)
+        try:
+            knowledge_text = path.read_text(encoding="utf-8")
+        except OSError:
+            c.error(doc, "knowledge", "knowledge", f"file '{knowledge}' cannot be read")
+            return ()
+    kc = _Checker(kfile)
+    try:
+        data = load_yaml_with_lines(knowledge_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        c.errors.append(FlowError(kfile, mark.line + 1 if mark else None, "yaml", f"syntax error: {getattr(exc, 'problem', exc)}"))
+        return ()
+    entries = data.get("faq") if isinstance(data, dict) else None
+    if not isinstance(entries, LineList):
+        c.errors.append(FlowError(kfile, 1, "faq", "must be a list of entries with id, questions and answer"))
+        return ()
+    out: list[FaqEntry] = []
+    for i, entry in enumerate(entries):
+        field = f"faq[{i}]"
+        if not isinstance(entry, LineDict):
+            kc.error(entries, i, field, "must be a mapping with id, questions and answer")
+            continue
+        kc.unknown_keys(entry, {"id", "questions", "answer", "keywords"}, field)
+        eid = kc.string(entry, "id", f"{field}.id", required=True) or f"faq{i}"
+        questions = kc.strings(entry, "questions", f"{field}.questions")
+        if not questions:
+            kc.error(entry, None, f"{field}.questions", "at least one question is required")
+        answer = kc.string(entry, "answer", f"{field}.answer", required=True, template=True)
+        out.append(FaqEntry(eid, questions, answer or "", kc.strings(entry, "keywords", f"{field}.keywords")))
+    c.errors.extend(kc.errors)
+    c.templates.extend(kc.templates)
+    return tuple(out)

@@ -1,0 +1,121 @@
+"""Typed flow specification (what a vertical's flow.yaml becomes once validated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SLOT_TYPES = (
+    "date",
+    "time",
+    "datetime",
+    "person_name",
+    "phone_number",
+    "digits",
+    "money",
+    "enum",
+    "text",
+    "any",  # set only by actions, never asked
+)
+
+# Types whose values are personal data unless the flow says otherwise.
+PII_BY_DEFAULT = ("digits",)
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    name: str
+    type: str
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum: canonical -> synonyms
+    length: int | None = None  # digits: exact length
+    prefer: str = "future"  # date: "future" (appointments) or "past" (dates of birth)
+    pii: bool = False
+    dtmf: bool = False  # keypad entry accepted
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FormStep:
+    """One thing a form asks for: a slot, or one of several slots."""
+
+    slots: tuple[str, ...]
+    prompt: str
+    reprompts: tuple[str, ...] = ()
+
+    @property
+    def slot(self) -> str:
+        return self.slots[0]
+
+
+@dataclass(frozen=True)
+class ConfirmSpec:
+    prompt: str
+    on_deny: str
+    change_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    name: str
+    intent: str | None
+    steps: tuple[FormStep, ...]
+    confirm: ConfirmSpec | None
+    action: str | None
+    validator: str | None = None  # FormValidationAction name, default validate_<form>
+
+    @property
+    def required_slots(self) -> list[str]:
+        return [s for step in self.steps for s in step.slots]
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    name: str
+    examples: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()  # phrases that force the intent (emergencies)
+    response: str | None = None  # response to say when no form handles it
+    transfer: bool = False  # hand the call to a person after the response
+    end_call: bool = False
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    questions: tuple[str, ...]
+    answer: str
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_reprompts: int = 2
+    confidence_threshold: float = 0.45
+    faq_threshold: float = 0.35
+    silence_timeout_s: float = 6.0
+    max_silence_prompts: int = 2
+    business_hours: tuple[int, int] = (8, 18)
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    vertical: str
+    display_name: str
+    timezone: str
+    transfer_number: str | None
+    settings: Settings
+    variables: dict[str, Any]
+    slots: dict[str, SlotSpec]
+    intents: dict[str, IntentSpec]
+    forms: dict[str, FormSpec]
+    responses: dict[str, tuple[str, ...]]
+    faq: tuple[FaqEntry, ...]
+    action_server: str | None = None  # remote rasa-sdk action server URL; None = in process
+    actions_module: str | None = None  # python module with the vertical's actions
+    source: Path | None = None
+
+    def form_for_intent(self, intent: str) -> FormSpec | None:
+        for form in self.forms.values():
+            if form.intent == intent:
+                return form
+        return None

@@ -1,0 +1,98 @@
+"""Response templates: sandboxed Jinja2 with slot values, checked at load time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from functools import lru_cache
+from typing import Any, Iterable
+
+from jinja2 import StrictUndefined, meta, nodes
+from jinja2.exceptions import TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+# Variables every template may use besides the flow's slots and variables.
+BUILTIN_VARIABLES = frozenset({"display_name", "vertical", "transfer_number"})
+
+
+def speak_date(value: Any) -> str:
+    """'2026-12-01' -> 'Tuesday, December 1'."""
+    if not value:
+        return ""
+    try:
+        d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return f"{d.strftime('%A')}, {d.strftime('%B')} {d.day}"
+
+
+def speak_time(value: Any) -> str:
+    """'15:30' -> '3:30 PM', '09:00' -> '9 AM'."""
+    if not value:
+        return ""
+    try:
+        t = value if isinstance(value, time) else time.fromisoformat(str(value)[-5:])
+    except ValueError:
+        return str(value)
+    hour = t.hour % 12 or 12
+    suffix = "AM" if t.hour < 12 else "PM"
+    if t.hour == 12 and t.minute == 0:
+        return "noon"
+    return f"{hour}:{t.minute:02d} {suffix}" if t.minute else f"{hour} {suffix}"
+
+
+def speak_datetime(value: Any) -> str:
+    if not value:
+        return ""
+    try:
+        dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return f"{speak_date(dt.date())} at {speak_time(dt.time())}"
+
+
+def speak_money(value: Any) -> str:
+    try:
+        return f"${float(value):,.2f}".replace(".00", "")
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@lru_cache(maxsize=1)
+def environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.filters.update(
+        speak_date=speak_date,
+        speak_time=speak_time,
+        speak_datetime=speak_datetime,
+        speak_money=speak_money,
+    )
+    return env
+
+
+def template_variables(source: str) -> set[str]:
+    """Names a template reads; raises TemplateError on a syntax error."""
+    env = environment()
+    ast = env.parse(source)
+    names = set(meta.find_undeclared_variables(ast))
+    # unknown filters are also errors worth catching at load time
+    for node in ast.find_all(nodes.Filter):
+        if node.name not in env.filters:
+            raise TemplateError(f"unknown filter '{node.name}'")
+    return names
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    """Render a template; a missing or ill-shaped value renders empty, never a crash."""
+    env = environment()
+    safe = {k: ("" if v is None else v) for k, v in context.items()}
+    try:
+        text = env.from_string(source).render(safe)
+    except (UndefinedError, TemplateError, TypeError, ValueError):
+        # validated at load time; at call time a value of the wrong shape must not end the call
+        blank = {name: "" for name in template_variables(source)}
+        text = env.from_string(source).render(blank | {k: v for k, v in safe.items() if isinstance(v, str)})
+    return " ".join(text.split())
+
+
+def unknown_variables(source: str, known: Iterable[str]) -> set[str]:
+    return template_variables(source) - set(known) - BUILTIN_VARIABLES

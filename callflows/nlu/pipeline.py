@@ -1,0 +1,100 @@
+"""Vertical NLU: intent ranking, slot-value candidates and FAQ matches for one utterance."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from callflows.flow.spec import FlowSpec, SlotSpec
+from callflows.nlu.builtin_intents import BUILTIN_INTENTS
+from callflows.nlu.classifier import IntentClassifier, IntentScore, TfidfIntentClassifier
+from callflows.nlu.faq import FaqIndex, FaqMatch
+from callflows.nlu.values import ParseContext, Value, extract, normalize_asr, parse_yes_no
+
+FAQ_INTENT = "faq"
+
+
+@dataclass(frozen=True)
+class NluResult:
+    text: str  # normalised
+    intent: str
+    confidence: float
+    ranking: tuple[IntentScore, ...]
+    values: dict[str, list[Value]] = field(default_factory=dict)  # slot name -> candidates
+    faq: FaqMatch | None = None
+    yes_no: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "intent": self.intent,
+            "confidence": round(self.confidence, 3),
+            "ranking": [{"intent": s.intent, "confidence": round(s.confidence, 3)} for s in self.ranking],
+            "slots": {name: [{"value": v.value, "text": v.text} for v in vals] for name, vals in self.values.items() if vals},
+            "faq": {"id": self.faq.entry.id, "score": round(self.faq.score, 3)} if self.faq else None,
+            "yes_no": self.yes_no,
+        }
+
+
+def slot_options(slot: SlotSpec) -> dict[str, Any]:
+    """Keyword options the value parser takes for a slot."""
+    if slot.type == "enum":
+        return {"choices": {k: list(v) for k, v in slot.choices.items()}}
+    if slot.type == "digits" and slot.length:
+        return {"length": slot.length}
+    return {}
+
+
+class VerticalNLU:
+    """Built once per flow version (see callflows.verticals), shared by every call."""
+
+    def __init__(self, flow: FlowSpec, classifier: IntentClassifier | None = None):
+        self.flow = flow
+        self.faq_index = FaqIndex(flow.faq)
+        texts: list[str] = []
+        labels: list[str] = []
+        for name, examples in BUILTIN_INTENTS.items():
+            texts += list(examples)
+            labels += [name] * len(examples)
+        for intent in flow.intents.values():
+            examples = intent.examples or intent.keywords
+            texts += [normalize_asr(e) for e in examples]
+            labels += [intent.name] * len(examples)
+        for entry in flow.faq:
+            texts += [normalize_asr(q) for q in entry.questions]
+            labels += [FAQ_INTENT] * len(entry.questions)
+        self.classifier = (classifier or TfidfIntentClassifier()).fit(texts, labels)
+        self._keywords = [
+            (intent.name, re.compile(r"\b(" + "|".join(re.escape(k.lower()) for k in intent.keywords) + r")\b"))
+            for intent in flow.intents.values() if intent.keywords
+        ]
+
+    def parse(self, text: str, ctx: ParseContext, slots: list[str] | None = None) -> NluResult:
+        """Parse one caller utterance. `slots` limits value extraction (default: every slot)."""
+        norm = normalize_asr(text)
+        ranking = tuple(self.classifier.rank(norm)) if norm else (IntentScore("none", 0.0),)
+        intent, confidence = ranking[0].intent, ranking[0].confidence
+        for name, pattern in self._keywords:
+            if pattern.search(norm):
+                intent, confidence = name, 1.0
+                break
+        values: dict[str, list[Value]] = {}
+        for name in slots if slots is not None else list(self.flow.slots):
+            spec = self.flow.slots.get(name)
+            if spec is None or spec.type in ("any", "text"):
+                continue
+            slot_ctx = replace(ctx, prefer=spec.prefer) if spec.type in ("date", "datetime") else ctx
+            found = extract(spec.type, norm, slot_ctx, **slot_options(spec))
+            if found:
+                values[name] = found
+        faq_hits = self.faq_index.search(norm, top=1)
+        return NluResult(
+            text=norm,
+            intent=intent,
+            confidence=confidence,
+            ranking=ranking[:5],
+            values=values,
+            faq=faq_hits[0] if faq_hits else None,
+            yes_no=parse_yes_no(norm),
+        )

@@ -1,0 +1,45 @@
+"""Choices from a fixed list: choices = {canonical: [synonyms]}.
+
+Each canonical name (also with '_' read as a space) and each synonym is normalised with
+normalize_asr and matched as whole words. Overlapping matches: the longest phrase wins (then
+the leftmost, then the first listed); values come back in text order, one per occurrence.
+"""
+
+from __future__ import annotations
+
+from .model import Value
+from .normalize import normalize_asr, tokenize
+
+
+def _phrases(choices: dict[str, list[str]]) -> list[tuple[tuple[str, ...], str]]:
+    phrases: list[tuple[tuple[str, ...], str]] = []
+    for canonical, synonyms in choices.items():
+        for phrase in (canonical, canonical.replace("_", " "), *synonyms):
+            words = tuple(normalize_asr(phrase).split())
+            if words and (words, canonical) not in phrases:
+                phrases.append((words, canonical))
+    return phrases
+
+
+def extract_enum(text: str, choices: dict[str, list[str]]) -> list[Value]:
+    """Enum values in normalised text."""
+    tokens = tokenize(text)
+    words = [t.text for t in tokens]
+    hits: list[tuple[int, int, int, str]] = []  # (-length, start token, order, canonical)
+    for order, (phrase, canonical) in enumerate(_phrases(choices)):
+        size = len(phrase)
+        for i in range(len(words) - size + 1):
+            if tuple(words[i:i + size]) == phrase:
+                hits.append((-size, i, order, canonical))
+    taken: set[int] = set()
+    chosen: list[tuple[int, int, str]] = []
+    for neg_size, i, _order, canonical in sorted(hits):
+        span = range(i, i - neg_size)
+        if not taken.intersection(span):
+            taken.update(span)
+            chosen.append((i, i - neg_size, canonical))
+    values = []
+    for i, j, canonical in sorted(chosen):
+        start, end = tokens[i].start, tokens[j - 1].end
+        values.append(Value("enum", canonical, start, end, text[start:end]))
+    return values

@@ -1,0 +1,99 @@
+"""Recognition bias from an Expectation: Whisper prompts and Vosk grammars for the expected slot."""
+
+from __future__ import annotations
+
+import logging
+
+from .expectation import Expectation
+
+log = logging.getLogger(__name__)
+
+DIGIT_WORDS: tuple[str, ...] = tuple("zero one two three four five six seven eight nine".split())
+MONTHS: tuple[str, ...] = tuple(
+    "january february march april may june july august september october november december".split()
+)
+WEEKDAYS: tuple[str, ...] = tuple("monday tuesday wednesday thursday friday saturday sunday".split())
+ORDINALS: tuple[str, ...] = tuple(
+    (
+        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+        "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth "
+        "thirtieth"
+    ).split()
+)
+YES_NO_WORDS: tuple[str, ...] = (
+    "yes", "no", "yeah", "yep", "nope", "correct", "right", "that's right", "sure", "okay", "not",
+)
+NUMBER_WORDS: tuple[str, ...] = DIGIT_WORDS + tuple(
+    (
+        "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty "
+        "thirty forty fifty sixty seventy eighty ninety hundred thousand oh"
+    ).split()
+)
+DATE_SLOTS = frozenset({"date", "datetime"})
+DIGIT_SLOTS = frozenset({"digits", "phone_number"})
+
+DEFAULT_BASE_PROMPT = (
+    "Hello. I'd like to book an appointment, please. Can I reschedule or cancel my appointment?"
+)
+
+
+def _is_digits(e: Expectation) -> bool:
+    return e.digits_length is not None or e.slot_type in DIGIT_SLOTS
+
+
+def whisper_prompt(expectation: Expectation | None, base_prompt: str | None = DEFAULT_BASE_PROMPT) -> str | None:
+    """The ``initial_prompt`` that biases Whisper toward the expected slot (``base_prompt`` for
+    free speech). Digits are written as words, which keeps Whisper from writing "4.5.6.7"."""
+    e = expectation
+    if e is None:
+        return base_prompt
+    if e.yes_no:
+        return "Yes. No. Yeah, that's right. No, thank you."
+    if e.choices:
+        return "Options: " + ", ".join(e.choices) + "."
+    if _is_digits(e):
+        if e.slot_type == "phone_number":
+            return "My number is five five five, one two three, four five six seven."
+        return "Digits: zero one two three four five six seven eight nine. Four five six seven."
+    if e.slot_type in DATE_SLOTS:
+        return (
+            "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday. January, February, "
+            "March, April, May, June, July, August, September, October, November, December. "
+            "The first, the second, the third, the fifth, at three p.m."
+        )
+    if e.slot_type == "time":
+        return "At nine a.m., ten thirty, three p.m., four fifteen in the afternoon, noon."
+    if e.slot_type == "money":
+        return "Three hundred twenty five dollars and fifty cents."
+    if e.slot_type == "person_name":
+        return "My name is Jane Smith."
+    return base_prompt
+
+
+def vosk_vocabulary(expectation: Expectation | None) -> list[str] | None:
+    """Phrases for a Vosk grammar restricted to the expected slot, or None for free speech.
+
+    Returns words/phrases as given (the recogniser drops the ones its model lacks) plus
+    "[unk]" so out-of-grammar speech does not get forced onto a slot word."""
+    e = expectation
+    if e is None:
+        return None
+    words: list[str]
+    if e.choices:
+        words = [c.lower() for c in e.choices]
+        if e.yes_no:
+            words += list(YES_NO_WORDS)
+    elif e.yes_no:
+        words = list(YES_NO_WORDS)
+    elif _is_digits(e):
+        words = list(DIGIT_WORDS) + ["oh", "double", "triple"]
+    elif e.slot_type in DATE_SLOTS:
+        words = list(MONTHS + WEEKDAYS + ORDINALS + NUMBER_WORDS) + [
+            "today", "tomorrow", "next", "this", "week", "the", "of", "on", "at", "a m", "p m",
+        ]
+    elif e.slot_type == "time":
+        words = list(NUMBER_WORDS) + ["a m", "p m", "noon", "morning", "afternoon", "at", "o'clock"]
+    else:
+        return None
+    seen: dict[str, None] = dict.fromkeys(words)
+    return [*seen, "[unk]"]

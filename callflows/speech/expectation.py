@@ -1,0 +1,21 @@
+"""What the dialogue expects the caller to say next: drives STT biasing and endpointing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Produced by the dialogue layer for the next caller turn.
+
+    ``slot_type`` uses the value-parser names: date, time, datetime, person_name,
+    phone_number, digits, money, enum, text.
+    """
+
+    slot: str | None = None
+    slot_type: str | None = None
+    yes_no: bool = False
+    digits_length: int | None = None
+    choices: tuple[str, ...] = ()
+    pii: bool = False

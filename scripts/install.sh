@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Callflows set-up: one script, in stages, idempotent and quiet on a second run.
+#   scripts/install.sh            all stages
+#   scripts/install.sh core       only the named stages (apt core speech models llama browser)
+# Everything goes into ./.venv; weights go into ./models/.cache (ignored by git).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+STAMPS="$VENV/.stamps"
+STAGES=${*:-"apt core speech models"}
+
+say() { printf '[install] %s\n' "$*"; }
+done_stamp() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+mark() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
+pip_q() { "$VENV/bin/pip" install -q --disable-pip-version-check "$@"; }
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+stage_apt() {
+  local pkgs="espeak-ng sox libsndfile1"
+  local missing=""
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  [ -z "$missing" ] && return 0
+  say "apt packages:$missing"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+}
+
+stage_core() {
+  [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
+  local h; h=$(hash_of pyproject.toml)
+  done_stamp core "$h" && return 0
+  say "python packages (core)"
+  pip_q --upgrade pip
+  pip_q -e ".[dev]"
+  mark core "$h"
+}
+
+stage_speech() {
+  local h; h=$(hash_of pyproject.toml)
+  done_stamp speech "$h" && return 0
+  say "python packages (speech: piper, faster-whisper, vosk)"
+  pip_q -e ".[speech]"
+  mark speech "$h"
+}
+
+stage_models() {
+  local h; h=$(hash_of models/manifest.yaml)
+  done_stamp models "$h" && return 0
+  if [ -f models/manifest.yaml ] && "$VENV/bin/python" -c "import callflows.models" 2>/dev/null; then
+    say "models (manifest)"
+    "$VENV/bin/callflows" models install --roles "${CALLFLOWS_MODEL_ROLES:-default}"
+  fi
+  mark models "$h"
+}
+
+for s in $STAGES; do "stage_$s"; done

@@ -1,0 +1,137 @@
+"""Time parsing: clock forms, am/pm resolution, parts of the day, numbers that are not times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from callflows.nlu.values import ParseContext, extract
+
+NY = ZoneInfo("America/New_York")
+CTX = ParseContext(now=datetime(2026, 11, 22, 10, 0, tzinfo=NY))
+EVENING_SHOP = ParseContext(now=datetime(2027, 3, 10, 16, 30, tzinfo=NY), business_hours=(12, 22))
+
+
+def times(text: str, ctx: ParseContext = CTX) -> list[str | None]:
+    return [v.value for v in extract("time", text, ctx)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("three", "15:00"),
+    ("at three", "15:00"),
+    ("at nine", "09:00"),
+    ("at 8", "08:00"),
+    ("at seven", "07:00"),
+    ("at six", "18:00"),
+    ("at five thirty", "17:30"),
+    ("at twelve", "12:00"),
+    ("at eleven forty five", "11:45"),
+    ("3pm", "15:00"),
+    ("3 PM", "15:00"),
+    ("3 p m", "15:00"),
+    ("three p.m.", "15:00"),
+    ("nine a.m.", "09:00"),
+    ("seven am", "07:00"),
+    ("12 am", "00:00"),
+    ("three thirty", "15:30"),
+    ("3:30", "15:30"),
+    ("at 3:30 p.m.", "15:30"),
+    ("10:15am", "10:15"),
+    ("three oh five", "15:05"),
+    ("half past two", "14:30"),
+    ("a quarter past two", "14:15"),
+    ("quarter after ten", "10:15"),
+    ("quarter to four", "15:45"),
+    ("quarter till nine", "08:45"),
+    ("ten to five", "16:50"),
+    ("twenty past eleven", "11:20"),
+    ("noon", "12:00"),
+    ("midday", "12:00"),
+    ("twelve noon", "12:00"),
+    ("midnight", "00:00"),
+    ("two o'clock", "14:00"),
+    ("ten o'clock in the morning", "10:00"),
+    ("fourteen hundred", "14:00"),
+    ("fourteen hundred hours", "14:00"),
+    ("fourteen thirty", "14:30"),
+    ("330 pm", "15:30"),
+    ("three in the afternoon", "15:00"),
+    ("seven in the evening", "19:00"),
+    ("tomorrow morning at ten", "10:00"),
+    ("monday afternoon at four", "16:00"),
+    ("uh tuesday um at like three", "15:00"),
+    ("how about three", "15:00"),
+    ("three please", "15:00"),
+    ("tuesday three", "15:00"),
+    ("the fifth at 3", "15:00"),
+    ("march 5 at two thirty", "14:30"),
+    ("next tuesday at three", "15:00"),
+    ("Tuesday at 3pm", "15:00"),
+])
+def test_times(text: str, expected: str) -> None:
+    assert times(text) == [expected]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("at three", "15:00"),
+    ("at eleven", "11:00"),   # neither 11:00 nor 23:00 is inside (12, 22): am for 7..11
+    ("at nine", "21:00"),
+    ("at ten", "10:00"),
+    ("at one", "13:00"),
+])
+def test_business_hours_decide_am_pm(text: str, expected: str) -> None:
+    assert times(text, EVENING_SHOP) == [expected]
+
+
+def test_how_am_pm_was_decided_is_reported() -> None:
+    assert extract("time", "3pm", CTX)[0].extra["ampm"] == "explicit"
+    assert extract("time", "at three", CTX)[0].extra["ampm"] == "business_hours"
+    assert extract("time", "three in the afternoon", CTX)[0].extra["ampm"] == "part_of_day"
+    assert extract("time", "fourteen hundred", CTX)[0].extra["ampm"] == "24h"
+
+
+@pytest.mark.parametrize("text, part", [
+    ("in the morning", "morning"),
+    ("tomorrow morning", "morning"),
+    ("sometime in the afternoon", "afternoon"),
+    ("this evening", "evening"),
+    ("tonight", "evening"),
+])
+def test_part_of_day_alone(text: str, part: str) -> None:
+    [value] = extract("time", text, CTX)
+    assert value.value is None and value.extra["part_of_day"] == part
+    assert (value.extra["from"], value.extra["to"]) == {
+        "morning": ("08:00", "12:00"), "afternoon": ("12:00", "17:00"), "evening": ("17:00", "21:00"),
+    }[part]
+
+
+def test_several_times() -> None:
+    assert times("between two and four") == ["14:00", "16:00"]
+    assert times("three or four") == ["15:00", "16:00"]
+
+
+@pytest.mark.parametrize("text", [
+    "the fifth",
+    "march 5",
+    "march fifth",
+    "in two weeks",
+    "five five five one two three four",
+    "555-123-4567",
+    "my number is 555 123 4567",
+    "i have three kids",
+    "party of two",
+    "my pin is four five six seven",
+    "tuesday",
+    "25:00",
+    "at 3:75",
+    "",
+])
+def test_no_time(text: str) -> None:
+    assert times(text) == []
+
+
+def test_time_span_covers_markers() -> None:
+    [value] = extract("time", "um at 3:30 p.m. please", CTX)
+    assert value.text == "3:30 pm"
