@@ -212,7 +212,7 @@ def _check_time(start: datetime, duration_minutes: int, schedule: Schedule | Non
     _aware(start)
     if duration_minutes <= 0:
         raise ValueError("duration_minutes must be positive")
-    if not allow_past and start < (now or utcnow()):
+    if now is not None and not allow_past and start < _aware(now):
         raise SlotInPast(f"{start.isoformat()} is in the past")
     if schedule is not None and not schedule.contains(start, duration_minutes):
         raise OutsideHours(f"{start.isoformat()} (+{duration_minutes} min) is outside opening hours")
@@ -265,8 +265,9 @@ def free_slots(
     """The free starts closest to ``near``, nearest first (ties: the earlier).
 
     Starts are on the schedule's grid, the whole appointment fits in one
-    opening window, none is before ``now`` (default: the current time) or
-    ``earliest``, and none overlaps another booking of the provider.
+    opening window, none is before ``now`` or ``earliest`` (with neither
+    given: before the current time; pass the call's clock as either for
+    simulated calls), and none overlaps another booking of the provider.
     ``provider_ids`` gives the providers in order of preference (``None``
     or empty: every provider of the vertical).  With ``distinct_times``
     each start is offered once, with the first free provider.  Searches
@@ -284,9 +285,10 @@ def free_slots(
     if not providers or limit <= 0:
         return []
 
-    lower = now or utcnow()
-    if earliest is not None:
-        lower = max(lower, _aware(earliest))
+    if now is None and earliest is None:
+        now = utcnow()
+    bounds = [_aware(b) for b in (now, earliest) if b is not None]
+    lower = max(bounds)
     length = timedelta(minutes=duration_minutes)
     horizon = timedelta(days=horizon_days)
     held = _held(session, [p.id for p in providers], near - horizon - timedelta(days=1),
@@ -358,7 +360,8 @@ def book(
     ``target`` is a :class:`Store` (the booking is committed before this
     returns) or a ``Session`` (the booking happens in a savepoint; the
     caller's transaction commits it).  Opening hours are checked only when
-    ``schedule`` is given.
+    ``schedule`` is given, the past only when ``now`` (the call's clock) is
+    given -- so seeding and imports need no clock.
     """
     session, store = _session_of(target)
     if store is not None:

@@ -47,6 +47,16 @@ stage_speech() {
   mark speech "$h"
 }
 
+stage_llama() {
+  # llama-cpp-python from source with portable flags: the native build enables AMX on
+  # these CPUs and segfaults on the first token. 15-25 min on 2 cores; pip caches the wheel.
+  "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null && return 0
+  say "building llama-cpp-python (portable AVX2, no AMX); this takes 15-25 minutes once"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF" \
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
+    pip_q "llama-cpp-python==0.3.36"
+}
+
 stage_models() {
   local h; h=$(hash_of models/manifest.yaml)
   done_stamp models "$h" && return 0

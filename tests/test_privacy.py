@@ -130,7 +130,8 @@ def test_store_value_and_is_sensitive() -> None:
     assert store_value("appointment_date", "date", "2026-12-01") == "2026-12-01"
     assert store_value("reason", "text", "my card is 4111 1111 1111 1111") == "my card is [redacted]"
     assert store_value("reason", "text", "cough", pii=True) == "*****"
-    assert store_value("callback", "text", "555 123 4567", pii=None) == "***-***-**67"
+    assert store_value("callback_phone", "text", "555 123 4567") == "***-***-**67"
+    assert store_value("callback", "text", "555 123 4567") == "[redacted]"
     assert store_value("x", "text", None) is None
 
 

@@ -338,3 +338,16 @@ def test_free_slots_finds_far_days_when_fully_booked(clinic) -> None:  # type: i
         assert is_free(s, a, got[0], 30, SCHEDULE, now=NOW)
         assert not is_free(s, a, at(MON, 10), 30)
         assert not is_free(s, a, at(MON + timedelta(days=2), 12), 30, SCHEDULE)
+
+
+def test_the_clock_is_explicit(clinic) -> None:  # type: ignore[no-untyped-def]
+    """Simulated calls pass their own clock; with none, book() does not check the past."""
+    store, a, _b, cust = clinic
+    long_ago = datetime(2001, 1, 8, 9, 0, tzinfo=NY)  # a Monday
+    book(store, "clinic", cust, a, "import", long_ago, 30)  # no clock: no past check
+    with pytest.raises(SlotInPast):
+        book(store, "clinic", cust, a, "checkup", long_ago + timedelta(hours=1), 30, now=NOW)
+    with store.session() as s:
+        got = free_slots(s, "clinic", SCHEDULE, 30, [a], near=long_ago, limit=2, earliest=long_ago)
+        assert [t for t, _p in got] == [long_ago + timedelta(minutes=30), long_ago + timedelta(minutes=45)]
+        assert free_slots(s, "clinic", SCHEDULE, 30, [a], near=long_ago, limit=2) == []  # real clock

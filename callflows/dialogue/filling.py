@@ -3,12 +3,22 @@ form whose value type is unambiguous (over-informative answers and corrections).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
 from callflows.flow.spec import FlowSpec, FormSpec
 from callflows.nlu.pipeline import NluResult
 from callflows.nlu.values import Value
+
+
+_CORRECTION = re.compile(r"\b(no|not|actually|i mean|sorry|instead|rather|make it|change it to)\b")
+
+
+def _ordered(values: list[Value], text: str) -> list[Value]:
+    """Candidates in the order to try: the last one first after a correction
+    ("tuesday no wednesday"), else in the order they were said."""
+    return list(reversed(values)) if len(values) > 1 and _CORRECTION.search(text) else values
 
 
 def _overlaps(a: Value, b: Value) -> bool:
@@ -45,7 +55,7 @@ def candidates_for_form(
         if spec.type == "text" and nlu.text:
             updates[slot] = nlu.text
             continue
-        for value in nlu.values.get(slot, []):
+        for value in _ordered(nlu.values.get(slot, []), nlu.text):
             if value.value is not None and not any(_overlaps(value, u) for u in used):
                 take(slot, value)
                 break
@@ -57,7 +67,7 @@ def candidates_for_form(
             continue
         if spec.type != "enum" and type_counts[spec.type] > 1:
             continue
-        for value in nlu.values.get(slot, []):
+        for value in _ordered(nlu.values.get(slot, []), nlu.text):
             if value.value is None or any(_overlaps(value, u) for u in used):
                 continue
             if spec.type == "person_name" and not value.extra.get("cue"):

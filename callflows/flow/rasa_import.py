@@ -213,8 +213,10 @@ def strip_annotations(example: str, synonyms: dict[str, set[str]] | None = None)
     return " ".join(_ANNOTATION.sub(replace, example).split())
 
 
-def collect_nlu(items: list[dict]) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
-    """(intent -> examples in order, synonym value (lower case) -> texts)."""
+def collect_nlu(items: list[dict], annotated: dict[str, int] | None = None
+                ) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+    """(intent -> examples in order, synonym value (lower case) -> texts); `annotated` counts
+    the examples with entity annotations per intent."""
     examples: dict[str, list[str]] = {}
     synonyms: dict[str, set[str]] = {}
     for item in items:
@@ -222,6 +224,8 @@ def collect_nlu(items: list[dict]) -> tuple[dict[str, list[str]], dict[str, set[
             name = str(item["intent"])
             seen = examples.setdefault(name, [])
             for line in _example_lines(item.get("examples")):
+                if annotated is not None and _ANNOTATION.search(line):
+                    annotated[name] = annotated.get(name, 0) + 1
                 text = strip_annotations(line, synonyms)
                 if text and text not in seen:
                     seen.append(text)
@@ -408,6 +412,7 @@ def analyse_conversations(conversations: list[dict], forms: set[str]) -> dict[st
     submits: dict[str, str] = {}
     intent_responses: dict[str, str] = {}
     intent_actions: dict[str, str] = {}
+    after_submit: dict[str, list[str]] = {}
     for conv in conversations:
         current: str | None = None
         condition = conv.get("condition")
@@ -418,12 +423,13 @@ def analyse_conversations(conversations: list[dict], forms: set[str]) -> dict[st
         last_intent: str | None = None
         first_action_after_intent = False
         pending_submit: str | None = None
+        submitted: str | None = None
         for step in steps if isinstance(steps, list) else []:
             if not isinstance(step, dict):
                 continue
             intent = _step_intent(step)
             if intent is not None:
-                last_intent, first_action_after_intent, pending_submit = intent, True, None
+                last_intent, first_action_after_intent, pending_submit, submitted = intent, True, None, None
                 continue
             if "active_loop" in step:
                 loop = step["active_loop"]
@@ -442,7 +448,11 @@ def analyse_conversations(conversations: list[dict], forms: set[str]) -> dict[st
                     triggers.setdefault(action, last_intent)
             elif pending_submit and action.startswith("action_"):
                 submits.setdefault(pending_submit, action)
-                pending_submit = None
+                submitted, pending_submit = pending_submit, None
+            elif submitted and action.startswith("utter_"):
+                follow = after_submit.setdefault(submitted, [])
+                if action not in follow:
+                    follow.append(action)
             elif last_intent and first_action_after_intent and current is None:
                 if action.startswith("utter_"):
                     intent_responses.setdefault(last_intent, action)
@@ -450,7 +460,7 @@ def analyse_conversations(conversations: list[dict], forms: set[str]) -> dict[st
                     intent_actions.setdefault(last_intent, action)
             first_action_after_intent = False
     return {"triggers": triggers, "submits": submits, "intent_responses": intent_responses,
-            "intent_actions": intent_actions}
+            "intent_actions": intent_actions, "after_submit": after_submit}
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,7 +495,8 @@ def build_vertical(project_dir: Path, name: str) -> tuple[dict[str, Any], dict[s
     """(flow document, knowledge document or None, header comment lines)."""
     domain = read_domain(project_dir)
     nlu_items, rules, stories = read_training_data(project_dir)
-    examples, synonyms = collect_nlu(nlu_items)
+    annotated: dict[str, int] = {}
+    examples, synonyms = collect_nlu(nlu_items, annotated)
     notes: list[str] = []
 
     rasa_responses: dict[str, Any] = domain.get("responses") or {}
@@ -577,6 +588,9 @@ def build_vertical(project_dir: Path, name: str) -> tuple[dict[str, Any], dict[s
         submit = conv["submits"].get(fname)
         if submit:
             form["action"] = submit
+            for utter in conv["after_submit"].get(fname, []):
+                notes.append(f"form {fname}: Rasa says {utter} after {submit}; have the action say it "
+                             f"(dispatcher.utter_message(response=\"{utter}\"))")
         else:
             notes.append(f"form {fname}: no submit action found after '- active_loop: null'")
         forms[fname] = form
@@ -591,8 +605,14 @@ def build_vertical(project_dir: Path, name: str) -> tuple[dict[str, Any], dict[s
         if not examples.get(iname):
             notes.append(f"intent {iname}: skipped (no NLU examples)")
             continue
-        body: dict[str, Any] = {"examples": examples[iname]}
         utter = conv["intent_responses"].get(iname)
+        triggers = any(f.get("intent") == iname for f in forms.values())
+        if (not triggers and not utter and iname not in conv["intent_actions"]
+                and annotated.get(iname, 0) * 2 >= len(examples[iname])):
+            notes.append(f"intent {iname}: only fills slots in Rasa (entity examples, no rule of its own); "
+                         "not imported: callflows fills slots from any answer")
+            continue
+        body: dict[str, Any] = {"examples": examples[iname]}
         if utter and utter in rasa_responses and not any(f.get("intent") == iname for f in forms.values()):
             body["response"] = utter[len("utter_"):] if utter.startswith("utter_") else utter
         intents[iname] = body
@@ -614,6 +634,23 @@ def build_vertical(project_dir: Path, name: str) -> tuple[dict[str, Any], dict[s
     for body in intents.values():  # a response with no text was skipped: drop the link
         if body.get("response") and body["response"] not in responses:
             del body["response"]
+
+    # enum values such as oil_change are spoken with spaces
+    spaced = [s for s, spec in slots.items()
+              if spec["type"] == "enum" and any("_" in c for c in spec.get("choices", {}))]
+    if spaced:
+        pattern = re.compile(r"\{\{ (" + "|".join(map(re.escape, spaced)) + r") \}\}")
+
+        def speak(text: str) -> str:
+            return pattern.sub(lambda m: "{{ " + m.group(1) + " | replace('_', ' ') }}", text)
+
+        for rname in responses:
+            responses[rname] = [speak(t) for t in responses[rname]]
+        for form in forms.values():
+            for step in form["steps"]:
+                step["prompt"] = speak(step["prompt"])
+                if "reprompts" in step:
+                    step["reprompts"] = [speak(r) for r in step["reprompts"]]
 
     # template variables that are not slots become 'any' slots
     templates = [t for ts in responses.values() for t in ts]

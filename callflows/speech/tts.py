@@ -67,7 +67,7 @@ class PiperTTS:
         config_path: str | Path | None = None,
         *,
         voice_id: str | None = None,
-        threads: int | None = 2,
+        threads: int | None = 1,
         length_scale: float | None = None,
         sentence_pause_ms: int = 200,
         models: ModelRegistry | None = None,

