@@ -74,13 +74,13 @@ class VerticalRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], Vertical] = {}
+        self._cache: dict[tuple[str, str, int | None, str], Vertical] = {}
         self._modules: dict[str, ModuleType | None] = {}
 
     def load(self, name: str, flow_text: str | None = None, version: int | None = None) -> Vertical:
         root = vertical_root(name)
         text = flow_text if flow_text is not None else (root / FLOW_FILE).read_text(encoding="utf-8")
-        key = (name, hashlib.sha256(text.encode()).hexdigest())
+        key = (name, str(root), version, hashlib.sha256(text.encode()).hexdigest())
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:

@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMPS="$VENV/.stamps"
-STAGES=${*:-"apt core speech models"}
+STAGES=${*:-"apt core speech browser models"}
 
 say() { printf '[install] %s\n' "$*"; }
 done_stamp() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
@@ -45,6 +45,10 @@ stage_speech() {
   say "python packages (speech: piper, faster-whisper, vosk)"
   pip_q -e ".[speech]"
   mark speech "$h"
+}
+
+stage_browser() {
+  bash scripts/install_browser.sh
 }
 
 stage_llama() {

@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from callflows.speech import Expectation
-from callflows.speech.vad import (
+pytest.importorskip("webrtcvad")
+
+from callflows.speech import Expectation  # noqa: E402
+from callflows.speech.vad import (  # noqa: E402
     EndpointConfig,
     Endpointer,
     NoInput,
@@ -16,7 +18,7 @@ from callflows.speech.vad import (
     VoiceActivity,
     is_backchannel,
 )
-from tests.fixtures.audio import silence_pcm16, tone_pcm16
+from tests.fixtures.audio import silence_pcm16, tone_pcm16  # noqa: E402
 
 YES_NO = Expectation(slot="confirm", yes_no=True)
 DIGITS = Expectation(slot="last4", slot_type="digits", digits_length=4)
@@ -44,6 +46,7 @@ def test_yes_no_turn_ends_after_400ms(caller_pcm16: Callable[..., bytes]) -> Non
     assert _types(events) == ["SpeechStarted", "SpeechEnded"]
     started, ended = events
     assert isinstance(started, SpeechStarted) and 200 <= started.at_ms <= 400
+    assert 400 <= len(started.audio) // 16 <= 500  # 200 ms pre-roll + >= 200 ms of voiced onset
     assert isinstance(ended, SpeechEnded) and ended.trailing_silence_ms >= 350
     assert len(ended.audio) >= len(speech)  # pre-roll + speech + trailing silence
     assert not ep.in_speech

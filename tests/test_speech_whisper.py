@@ -36,8 +36,12 @@ def words(text: str) -> list[str]:
             else:
                 out += number_words(int(digits)).split()
         else:
-            out.append(token)
+            out.append(SAME_WORD.get(token, token))
     return out
+
+
+# spoken variants that mean the same to the dialogue ("yeah" answers a yes/no like "yes")
+SAME_WORD = {"yeah": "yes", "yep": "yes", "nope": "no"}
 
 
 def wer(reference: str, hypothesis: str) -> float:

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
+import admin.models  # noqa: F401  (the admin's tables are part of the schema)
 from callflows.store import Store
 from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
@@ -25,7 +26,7 @@ TABLES = {
 
 def test_upgrade_creates_every_table_and_matches_models(store: Store) -> None:
     assert TABLES <= set(inspect(store.engine).get_table_names())
-    assert store.current_revision() == "0001"
+    assert store.current_revision() == "0002"
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
@@ -37,7 +38,7 @@ def test_downgrade_and_upgrade_again(store: Store) -> None:
     assert "calls" not in inspect(store.engine).get_table_names()
     store.upgrade()
     store.upgrade()  # idempotent
-    assert store.current_revision() == "0001"
+    assert store.current_revision() == "0002"
 
 
 def test_migrations_are_located_next_to_the_module() -> None:
@@ -261,3 +262,29 @@ def test_cascade_delete_call(store: Store) -> None:
         s.delete(s.get(Call, call_id))
     with store.session() as s:
         assert s.scalars(select(Turn)).all() == []
+
+
+def test_concurrent_upgrades_run_once(store: Store) -> None:
+    """Several workers starting at once all end at head without errors."""
+    import threading
+
+    store.downgrade("base")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def up() -> None:
+        other = Store(store.url)
+        try:
+            barrier.wait()
+            other.upgrade()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            other.dispose()
+
+    threads = [threading.Thread(target=up) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == [] and store.current_revision() == "0002"

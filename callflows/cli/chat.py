@@ -73,7 +73,7 @@ def chat(vertical: str, script: Path | None, now: str | None, show_nlu: bool) ->
                   "expects": reply.to_json()["expects"]})
         if not session.state.ended:
             session.end("script_ended")
-        emit({"final": True, "call_id": session.call_id, "outcome": session._final_outcome("script_ended"),
+        emit({"final": True, "call_id": session.call_id, "outcome": session.final_outcome("script_ended"),
               "transfer_to": session.state.transferred_to, "slots": shown_slots(session)})
         return
     click.echo(f"bot> {reply.text}")
@@ -93,4 +93,4 @@ def chat(vertical: str, script: Path | None, now: str | None, show_nlu: bool) ->
         click.echo(f"[call transferred to {reply.transfer_to}]")
     if not session.state.ended:
         session.end("hangup")
-    click.echo(f"[call {session.call_id} ended: {session._final_outcome('hangup')}]")
+    click.echo(f"[call {session.call_id} ended: {session.final_outcome('hangup')}]")

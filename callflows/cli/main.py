@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
+from callflows.cli.admin import admin
 from callflows.cli.chat import chat
 from callflows.cli.db import appointments, db
 from callflows.cli.flows import flows, import_rasa
 from callflows.cli.nlu import nlu
+from callflows.cli.serve import serve
+from callflows.cli.simulate import simulate_call
 from callflows.logs import configure_logging
 
 
@@ -18,7 +21,7 @@ def cli(log_level: str) -> None:
     configure_logging(log_level)
 
 
-for command in (chat, nlu, flows, import_rasa, db, appointments):
+for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin):
     cli.add_command(command)
 
 

@@ -7,6 +7,7 @@ ends a call and never loses what was said.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ class CallRecorder:
         self.seq = 0
         self.finished = False
         self._queue: deque[Op] = deque()
+        self._lock = threading.RLock()  # the dialogue thread writes turns; the socket thread may end the call
         self.turns: list[dict[str, Any]] = []  # what was recorded, masked (for the CLI and tests)
         from callflows.store import repo
 
@@ -98,11 +100,22 @@ class CallRecorder:
             **{k: v for k, v in t.items() if k in known},
             extra={k: v for k, v in t.items() if k not in known} or None))
 
+    def update_last_caller_turn(self, **timings: float | None) -> None:
+        """Latency parts known only once the reply's audio went out (TTS first audio, total)."""
+        seq = max((t["seq"] for t in self.turns if t["speaker"] == "caller"), default=None)
+        if seq is None:
+            return
+        for turn in self.turns:
+            if turn["seq"] == seq:
+                turn.update(timings)
+        self._enqueue(lambda s: self._repo.update_turn_timings(s, self.call_id, seq, **timings))
+
     def _enqueue(self, op: Op) -> None:
         if self.store is None:
             return
-        self._queue.append(op)
-        self.flush()
+        with self._lock:
+            self._queue.append(op)
+            self.flush()
 
     def flush(self, attempts: int = 1) -> bool:
         """Write queued records in order, in one transaction; returns True when nothing is left.
@@ -112,6 +125,10 @@ class CallRecorder:
         cannot hold back the rest of the call."""
         if self.store is None:
             return True
+        with self._lock:
+            return self._flush(attempts)
+
+    def _flush(self, attempts: int) -> bool:
         for attempt in range(attempts):
             while self._queue:
                 done = 0

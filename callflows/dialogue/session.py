@@ -94,7 +94,7 @@ class DialogueSession:
     def handle_text(self, text: str, source: str = "text", timings: dict[str, float] | None = None) -> BotReply:
         """One caller turn. `source` is "text", "speech" or "dtmf"."""
         if self.state.ended:
-            return BotReply("", end_call=True, outcome=self._final_outcome("ended"))
+            return BotReply("", end_call=True, outcome=self.final_outcome("ended"))
         t0 = time.perf_counter()
         self.state.silences = 0
         nlu = self._dtmf_nlu(text) if source == "dtmf" else self.vertical.nlu.parse(text, self._ctx())
@@ -111,7 +111,7 @@ class DialogueSession:
         reply.nlu = nlu.to_json()
         self.recorder.bot_turn(reply.text, self._secrets())
         if reply.end_call or reply.transfer_to:
-            self.end(self._final_outcome("goodbye"))
+            self.end(self.final_outcome("goodbye"))
         return reply
 
     def handle_silence(self) -> BotReply:
@@ -122,7 +122,7 @@ class DialogueSession:
             reply = self._reply(self._say("silence_goodbye"))
             reply.end_call = True
             self.recorder.bot_turn(reply.text, self._secrets())
-            self.end(self._final_outcome("no_input"))
+            self.end(self.final_outcome("no_input"))
             return reply
         reply = self._reply(self._say("still_there"), st.last_prompt)
         self.recorder.bot_turn(reply.text, self._secrets())
@@ -132,7 +132,7 @@ class DialogueSession:
         """Finish the call record; safe to call more than once (hang-up after goodbye)."""
         self.state.ended = True
         self.recorder.finish(
-            outcome or self._final_outcome("hangup"),
+            outcome or self.final_outcome("hangup"),
             transferred_to=self.state.transferred_to,
             slots=self.state.slots,
         )
@@ -493,7 +493,7 @@ class DialogueSession:
         st.misses = 0
         st.history.append({"event": "restart"})
 
-    def _final_outcome(self, default: str) -> str:
+    def final_outcome(self, default: str) -> str:
         st = self.state
         if st.outcomes:
             return st.outcomes[-1]
@@ -526,7 +526,13 @@ class DialogueSession:
 
     def _say(self, name: str, **extra: Any) -> str:
         variants = self.flow.responses.get(name)
-        template = self.rng.choice(variants) if variants else DEFAULT_RESPONSES.get(name, name)
+        if variants is None and name.startswith("utter_"):  # a Rasa action names responses utter_x
+            name = name[len("utter_"):]
+            variants = self.flow.responses.get(name)
+        if variants is None and name not in DEFAULT_RESPONSES:
+            self.log.error("response '%s' is not defined", name)
+            return ""
+        template = self.rng.choice(variants) if variants else DEFAULT_RESPONSES[name]
         return self._render(template, **extra)
 
     def _prompt(self, text: str) -> str:

@@ -15,6 +15,7 @@ from jinja2.exceptions import TemplateError
 
 from callflows.flow.errors import FlowError, FlowErrors
 from callflows.flow.spec import (
+    PII_BY_DEFAULT,
     SLOT_TYPES,
     ConfirmSpec,
     FaqEntry,
@@ -222,7 +223,7 @@ def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
         if slot_type is not None and slot_type not in SLOT_TYPES:
             c.error(body, "type", f"{field}.type",
                     f"unknown slot type '{slot_type}' (one of: {', '.join(SLOT_TYPES)})")
-            continue
+            slot_type = None  # still defined: no cascade of "undefined slot" errors
         choices: dict[str, tuple[str, ...]] = {}
         raw_choices = body.get("choices")
         if slot_type == "enum":
@@ -237,8 +238,8 @@ def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
                         continue
                     choices[str(canonical)] = tuple(str(s) for s in synonyms)
             else:
-                c.error(body, "choices" if raw_choices is not None else None, f"{field}.choices",
-                        "an enum slot needs choices (a list, or a mapping of choice to synonyms)")
+                c.error(body if raw_choices is not None else node, "choices" if raw_choices is not None else name,
+                        f"{field}.choices", "an enum slot needs choices (a list, or a mapping of choice to synonyms)")
         length = body.get("length")
         if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 1):
             c.error(body, "length", f"{field}.length", "must be a positive whole number")
@@ -252,7 +253,7 @@ def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
             choices=choices,
             length=length,
             prefer=prefer,
-            pii=bool(body.get("pii", slot_type == "digits")),
+            pii=bool(body.get("pii", slot_type in PII_BY_DEFAULT)),
             dtmf=bool(body.get("dtmf", slot_type in ("digits", "phone_number"))),
             description=str(body.get("description", "")),
         )
@@ -274,7 +275,7 @@ def _intents(c: _Checker, node: LineDict) -> dict[str, IntentSpec]:
         examples = c.strings(body, "examples", f"{field}.examples")
         keywords = c.strings(body, "keywords", f"{field}.keywords")
         if not examples and not keywords:
-            c.error(body, None, f"{field}.examples", "an intent needs examples (or keywords)")
+            c.error(node, name, f"{field}.examples", "an intent needs examples (or keywords)")
         intents[str(name)] = IntentSpec(
             name=str(name),
             examples=examples,

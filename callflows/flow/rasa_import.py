@@ -32,6 +32,7 @@ from jinja2.exceptions import TemplateError
 from callflows.flow.errors import FlowErrors
 from callflows.flow.loader import load_flow
 from callflows.flow.templates import BUILTIN_VARIABLES, template_variables
+from callflows.nlu.builtin_intents import BUILTIN_INTENTS
 
 FLOW_FILE = "flow.yaml"
 KNOWLEDGE_FILE = "knowledge.yaml"
@@ -55,7 +56,7 @@ class RasaImportError(Exception):
 # reading the project
 
 
-def _read_yaml(path: Path, project_dir: Path) -> Any:
+def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -90,7 +91,7 @@ def read_domain(project_dir: Path) -> dict[str, Any]:
     for name in ("domain.yml", "domain.yaml"):
         path = project_dir / name
         if path.is_file():
-            data = _read_yaml(path, project_dir)
+            data = _read_yaml(path)
             if not isinstance(data, dict):
                 raise RasaImportError(f"{path}: invalid domain: must be a mapping with intents, slots, "
                                       "responses, forms")
@@ -107,7 +108,7 @@ def read_domain(project_dir: Path) -> dict[str, Any]:
             raise RasaImportError(f"no Rasa domain in {project_dir}: the domain/ folder has no yml files")
         data = {}
         for path in files:
-            part = _read_yaml(path, project_dir)
+            part = _read_yaml(path)
             if part is None:
                 continue
             if not isinstance(part, dict):
@@ -134,7 +135,7 @@ def read_training_data(project_dir: Path) -> tuple[list[dict], list[dict], list[
     if not folder.is_dir():
         return nlu, rules, stories
     for path in _yml_files(folder):
-        data = _read_yaml(path, project_dir)
+        data = _read_yaml(path)
         if not isinstance(data, dict):
             continue
         for key, out in (("nlu", nlu), ("rules", rules), ("stories", stories)):
@@ -142,24 +143,6 @@ def read_training_data(project_dir: Path) -> tuple[list[dict], list[dict], list[
             if isinstance(items, list):
                 out.extend(item for item in items if isinstance(item, dict))
     return nlu, rules, stories
-
-
-def read_fallback_threshold(project_dir: Path) -> float | None:
-    """The FallbackClassifier threshold of config.yml, if any."""
-    path = project_dir / "config.yml"
-    if not path.is_file():
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    pipeline = data.get("pipeline") if isinstance(data, dict) else None
-    for component in pipeline if isinstance(pipeline, list) else []:
-        if isinstance(component, dict) and component.get("name") == "FallbackClassifier":
-            threshold = component.get("threshold")
-            if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
-                return float(threshold)
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,12 +407,17 @@ def analyse_conversations(conversations: list[dict], forms: set[str]) -> dict[st
         first_action_after_intent = False
         pending_submit: str | None = None
         submitted: str | None = None
+        turns = 0
+        context_free = False
         for step in steps if isinstance(steps, list) else []:
             if not isinstance(step, dict):
                 continue
             intent = _step_intent(step)
             if intent is not None:
                 last_intent, first_action_after_intent, pending_submit, submitted = intent, True, None, None
+                turns += 1
+                # what a rule does after an intent holds anywhere; a story's, only for its opening turn
+                context_free = (turns == 1) if "story" in conv else not condition
                 continue
             if "active_loop" in step:
                 loop = step["active_loop"]
@@ -453,7 +441,7 @@ def analyse_conversations(conversations: list[dict], forms: set[str]) -> dict[st
                 follow = after_submit.setdefault(submitted, [])
                 if action not in follow:
                     follow.append(action)
-            elif last_intent and first_action_after_intent and current is None:
+            elif last_intent and first_action_after_intent and current is None and context_free:
                 if action.startswith("utter_"):
                     intent_responses.setdefault(last_intent, action)
                 elif action != "action_listen":
@@ -617,9 +605,11 @@ def build_vertical(project_dir: Path, name: str) -> tuple[dict[str, Any], dict[s
             body["response"] = utter[len("utter_"):] if utter.startswith("utter_") else utter
         intents[iname] = body
         action = conv["intent_actions"].get(iname)
-        if action and not any(f.get("intent") == iname for f in forms.values()):
+        if action and not triggers:
             notes.append(f"intent {iname}: runs custom action {action} in the rules/stories; "
                          "call it from a form or an action")
+        elif not triggers and "response" not in body and iname not in BUILTIN_INTENTS:
+            notes.append(f"intent {iname}: no form and no response of its own; give it a response:")
 
     responses: dict[str, list[str]] = {}
     for rname, variants in rasa_responses.items():
@@ -675,9 +665,6 @@ def build_vertical(project_dir: Path, name: str) -> tuple[dict[str, Any], dict[s
         flow["knowledge"] = KNOWLEDGE_FILE
     if custom_actions:
         flow["actions"] = "actions.py"
-    threshold = read_fallback_threshold(project_dir)
-    if threshold is not None:
-        flow["settings"] = {"confidence_threshold": threshold}
     flow["slots"] = slots
     flow["intents"] = intents
     if forms:

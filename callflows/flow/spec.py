@@ -20,7 +20,7 @@ SLOT_TYPES = (
 )
 
 # Types whose values are personal data unless the flow says otherwise.
-PII_BY_DEFAULT = ("digits",)
+PII_BY_DEFAULT = ("digits", "phone_number", "person_name")
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ def whisper_prompt(expectation: Expectation | None, base_prompt: str | None = DE
     if e.yes_no:
         return "Yes. No. Yeah, that's right. No, thank you."
     if e.choices:
-        return "Options: " + ", ".join(e.choices) + "."
+        spoken = [c.replace("_", " ") for c in e.choices[:8]]
+        return "I'd like " + ", or ".join(spoken) + ", please."
     if _is_digits(e):
         if e.slot_type == "phone_number":
             return "My number is five five five, one two three, four five six seven."
@@ -97,3 +98,9 @@ def vosk_vocabulary(expectation: Expectation | None) -> list[str] | None:
         return None
     seen: dict[str, None] = dict.fromkeys(words)
     return [*seen, "[unk]"]
+
+
+def needs_full_window(expectation: Expectation | None) -> bool:
+    """Dates and times are where Whisper tiny errs most; their long end-of-turn silence leaves
+    time for the slower full 30 s decoding window (see WhisperRecognizer.decode)."""
+    return expectation is not None and expectation.slot_type in (DATE_SLOTS | {"time"})

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
-import soxr
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +83,8 @@ def resample(samples: np.ndarray, in_rate: int, out_rate: int, quality: str = "H
     """Resample a mono float32/int16 array with soxr (e.g. 22050 -> 8000, 8000 -> 16000)."""
     if in_rate == out_rate or len(samples) == 0:
         return np.asarray(samples)
+    import soxr  # the speech extra; imported here so codec itself needs only numpy
+
     return soxr.resample(samples, in_rate, out_rate, quality=quality)
 
 

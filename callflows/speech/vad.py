@@ -77,9 +77,13 @@ class EndpointConfig:
 
 @dataclass(frozen=True)
 class SpeechStarted:
-    """Speech confirmed (``min_speech_ms`` voiced); ``at_ms`` is the onset from the stream start."""
+    """Speech confirmed (``min_speech_ms`` voiced); ``at_ms`` is the onset from the stream start.
+
+    ``audio`` is the turn so far (pre-roll + onset, PCM16 8 kHz): feed it to the recogniser
+    stream first, then every later frame until ``SpeechEnded``."""
 
     at_ms: int
+    audio: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ class Endpointer:
                     self._silence_ms = self._onset_gap_ms
                     self._onset = []
                     self._preroll.clear()
-                    events.append(SpeechStarted(self._onset_at_ms))
+                    events.append(SpeechStarted(self._onset_at_ms, bytes(self._turn)))
                 elif self._onset_gap_ms > cfg.onset_gap_ms:
                     for old in self._onset:  # not speech: the frames become pre-roll
                         self._preroll.append(old)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ENV_VAR = "CALLFLOWS_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_ID = 0x43466C77  # "CFlw": pg advisory lock held while migrating
 
 
 def normalize_url(url: str) -> str:
@@ -126,11 +127,18 @@ class Store:
         return cfg
 
     def upgrade(self, revision: str = "head") -> None:
-        """Run the Alembic migrations up to ``revision`` (default: head)."""
+        """Run the Alembic migrations up to ``revision`` (default: head).
+
+        Safe to call from several processes at once (e.g. server workers):
+        PostgreSQL takes an advisory lock, SQLite's ``BEGIN IMMEDIATE`` the
+        write lock, so the migrations run once and the others find head.
+        """
         from alembic import command
 
         cfg = self.alembic_config()
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
         log.info("database upgraded to %s", revision)

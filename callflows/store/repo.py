@@ -572,3 +572,16 @@ __all__ = [
     "upsert_phone_number",
     "upsert_provider",
 ]
+
+
+def update_turn_timings(session: Session, call_id: str, seq: int, **timings: float | None) -> None:
+    """Latency parts measured after the turn was written (TTS first audio, total)."""
+    allowed = {"endpoint_ms", "stt_ms", "nlu_ms", "tts_first_audio_ms", "total_ms"}
+    values = {k: v for k, v in timings.items() if k in allowed}
+    if not values:
+        return
+    turn = session.scalar(select(Turn).where(Turn.call_id == call_id, Turn.seq == seq))
+    if turn is not None:
+        for key, value in values.items():
+            setattr(turn, key, value)
+        session.flush()

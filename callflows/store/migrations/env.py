@@ -12,7 +12,7 @@ import logging
 import os
 
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy import Connection, pool
 
 from callflows.store.db import normalize_url
 from callflows.store.models import Base

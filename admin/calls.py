@@ -1,0 +1,96 @@
+"""Calls: a filtered list and a call page (masked transcript, slots, outcome, latencies).
+
+Only what the store keeps masked is shown: ``turns.text``, ``slot_values.value_masked``
+and ``calls.from_number_masked``. Customer records (names, dates of birth, SSN digits)
+are never read here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import func, select
+
+from admin.views import store
+from callflows.privacy import is_sensitive, mask_value
+from callflows.store import repo
+from callflows.store.models import Call, SlotValue, Turn
+from callflows.verticals import list_verticals
+
+bp = Blueprint("calls", __name__, url_prefix="/calls")
+
+PAGE_SIZE = 50
+TEST_CHANNEL = "admin_test"
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@bp.route("/")
+def index():  # noqa: ANN201
+    args = request.args
+    since, until = _day(args.get("from")), _day(args.get("to"))
+    vertical = args.get("vertical") or None
+    outcome = args.get("outcome") or None
+    escalated = {"yes": True, "no": False}.get(args.get("escalated", ""))
+    include_tests = args.get("tests") == "1"
+    page = max(1, args.get("page", 1, type=int) or 1)
+    stmt = select(Call)
+    count = select(func.count()).select_from(Call)
+    conds = []
+    if since:
+        conds.append(Call.started_at >= datetime.combine(since, time(), timezone.utc))
+    if until:
+        conds.append(Call.started_at < datetime.combine(until + timedelta(days=1), time(), timezone.utc))
+    if vertical:
+        conds.append(Call.vertical == vertical)
+    if outcome:
+        conds.append(Call.outcome == outcome)
+    if escalated is not None:
+        conds.append(Call.escalated == escalated)
+    if not include_tests:
+        conds.append(Call.channel != TEST_CHANNEL)
+    for cond in conds:
+        stmt, count = stmt.where(cond), count.where(cond)
+    with store().session() as s:
+        total = s.scalar(count) or 0
+        rows = list(s.scalars(stmt.order_by(Call.started_at.desc(), Call.id)
+                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+        turns = dict(s.execute(select(Turn.call_id, func.count()).where(Turn.call_id.in_([c.id for c in rows]))
+                               .group_by(Turn.call_id)).all()) if rows else {}
+        outcomes = sorted(o for o in s.scalars(select(Call.outcome).distinct()) if o)
+        verticals = sorted(set(list_verticals()) | {v for v in s.scalars(select(Call.vertical).distinct()) if v})
+    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    query = {k: v for k, v in args.items() if k != "page" and v}
+    return render_template("calls/index.html", calls=rows, turns=turns, total=total, page=page, pages=pages,
+                           query=query, outcomes=outcomes, verticals=verticals, args=args)
+
+
+def shown_value(row: SlotValue) -> str:
+    """A stored slot value for display; a personal one that somehow reached the store
+    unmasked is masked here too (stored masked values contain '*')."""
+    value = row.value_masked or ""
+    if value and "*" not in value and is_sensitive(row.name, row.slot_type):
+        return mask_value(row.slot_type, value)
+    return value
+
+
+@bp.route("/<call_id>")
+def show(call_id: str):  # noqa: ANN201
+    with store().session() as s:
+        call = repo.get_call(s, call_id)
+        if call is None:
+            abort(404)
+        turns = list(s.scalars(select(Turn).where(Turn.call_id == call_id).order_by(Turn.seq)))
+        slot_rows = list(s.scalars(select(SlotValue).where(SlotValue.call_id == call_id).order_by(SlotValue.id)))
+    latest: dict[str, SlotValue] = {}
+    for row in slot_rows:
+        latest[row.name] = row
+    duration = (call.ended_at - call.started_at).total_seconds() if call.ended_at else None
+    return render_template("calls/show.html", call=call, turns=turns, slots=list(latest.values()),
+                           slot_history=slot_rows, duration=duration, shown_value=shown_value)

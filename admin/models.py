@@ -1,0 +1,42 @@
+"""The admin's own tables, on the same ``Base`` metadata as :mod:`callflows.store.models`.
+
+Created by the Alembic migration ``0002_admin_users``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callflows.store.models import Base
+from callflows.store.types import UTCDateTime, utcnow
+
+ROLES = ("viewer", "editor", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+class AdminUser(Base):
+    """A person who may log in to the admin: a viewer, an editor or an admin."""
+
+    __tablename__ = "admin_users"
+    __table_args__ = (CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def can(self, role: str) -> bool:
+        """True when this user's role is at least ``role``."""
+        return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]
+
+    def __repr__(self) -> str:
+        return f"<AdminUser {self.username!r} {self.role}>"
+
+
+__all__ = ["ROLES", "AdminUser"]

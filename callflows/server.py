@@ -1,0 +1,78 @@
+"""The phone server's Flask app: ``create_app(settings=None, store=None)``.
+
+Serves Twilio's webhooks and Media Stream sockets (``callflows.telephony.routes``).  Refuses to
+start without ``TWILIO_AUTH_TOKEN`` (nothing could tell Twilio from anyone else) unless
+``CALLFLOWS_INSECURE_DEV`` / ``--insecure-dev`` says this is a development machine.
+Run it with ``callflows serve`` (gunicorn, threads); tests run it under werkzeug.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from callflows.config import Settings
+from callflows.telephony.routes import EXTENSION_KEY, TwilioContext, bp
+from callflows.telephony.security import TwilioSignatureChecker
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024
+"""Twilio's webhooks are form posts of a few kilobytes."""
+MAX_WS_MESSAGE_BYTES = 1024 * 1024
+"""simple-websocket closes the socket (1009) past this; messages up to it are read and the
+parser refuses (and skips) anything over 64 KiB."""
+
+_UNSET: Any = object()
+
+
+def _default_store(settings: Settings) -> Any:
+    from callflows.store import Store
+
+    return Store(settings.database_url) if settings.database_url else Store.from_env()
+
+
+def create_app(settings: Settings | None = None, store: Any = None, *, services: Any = _UNSET) -> Flask:
+    """The phone server.  ``services`` (tests) replaces ``PhoneServices(settings, store)``."""
+    settings = settings or Settings.from_env()
+    if not settings.twilio_auth_token and not settings.insecure_dev:
+        raise RuntimeError(
+            "TWILIO_AUTH_TOKEN is not set: the server cannot check that requests come from Twilio. "
+            "Set it, or set CALLFLOWS_INSECURE_DEV=1 (or pass --insecure-dev) on a development machine."
+        )
+    if store is None:
+        store = _default_store(settings)
+
+    app = Flask("callflows", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_REQUEST_BYTES
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": MAX_WS_MESSAGE_BYTES}
+    app.config["CALLFLOWS_SETTINGS"] = settings
+
+    checker = None
+    if settings.twilio_auth_token:
+        checker = TwilioSignatureChecker(settings.twilio_auth_token, settings.public_url)
+    else:
+        log.warning("INSECURE: no TWILIO_AUTH_TOKEN; Twilio signatures are NOT checked (development only)")
+    if not settings.public_url:
+        log.warning("CALLFLOWS_PUBLIC_URL is not set: stream URLs and signatures use the request's host")
+
+    app.extensions[EXTENSION_KEY] = TwilioContext(settings=settings, store=store, checker=checker)
+    if services is _UNSET:
+        services = _phone_services(settings, store)
+    app.extensions["callflows"] = services
+    app.register_blueprint(bp)
+    return app
+
+
+def _phone_services(settings: Settings, store: Any) -> Any:
+    try:
+        from callflows.telephony.services import PhoneServices
+    except ModuleNotFoundError as exc:
+        if exc.name != "callflows.telephony.services":
+            raise
+        log.warning("callflows.telephony.services is missing: calls cannot be answered")
+        return None
+    return PhoneServices(settings, store)

@@ -1,0 +1,293 @@
+"""The Twilio-facing routes (Flask blueprint ``twilio``).
+
+* ``POST /twilio/voice``  incoming call: TwiML ``<Connect><Stream url="wss://HOST/twilio/media">``
+  with Parameters ``vertical`` (from the called number's mapping, else the default vertical),
+  ``from``, ``to`` and ``call_sid``.
+* ``POST /twilio/status`` call status callbacks: noted on the call; a final status
+  (completed, failed, busy, no-answer, canceled) finishes a call still open.
+* ``GET /healthz``        ``{"ok": true}``.
+* ``WS /twilio/media``    the bidirectional Media Stream: each message is parsed
+  (``media_stream.parse_message``); malformed ones are logged and skipped; from ``start`` on a
+  ``CallHandler`` (``callflows.telephony.call``) gets every event, and is always closed.
+
+Webhooks need a valid ``X-Twilio-Signature`` when an auth token is configured (403 otherwise;
+an identical replayed status callback gets 409).  The socket closes with 1008 (policy
+violation) when the upgrade is not signed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask_sock import Sock
+from simple_websocket import ConnectionClosed
+
+from callflows.config import Settings
+from callflows.logs import call_logger
+from callflows.telephony.media_stream import (
+    ProtocolError,
+    StreamGuard,
+    StreamStart,
+    StreamStop,
+    parse_message,
+)
+from callflows.telephony.security import TwilioSignatureChecker
+from callflows.telephony.twiml import connect_stream_twiml
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio", __name__)
+sock = Sock()
+
+MEDIA_PATH = "/twilio/media"
+EXTENSION_KEY = "callflows.twilio"
+FINAL_STATUSES = frozenset({"completed", "failed", "busy", "no-answer", "canceled"})
+WS_POLICY_VIOLATION = 1008
+WS_INTERNAL_ERROR = 1011
+DEFAULT_IDLE_TIMEOUT_S = 30.0  # Twilio sends 50 media messages a second: silence this long = dead stream
+DEFAULT_START_TIMEOUT_S = 10.0  # a socket with no valid "start" by then is closed (1008)
+POLL_S = 0.5
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})  # how often the socket loop looks at the handler between messages
+
+
+@dataclass
+class TwilioContext:
+    """What the routes need, kept in ``app.extensions["callflows.twilio"]``."""
+
+    settings: Settings
+    store: Any
+    checker: TwilioSignatureChecker | None
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+    handler_factory: Callable[..., Any] | None = None  # default: callflows.telephony.call.CallHandler
+    stats: dict[str, int] = field(default_factory=lambda: {"sockets": 0, "malformed": 0, "skipped": 0})
+
+
+def _ctx() -> TwilioContext:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def _refuse(reason: str, status: int = 403) -> Response:
+    log.warning("refused %s %s: %s", request.method, request.path, reason)
+    return Response(reason, status=status, mimetype="text/plain")
+
+
+def _check_webhook(ctx: TwilioContext, *, replay_protect: bool = False) -> Response | None:
+    if ctx.checker is None:  # insecure development mode (create_app allows it only when asked)
+        return None
+    verdict = ctx.checker.check_webhook(request, replay_protect=replay_protect)
+    if verdict:
+        return None
+    return _refuse(verdict.reason, 409 if verdict.reason == "replayed request" else 403)
+
+
+def stream_url(settings: Settings) -> str:
+    """``wss://<public host>/twilio/media``; from the request's host when no public URL is set."""
+    if settings.public_url:
+        base = settings.public_url.rstrip("/")
+        scheme, _, rest = base.partition("://")
+        return f"{'ws' if scheme == 'http' else 'wss'}://{rest}{MEDIA_PATH}"
+    # Twilio only connects to wss://, even when TLS ends at a proxy in front of us.  A loopback
+    # host (local simulator, tests) that Twilio could never reach gets the request's own scheme.
+    if not request.is_secure and request.host.split(":")[0].strip("[]") in LOOPBACK_HOSTS:
+        return f"ws://{request.host}{MEDIA_PATH}"
+    return f"wss://{request.host}{MEDIA_PATH}"
+
+
+# --------------------------------------------------------------------------- #
+# webhooks
+# --------------------------------------------------------------------------- #
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify(ok=True)
+
+
+@bp.post("/twilio/voice")
+def voice() -> Response:
+    ctx = _ctx()
+    refused = _check_webhook(ctx)
+    if refused is not None:
+        return refused
+    form = request.form
+    to_number = form.get("To", "")
+    from_number = form.get("From", "")
+    call_sid = form.get("CallSid", "")
+    vertical = ctx.settings.default_vertical
+    if to_number:
+        from callflows.store import repo
+
+        with ctx.store.session() as s:
+            mapping = repo.lookup_phone_number(s, to_number)
+            if mapping is not None:
+                vertical = mapping.vertical
+    params = {"vertical": vertical, "from": from_number, "to": to_number, "call_sid": call_sid}
+    twiml = connect_stream_twiml(stream_url(ctx.settings), params)
+    log.info("incoming call %s for vertical %s", call_sid or "-", vertical)
+    return Response(twiml, mimetype="text/xml")
+
+
+@bp.post("/twilio/status")
+def status() -> Response:
+    ctx = _ctx()
+    refused = _check_webhook(ctx, replay_protect=True)
+    if refused is not None:
+        return refused
+    call_sid = request.form.get("CallSid", "")
+    call_status = request.form.get("CallStatus", "")
+    if not call_sid or not call_status:
+        return Response("CallSid and CallStatus are required", status=400, mimetype="text/plain")
+    from callflows.store import repo
+
+    with ctx.store.session() as s:
+        call = repo.get_call_by_sid(s, call_sid)
+        if call is None:
+            log.info("status %s for unknown call %s", call_status, call_sid)
+            return Response(status=204)
+        history = list((call.summary or {}).get("twilio_statuses", []))
+        if call_status not in history:
+            history.append(call_status)
+        call.summary = {**(call.summary or {}), "twilio_status": call_status, "twilio_statuses": history}
+        if call_status in FINAL_STATUSES and call.ended_at is None:
+            outcome = "caller_hung_up" if call_status == "completed" else f"call_{call_status.replace('-', '_')}"
+            repo.finish_call(s, call.id, outcome, status="completed" if call_status == "completed" else "failed")
+        log.info("call %s: twilio status %s", call.id, call_status)
+    return Response(status=204)
+
+
+# --------------------------------------------------------------------------- #
+# the media stream
+# --------------------------------------------------------------------------- #
+
+
+def _handler_factory(ctx: TwilioContext) -> Callable[..., Any]:
+    if ctx.handler_factory is not None:
+        return ctx.handler_factory
+    from callflows.telephony.call import CallHandler  # the lead's pipeline; imported when a call starts
+
+    return CallHandler
+
+
+class _LockedSend:
+    """``ws.send`` for several threads (the handler's speech thread and this one)."""
+
+    def __init__(self, ws: Any):
+        self._ws = ws
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        with self._lock:
+            self._ws.send(message)
+
+
+class _SkipLog:
+    """Skipped messages: the first few of each kind logged, the rest counted (50 messages/s)."""
+
+    FIRST = 3
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def note(self, clog: Any, reason: str) -> None:
+        n = self.counts[reason] = self.counts.get(reason, 0) + 1
+        if n <= self.FIRST:
+            clog.warning("skipped a stream message: %s", reason)
+
+    def summary(self, clog: Any) -> None:
+        quiet = {r: n for r, n in self.counts.items() if n > self.FIRST}
+        for reason, n in quiet.items():
+            clog.warning("skipped %d stream messages in all: %s", n, reason)
+
+
+def _close(ws: Any, code: int, message: str) -> None:
+    try:
+        ws.close(reason=code, message=message)
+    except ConnectionClosed:
+        pass
+    except Exception:  # noqa: BLE001 - the socket may already be gone
+        pass
+
+
+@sock.route(MEDIA_PATH, bp=bp)
+def media(ws: Any) -> None:
+    ctx = _ctx()
+    if ctx.checker is not None:
+        verdict = ctx.checker.check_websocket(request)
+        if not verdict:
+            log.warning("media stream refused: %s", verdict.reason)
+            _close(ws, WS_POLICY_VIOLATION, verdict.reason)
+            return
+    services = current_app.extensions.get("callflows")
+    ctx.stats["sockets"] += 1
+    guard = StreamGuard()
+    skips = _SkipLog()
+    send = _LockedSend(ws)
+    handler: Any = None
+    clog: Any = log
+    reason = "socket_closed"
+    opened = last_message = time.monotonic()
+    try:
+        while True:
+            raw = ws.receive(timeout=POLL_S)
+            if handler is not None and getattr(handler, "ended", False):
+                reason = "dialogue_ended"
+                _close(ws, 1000, "call ended")
+                break
+            if handler is None and time.monotonic() - opened > ctx.start_timeout_s:
+                reason = "no_start"
+                log.warning("no valid start message in %.0f s: closing the stream", ctx.start_timeout_s)
+                _close(ws, WS_POLICY_VIOLATION, "no valid start message")
+                break
+            if raw is None:
+                if time.monotonic() - last_message > ctx.idle_timeout_s:
+                    reason = "idle_timeout"
+                    clog.warning("no message from Twilio for %.0f s: closing the stream", ctx.idle_timeout_s)
+                    _close(ws, 1000, "idle")
+                    break
+                continue
+            last_message = time.monotonic()
+            try:
+                event = parse_message(raw)
+            except ProtocolError as exc:
+                ctx.stats["malformed"] += 1
+                skips.note(clog, f"malformed message: {exc}")
+                continue
+            skip = guard.check(event)
+            if skip is not None:
+                ctx.stats["skipped"] += 1
+                skips.note(clog, skip)
+                continue
+            if isinstance(event, StreamStart):
+                clog = call_logger(__name__, event.call_sid)
+                handler = _handler_factory(ctx)(services, send=send, start=event)
+                call_id = getattr(handler, "call_id", None)
+                if call_id:
+                    clog = call_logger(__name__, call_id)
+                clog.info("media stream started (%s)", event.stream_sid)
+                continue
+            if handler is None:  # "connected": nothing to do until "start"
+                continue
+            handler.on_event(event)
+            if isinstance(event, StreamStop):
+                reason = "stream_stopped"
+                break
+    except ConnectionClosed:
+        reason = "socket_closed"
+    except Exception:  # noqa: BLE001 - log, close the socket; the handler is closed below
+        reason = "error"
+        clog.exception("media stream failed")
+        _close(ws, WS_INTERNAL_ERROR, "server error")
+    finally:
+        if handler is not None:
+            try:
+                handler.close(reason)
+            except Exception:  # noqa: BLE001
+                clog.exception("call handler failed to close")
+        skips.summary(clog)
+        clog.info("media stream closed (%s)", reason)

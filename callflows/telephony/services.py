@@ -1,0 +1,113 @@
+"""What every call of a phone-server process shares: settings, store, and the loaded models."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+from typing import Any, Iterator
+
+from callflows.config import Settings
+from callflows.speech.textnorm import split_sentences
+from callflows.speech.vad import EndpointConfig
+from callflows.verticals import list_verticals, load_vertical
+
+logger = logging.getLogger(__name__)
+
+
+class PhoneServices:
+    def __init__(self, settings: Settings, store: Any):
+        self.settings = settings
+        self.store = store
+        self.endpoint_config = EndpointConfig()
+        self.barge_in_ms = 500  # caller speech that long while the bot talks interrupts it
+        self.active_calls = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ models
+    @cached_property
+    def recognizer(self) -> Any:
+        s = self.settings
+        if s.stt_backend == "vosk":
+            from callflows.speech.stt import VoskRecognizer
+
+            return VoskRecognizer(model_path=s.vosk_model_path, model_url=s.vosk_model_url,
+                                  sha256=s.vosk_model_sha256)
+        from callflows.speech.stt import WhisperRecognizer
+
+        return WhisperRecognizer(s.whisper_model_path, threads=s.stt_threads)
+
+    @cached_property
+    def tts(self) -> Any:
+        from callflows.speech.tts import PiperTTS
+
+        return PiperTTS(self.settings.tts_voice_path)
+
+    @cached_property
+    def prompts(self) -> Any:
+        from callflows.speech.tts import PromptCache
+
+        return PromptCache(self.tts, self.settings.tts_cache_dir)
+
+    @cached_property
+    def twilio(self) -> Any:
+        from callflows.telephony.transfer import TwilioCalls
+
+        s = self.settings
+        if not (s.twilio_account_sid and s.twilio_auth_token):
+            return None
+        return TwilioCalls(s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base)
+
+    def warm_up(self) -> None:
+        """Load the models and synthesise every vertical's static sentences before the first call."""
+        self.recognizer.load()
+        self.tts.load()
+        count = 0
+        for name in list_verticals():
+            try:
+                vertical = load_vertical(name, self.store)
+            except Exception as exc:  # noqa: BLE001 - one broken vertical must not stop the server
+                logger.error("vertical %s not loaded: %s", name, exc)
+                continue
+            for sentence in static_sentences(vertical.flow):
+                self.prompts.get(sentence)
+                count += 1
+        logger.info("models loaded, %d static sentences cached", count)
+
+    # ------------------------------------------------------------------ speech out
+    def speech(self, text: str) -> Iterator[bytes]:
+        """Phone audio for a reply, sentence by sentence: cached sentences instantly, the rest synthesised."""
+        for sentence in split_sentences(text):
+            if self.prompts.path(sentence).exists():  # a static sentence, cached at warm-up
+                yield self.prompts.get(sentence)
+            else:
+                yield from self.tts.synthesize_stream(sentence)
+
+    def call_started(self) -> None:
+        with self._lock:
+            self.active_calls += 1
+
+    def call_ended(self) -> None:
+        with self._lock:
+            self.active_calls -= 1
+
+
+def static_sentences(flow: Any) -> list[str]:
+    """Sentences of the flow's prompts and responses that contain no template variable."""
+    texts: list[str] = []
+    for form in flow.forms.values():
+        for step in form.steps:
+            texts += [step.prompt, *step.reprompts]
+        if form.confirm:
+            texts.append(form.confirm.on_deny)
+    for variants in flow.responses.values():
+        texts += list(variants)
+    from callflows.dialogue.replies import DEFAULT_RESPONSES
+
+    texts += [t for k, t in DEFAULT_RESPONSES.items() if k not in flow.responses]
+    out: list[str] = []
+    for text in texts:
+        for sentence in split_sentences(text):
+            if "{" not in sentence and sentence not in out:
+                out.append(sentence)
+    return out

@@ -1,0 +1,43 @@
+"""The admin's table (migration 0002) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+import admin.models  # noqa: F401 - registers admin_users on Base.metadata
+from admin.models import AdminUser
+from admin.security import authenticate, create_user
+from callflows.store.models import Base
+
+
+def test_migration_creates_admin_users_matching_the_model(store) -> None:  # noqa: ANN001
+    assert "admin_users" in inspect(store.engine).get_table_names()
+    assert store.current_revision() == "0002"
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+    store.downgrade("0001")
+    assert "admin_users" not in inspect(store.engine).get_table_names()
+    store.upgrade()
+    assert store.current_revision() == "0002"
+
+
+def test_users_are_unique_and_roles_checked(store) -> None:  # noqa: ANN001
+    with store.session() as s:
+        create_user(s, "ana", "long-enough-1", "editor")
+    with store.session() as s:
+        user, error = authenticate(s, "ana", "long-enough-1")
+        assert user is not None and error is None
+    with pytest.raises(IntegrityError):
+        with store.session() as s:
+            s.add(AdminUser(username="ana", password_hash="x", role="viewer"))
+    with pytest.raises(IntegrityError):
+        with store.session() as s:
+            s.add(AdminUser(username="bo", password_hash="x", role="superuser"))
+    with pytest.raises(ValueError):
+        with store.session() as s:
+            create_user(s, "cy", "long-enough-1", "root")
