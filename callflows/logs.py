@@ -33,3 +33,4 @@ def configure_logging(level: str = "INFO") -> None:
         if not any(isinstance(f, PiiLogFilter) for f in handler.filters):
             handler.addFilter(PiiLogFilter())
     root.setLevel(level.upper())
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request's headers

@@ -52,7 +52,7 @@ def caller_audio(
     *,
     engine: Literal["espeak", "piper"] = "espeak",
     voice: str = "en-us",
-    speed: int = 150,
+    speed: int = 130,
     before_ms: int = 0,
     after_ms: int = 0,
 ) -> bytes:

@@ -83,7 +83,10 @@ class CallHandler:
         self.stats = CallStats()
         self._stream: Any = None  # recogniser stream of the turn in progress
         self._speech_frames = 0  # frames of the turn in progress
+        self._turn_audio = bytearray()  # the turn in progress, for the barge-in check
         self._barging = False
+        self._barge_after = 0  # frames of speech before the next backchannel check
+        self._barge_check: Any = None  # a quick decode deciding whether speech over the bot is a backchannel
         self._turns: queue.Queue[CallerTurn | KeypadTurn | None] = queue.Queue()
         self._digits = ""
         self._digits_at = 0.0
@@ -117,21 +120,44 @@ class CallHandler:
                 self._stream = self.services.recognizer.start(self.session.expectation)
                 self._stream.accept(event.audio)  # pre-roll and onset: the first word
                 self._speech_frames = len(event.audio) // 320
+                self._turn_audio = bytearray(event.audio)
                 self._barging = False
+                self._barge_check = None
+                self._barge_after = 0
             elif isinstance(event, SpeechEnded):
                 self._end_of_speech(event)
         if self.endpointer.in_speech and self._stream is not None and not started_now:
             self._stream.accept(pcm)
+            self._turn_audio += pcm
             self._speech_frames += 1
             self._last_activity = time.perf_counter()
-            if (not self._barging and self.out.speaking
-                    and self._speech_frames * 20 >= self.services.barge_in_ms):
-                self._barging = True
-                self.stats.barge_ins += 1
-                self.log.info("barge-in: caller spoke over the bot")
-                self.out.clear()
+            self._check_barge_in()
         if self._digits and time.perf_counter() - self._digits_at > DTMF_TIMEOUT_S:
             self._flush_digits()
+
+    def _check_barge_in(self) -> None:
+        """Speech over the bot: after `barge_in_ms`, a quick decode tells a real interruption
+        from a backchannel ("uh-huh", "okay"); only a real one stops the bot (clear)."""
+        if self._barging or not self.out.speaking:
+            return
+        if self._barge_check is None:
+            if self._speech_frames >= max(self.services.barge_in_ms // 20, self._barge_after):
+                self._barge_check = self.services.quick_transcribe(bytes(self._turn_audio))
+            return
+        if not self._barge_check.done():
+            return
+        try:
+            words = self._barge_check.result().text
+        except Exception:  # noqa: BLE001 - no transcript: trust the length of the speech
+            words = "?"
+        if words.strip() and not is_backchannel(words):
+            self._barging = True
+            self.stats.barge_ins += 1
+            self.log.info("barge-in: the caller spoke over the bot")
+            self.out.clear()
+        else:
+            self._barge_check = None  # a backchannel so far: look again if the speech goes on
+            self._barge_after = self._speech_frames + 20
 
     def _end_of_speech(self, event: SpeechEnded) -> None:
         stream, self._stream = self._stream, None

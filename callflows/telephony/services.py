@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Iterator
 
@@ -23,6 +24,7 @@ class PhoneServices:
         self.barge_in_ms = 500  # caller speech that long while the bot talks interrupts it
         self.active_calls = 0
         self._lock = threading.Lock()
+        self._quick = ThreadPoolExecutor(max_workers=1, thread_name_prefix="barge-in")
 
     # ------------------------------------------------------------------ models
     @cached_property
@@ -82,6 +84,10 @@ class PhoneServices:
                 yield self.prompts.get(sentence)
             else:
                 yield from self.tts.synthesize_stream(sentence)
+
+    def quick_transcribe(self, pcm16: bytes) -> Future:
+        """A fast decode (no slot bias) on its own worker, for barge-in decisions."""
+        return self._quick.submit(self.recognizer.decode, pcm16, None)
 
     def call_started(self) -> None:
         with self._lock:

@@ -1,0 +1,650 @@
+"""The evaluation run: train every system on the train splits, score the fixed validation splits.
+
+Systems, side by side: the distilled student (when a vertical has distilled data), the student
+trained on the development train splits, the same student on seed examples only (10 a intent),
+the teacher LLM zero-shot on a sample, and a plain TF-IDF + logistic regression baseline.
+Every number is computed on typed text and on ASR-style text (callflows.nlu.asr_style: lower
+case, no punctuation, numbers as words, light fillers and recognition errors, seeded).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import pickle
+import random
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from callflows.eval import data as D
+from callflows.eval.gold import NLUPP_TODAY, NLUPP_TYPES, SGD_TODAY, nlupp_gold, sgd_date, sgd_time
+from callflows.nlu.asr_style import AsrStyler
+from callflows.nlu.classifier import TfidfIntentClassifier
+from callflows.nlu.student import OOS, StudentModel
+from callflows.nlu.values import ParseContext, extract, words_to_digits
+
+ASR_NOISE = {"fillers": 0.1, "errors": 0.03}
+SEED_PER_INTENT = 10
+TZ = ZoneInfo("America/New_York")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _memory_mb(load_code: str) -> float:
+    """RSS growth of a fresh interpreter when it runs `load_code` (imports done before the baseline)."""
+    import subprocess
+    import sys
+
+    code = ("import os, pickle\n"
+            "import numpy, sklearn.linear_model, sklearn.feature_extraction.text, onnxruntime, tokenizers\n"
+            "import callflows.nlu.student, callflows.nlu.classifier\n"
+            "def rss():\n    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 1e6\n"
+            "r0 = rss()\n" + load_code + "\nprint(rss() - r0)\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+        return round(float(out.stdout.strip().splitlines()[-1]), 1)
+    except Exception:  # noqa: BLE001
+        return float("nan")
+
+
+def _limit_threads():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+def _latency(fn: Callable[[str], Any], texts: Sequence[str]) -> dict[str, float]:
+    with _limit_threads():
+        for t in texts[:5]:
+            fn(t)
+        times = []
+        for t in texts:
+            start = time.perf_counter()
+            fn(t)
+            times.append((time.perf_counter() - start) * 1000)
+    return {"p50_ms": round(float(np.percentile(times, 50)), 3), "p95_ms": round(float(np.percentile(times, 95)), 3),
+            "n": len(times)}
+
+
+class _VectorCache:
+    """Sentence embeddings and token states by text, computed once for every system."""
+
+    def __init__(self, embedder: Any):
+        self.embedder = embedder
+        self.vec: dict[str, np.ndarray] = {}
+        self.tok: dict[str, Any] = {}
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.vec))
+        if todo:
+            for t, v in zip(todo, self.embedder.encode(todo)):
+                self.vec[t] = v
+        return np.stack([self.vec[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+    def states(self, texts: Sequence[str]) -> list:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.tok))
+        if todo:
+            for t, s in zip(todo, self.embedder.encode_tokens(todo)):
+                self.tok[t] = s
+        return [self.tok[t] for t in texts]
+
+
+def _sample(rows: list, n: int | None, seed: int) -> list:
+    if n is None or n >= len(rows):
+        return rows
+    return random.Random(seed).sample(rows, n)
+
+
+def _seed_examples(rows: list[tuple[str, str]], k: int, seed: int) -> list[tuple[str, str]]:
+    by: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by[r[1]].append(r)
+    rng = random.Random(seed)
+    out = []
+    for lab in sorted(by):
+        out += rng.sample(by[lab], min(k, len(by[lab])))
+    return out
+
+
+def _acc(pred: Sequence[str], gold: Sequence[str]) -> float:
+    return round(float(np.mean([p == g for p, g in zip(pred, gold)])), 4) if gold else float("nan")
+
+
+def _oos_metrics(pred: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
+    ins = [(p, g) for p, g in zip(pred, gold) if g != "oos"]
+    oos = [(p, g) for p, g in zip(pred, gold) if g == "oos"]
+    return {"in_scope_accuracy": round(float(np.mean([p == g for p, g in ins])), 4),
+            "oos_recall": round(float(np.mean([p == OOS for p, _ in oos])), 4) if oos else float("nan"),
+            "n_in_scope": len(ins), "n_oos": len(oos)}
+
+
+def _distilled_data() -> tuple[list[tuple[str, str]], str]:
+    """Labelled utterances a `callflows distill` run left in verticals/*/ (if any)."""
+    rows: list[tuple[str, str]] = []
+    found = []
+    for path in sorted((D.REPO / "verticals").glob("*/distilled*.jsonl")) + sorted((D.REPO / "verticals").glob("*/data/distilled*.jsonl")):
+        found.append(str(path.relative_to(D.REPO)))
+        for line in path.read_text().splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if item.get("text") and item.get("intent"):
+                rows.append((item["text"], item["intent"]))
+    return rows, ", ".join(found)
+
+
+# ---- slot values ---------------------------------------------------------------------------------
+def _value(kind: str, text: str, ctx: ParseContext) -> str | None:
+    if kind in ("date", "time"):
+        vals = [v for v in extract(kind, text, ctx) if v.value is not None]
+        return vals[0].value if vals else None
+    if kind == "money":
+        vals = extract("money", text, ctx)
+        if vals:
+            return vals[0].value
+        digits = words_to_digits(text.lower())
+        import re
+
+        m = re.search(r"\d+(?:\.\d+)?", digits)
+        return f"{float(m.group()):.2f}" if m else None
+    if kind == "count":
+        import re
+
+        t = text.lower()
+        m = re.search(r"\d+", words_to_digits(t))
+        if m:
+            return str(int(m.group()))
+        if re.search(r"\b(a|an|one|single|me|myself|i)\b", t):
+            return "1"
+    return None
+
+
+def _nlupp_examples(items: list[dict], styler: AsrStyler | None) -> list[tuple[str, list, dict]]:
+    """(text, spans, gold values by (slot, start, end)) per item, optionally ASR-styled."""
+    out = []
+    for e in items:
+        spans = [(k, v["span"][0], v["span"][1]) for k, v in e.get("slots", {}).items() if "span" in v]
+        golds = {k: nlupp_gold(k, v) for k, v in e.get("slots", {}).items()}
+        text = e["text"]
+        if styler is not None:
+            text, spans = styler.convert_spans(text, spans)
+        out.append((text, spans, golds))
+    return out
+
+
+def _sgd_examples(turns: list[dict], styler: AsrStyler | None, slots=("appointment_date", "appointment_time")) -> list:
+    out = []
+    for t in turns:
+        spans = [(s["slot"], s["start"], s["end"]) for s in t["slots"]]
+        golds = {}
+        for s in t["slots"]:
+            if s["slot"] == "appointment_date":
+                golds[s["slot"]] = sgd_date(s["text"])
+            elif s["slot"] == "appointment_time":
+                golds[s["slot"]] = sgd_time(s["text"])
+        text = t["text"]
+        if styler is not None:
+            text, spans = styler.convert_spans(text, spans)
+        out.append((text, spans, golds))
+    return out
+
+
+def _span_f1(pred: list[list], gold: list[list], texts: list[str]) -> dict[str, float]:
+    from callflows.nlu.student import tokenize_words
+
+    tp = fp = fn = 0
+    for p, g, text in zip(pred, gold, texts):
+        toks = tokenize_words(text)
+
+        def key(span):
+            lab, s, e = span
+            idx = [i for i, (_, ts, te) in enumerate(toks) if ts < e and te > s and text[ts:te] not in ".,?!"]
+            return (lab, idx[0], idx[-1]) if idx else (lab, -1, -1)
+
+        ps, gs = {key(x) for x in p}, {key(x) for x in g}
+        tp += len(ps & gs)
+        fp += len(ps - gs)
+        fn += len(gs - ps)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"f1": round(f1, 4), "precision": round(prec, 4), "recall": round(rec, 4), "gold_spans": tp + fn}
+
+
+def _nlupp_values(pred: list[list], examples: list, ctx: ParseContext) -> dict[str, Any]:
+    """Exact normalised value: end to end (tagger span -> parser) and parser on the gold span."""
+    e2e = []
+    on_gold = []
+    by_kind: dict[str, list] = defaultdict(list)
+    for p, (text, spans, golds) in zip(pred, examples):
+        for slot, s, e in spans:
+            gold = golds.get(slot)
+            if gold is None:
+                continue
+            kind = NLUPP_TYPES[slot]
+            dctx = ctx
+            on_gold.append(_value(kind, text[s:e], dctx) == gold)
+            got = [_value(kind, text[ps:pe], dctx) for lab, ps, pe in p if lab == slot]
+            ok = gold in got
+            e2e.append(ok)
+            by_kind[kind].append(ok)
+    return {"exact_end_to_end": round(float(np.mean(e2e)), 4) if e2e else float("nan"),
+            "exact_parser_on_gold_span": round(float(np.mean(on_gold)), 4) if on_gold else float("nan"),
+            "by_type_end_to_end": {k: round(float(np.mean(v)), 4) for k, v in sorted(by_kind.items())},
+            "n": len(e2e)}
+
+
+def _sgd_values(pred: list[list] | None, examples: list, ctx: ParseContext) -> dict[str, Any]:
+    """Date/time exact: parser over the whole turn, and (if pred) parser over the tagged span."""
+    res: dict[str, Any] = {}
+    for slot, kind in (("appointment_date", "date"), ("appointment_time", "time")):
+        whole, tagged, on_gold = [], [], []
+        for i, (text, spans, golds) in enumerate(examples):
+            gold = golds.get(slot)
+            if not gold:
+                continue
+            span = [sp for sp in spans if sp[0] == slot][0]
+            whole.append(_value(kind, text, ctx) in gold)
+            on_gold.append(_value(kind, text[span[1]:span[2]], ctx) in gold)
+            if pred is not None:
+                got = [_value(kind, text[ps:pe], ctx) for lab, ps, pe in pred[i] if lab == slot]
+                tagged.append(any(g in gold for g in got))
+        res[kind] = {"exact_parser_whole_turn": round(float(np.mean(whole)), 4) if whole else float("nan"),
+                     "exact_parser_on_gold_span": round(float(np.mean(on_gold)), 4) if on_gold else float("nan"),
+                     "n": len(whole)}
+        if pred is not None:
+            res[kind]["exact_student_span"] = round(float(np.mean(tagged)), 4) if tagged else float("nan")
+    return res
+
+
+# ---- teacher -------------------------------------------------------------------------------------
+def _teacher_predict(llm: Any, texts: Sequence[str], intents: list[str], log: Callable[[str], None]) -> tuple[list[str], list[float]]:
+    schema = {"type": "object", "properties": {"intent": {"type": "string", "enum": intents + [OOS]}},
+              "required": ["intent"]}
+    system = ("You label bank customers' messages with exactly one intent from this list:\n"
+              + ", ".join(intents) + f"\nUse {OOS} if none fits. Answer JSON only.")
+    preds, times = [], []
+    for i, t in enumerate(texts):
+        start = time.perf_counter()
+        try:
+            c = llm.complete([{"role": "system", "content": system}, {"role": "user", "content": t}],
+                             max_tokens=40, temperature=0.0, json_schema=schema, timeout_s=120)
+            intent = json.loads(c.text).get("intent", "")
+        except Exception as exc:  # noqa: BLE001 - a failed answer counts as wrong
+            intent = f"<error {type(exc).__name__}>"
+        times.append((time.perf_counter() - start) * 1000)
+        preds.append(intent)
+        if (i + 1) % 20 == 0:
+            log(f"  teacher {i + 1}/{len(texts)}  (last {times[-1] / 1000:.1f} s)")
+    return preds, times
+
+
+# ---- the run -------------------------------------------------------------------------------------
+def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.json", teacher_sample: int = 200,
+             teacher: bool = True, plot: bool = True, log: Callable[[str], None] = print,
+             save_student: str | Path | None = None) -> dict[str, Any]:
+    t0 = time.time()
+    from callflows.nlu.embeddings import default_fast_embedder
+
+    embedder = default_fast_embedder(threads=int(os.environ.get("CALLFLOWS_EVAL_THREADS", "2")))
+    cache = _VectorCache(embedder)
+    asr_val = lambda: AsrStyler(seed=1, **ASR_NOISE)  # noqa: E731  (fresh per data set: reproducible)
+    asr_train = lambda: AsrStyler(seed=2, **ASR_NOISE)  # noqa: E731
+    n = (lambda full, small: small) if quick else (lambda full, small: full)
+    results: dict[str, Any] = {"date": datetime.now().isoformat(timespec="seconds"), "quick": quick,
+                               "asr_style": {"seed_val": 1, "seed_train_augmentation": 2, **ASR_NOISE},
+                               "systems": {}, "slots": {}, "notes": []}
+    systems = results["systems"]
+
+    # ---------------- Banking77 ----------------
+    b_train, b_val = D.banking77_split()
+    if quick:
+        b_train = _seed_examples(b_train, 8, 0)
+        b_val = _sample(b_val, 150, 0)
+    b_val_asr = [asr_val()(t) for t, _ in b_val]
+    b_val_txt = [t for t, _ in b_val]
+    b_gold = [lab for _, lab in b_val]
+    clinc = D.clinc_split()
+    oos_train = [t for t, _ in clinc["oos_train"]]
+    aug = asr_train()
+    b_train_aug = b_train + [(aug(t), lab) for t, lab in b_train]
+    seed_rows = _seed_examples(b_train, SEED_PER_INTENT, 0)
+    seed_aug = seed_rows + [(aug(t), lab) for t, lab in seed_rows]
+    log(f"banking77: {len(b_train)} train, {len(b_val)} val; embedding ...")
+
+    def student_on(rows: list[tuple[str, str]], oos: list[str]) -> StudentModel:
+        texts = [t for t, _ in rows]
+        from callflows.nlu.student import GENERIC_NEGATIVES
+
+        vec = cache.vectors(texts + list(oos) + list(GENERIC_NEGATIVES))
+        return StudentModel(embedder=embedder).fit(texts, [lab for _, lab in rows], oos_texts=oos, vectors=vec)
+
+    preds: dict[str, dict[str, list[str]]] = defaultdict(dict)
+
+    def score_intents(name: str, model: Any, batch: bool) -> None:
+        sysres = systems.setdefault(name, {})
+        for style, texts in (("text", b_val_txt), ("asr", b_val_asr)):
+            if batch:
+                pred = model.predict(texts, vectors=cache.vectors(texts)) if isinstance(model, StudentModel) else \
+                    [model.rank(t, 1)[0].intent for t in texts]
+            else:
+                pred = [model.rank(t, 1)[0].intent for t in texts]
+            sysres.setdefault("banking77_accuracy", {})[style] = _acc(pred, b_gold)
+            preds[name][style] = pred
+        sysres["banking77_n"] = len(b_gold)
+
+    t = time.time()
+    base = TfidfIntentClassifier().fit([t_ for t_, _ in b_train], [lab for _, lab in b_train])
+    systems["tfidf_lr_baseline"] = {"trained_on": f"banking77 train split ({len(b_train)})", "train_s": round(time.time() - t, 1)}
+    score_intents("tfidf_lr_baseline", base, batch=False)
+    log(f"  baseline done {systems['tfidf_lr_baseline']['banking77_accuracy']}")
+
+    t = time.time()
+    student = student_on(b_train_aug, oos_train)
+    systems["student_dev"] = {"trained_on": f"banking77 train split ({len(b_train)}) + ASR-style copies + "
+                                            f"CLINC150 oos_train + generic negatives", "train_s": round(time.time() - t, 1)}
+    score_intents("student_dev", student, batch=True)
+    log(f"  student done {systems['student_dev']['banking77_accuracy']}")
+
+    t = time.time()
+    student_seed = student_on(seed_aug, oos_train)
+    systems["student_seed"] = {"trained_on": f"{SEED_PER_INTENT} seed examples per intent ({len(seed_rows)}) + "
+                                             "ASR-style copies + OOS negatives", "train_s": round(time.time() - t, 1)}
+    score_intents("student_seed", student_seed, batch=True)
+    log(f"  seed student done {systems['student_seed']['banking77_accuracy']}")
+
+    distilled, where = _distilled_data()
+    if distilled:
+        intents_b77 = set(b_gold)
+        usable = [(t_, lab) for t_, lab in distilled if lab in intents_b77]
+        if usable:
+            st = student_on(b_train_aug + usable, oos_train)
+            systems["student_distilled"] = {"trained_on": f"dev train + {len(usable)} distilled utterances ({where})"}
+            score_intents("student_distilled", st, batch=True)
+        else:
+            results["notes"].append(f"distilled data found ({where}) but none of it is labelled with Banking77 intents; "
+                                    "the distilled student is evaluated per vertical, not here")
+    else:
+        results["notes"].append("no distilled data yet (no verticals/*/distilled*.jsonl): the distilled-student row is "
+                                "missing; student_dev is the same model trained on the development train splits")
+
+    # ---------------- slots: NLU++ and SGD ----------------
+    np_train, np_val = D.nlupp_split()
+    s_train, s_val = D.sgd_split()
+    if quick:
+        np_train, np_val = _sample(np_train, 200, 0), _sample(np_val, 80, 0)
+        s_train, s_val = _sample(s_train, 200, 0), _sample(s_val, 100, 0)
+    tag_train = [(x[0], x[1]) for x in _nlupp_examples(np_train, None) + _nlupp_examples(np_train, asr_train())
+                 + _sgd_examples(s_train, None) + _sgd_examples(s_train, asr_train())]
+    t = time.time()
+    tagger = StudentModel(embedder=embedder)
+    tagger.fit_tagger(tag_train, states=cache.states([x[0] for x in tag_train]))
+    results["slots"]["tagger"] = {"trained_on": f"NLU++ folds 0-6 ({len(np_train)}) + SGD train dialogues "
+                                                f"({len(s_train)} turns), each also ASR-styled", "train_s": round(time.time() - t, 1)}
+    log(f"slot tagger trained on {len(tag_train)} ({time.time() - t:.0f} s)")
+    np_ctx = ParseContext(now=datetime(NLUPP_TODAY.year, NLUPP_TODAY.month, NLUPP_TODAY.day, 10, 0, tzinfo=TZ))
+    sgd_ctx = ParseContext(now=datetime(SGD_TODAY.year, SGD_TODAY.month, SGD_TODAY.day, 10, 0, tzinfo=TZ))
+    for style, styler in (("text", None), ("asr", asr_val())):
+        ex = _nlupp_examples(np_val, styler)
+        texts = [x[0] for x in ex]
+        pred = tagger.tag_batch(texts, states=cache.states(texts))
+        results["slots"].setdefault("nlupp", {})[style] = {"span": _span_f1(pred, [x[1] for x in ex], texts),
+                                                           "values": _nlupp_values(pred, ex, np_ctx)}
+        ex = _sgd_examples(s_val, asr_val() if style == "asr" else None)
+        texts = [x[0] for x in ex]
+        pred = tagger.tag_batch(texts, states=cache.states(texts))
+        results["slots"].setdefault("sgd", {})[style] = {
+            "span": _span_f1([[p for p in ps if p[0] in ("appointment_date", "appointment_time")] for ps in pred],
+                             [[g for g in x[1] if g[0] in ("appointment_date", "appointment_time")] for x in ex], texts),
+            "values": _sgd_values(pred, ex, sgd_ctx)}
+    results["slots"]["nlupp"]["n_val"] = len(np_val)
+    results["slots"]["sgd"]["n_val_turns"] = len(s_val)
+    results["slots"]["reference_dates"] = {"nlupp": NLUPP_TODAY.isoformat(), "sgd": SGD_TODAY.isoformat() + " (Friday; see callflows/eval/gold.py)"}
+    log("slots: " + json.dumps({k: results["slots"][k] for k in ("nlupp", "sgd")})[:400])
+
+    # ---------------- CLINC150 (OOS) ----------------
+    c_train, c_val = clinc["train"], clinc["val"] + clinc["oos_val"]
+    c_oos_train = oos_train
+    if quick:
+        c_train = _seed_examples(c_train, 5, 0)
+        c_val = _sample(clinc["val"], 100, 0) + _sample(clinc["oos_val"], 40, 0)
+    c_gold = [lab for _, lab in c_val]
+    c_txt = [t_ for t_, _ in c_val]
+    c_asr = [asr_val()(t_) for t_ in c_txt]
+    c_aug = c_train + [(aug(t_), lab) for t_, lab in c_train]
+    log(f"clinc150: {len(c_train)} train, {len(c_val)} val")
+    clinc_models = {
+        "student_dev": lambda: student_on(c_aug, c_oos_train),
+        "student_seed": lambda: student_on(_seed_examples(c_train, SEED_PER_INTENT, 0) +
+                                           [(aug(t_), lab) for t_, lab in _seed_examples(c_train, SEED_PER_INTENT, 0)], c_oos_train),
+        "tfidf_lr_baseline": lambda: TfidfIntentClassifier().fit([t_ for t_, _ in c_train] + c_oos_train,
+                                                                 [lab for _, lab in c_train] + [OOS] * len(c_oos_train)),
+    }
+    for name, make in clinc_models.items():
+        model = make()
+        for style, texts in (("text", c_txt), ("asr", c_asr)):
+            if isinstance(model, StudentModel):
+                pred = model.predict(texts, vectors=cache.vectors(texts))
+            else:
+                pred = [model.rank(x, 1)[0].intent for x in texts]
+            systems[name].setdefault("clinc150", {})[style] = _oos_metrics(pred, c_gold)
+        del model
+        gc.collect()
+    systems["tfidf_lr_baseline"]["clinc150_note"] = "baseline: oos_train as an extra class, no threshold"
+    log("clinc done")
+
+    # ---------------- latency, size, memory (one core) ----------------
+    lat_texts = b_val_asr[: (30 if quick else 200)]
+    student.tagger, student.tag_labels = tagger.tagger, tagger.tag_labels
+    student.card.setdefault("training", {}).update(tagger.card.get("training", {}))
+    metrics = {"banking77_accuracy_text": systems["student_dev"]["banking77_accuracy"]["text"],
+               "banking77_accuracy_asr": systems["student_dev"]["banking77_accuracy"]["asr"],
+               "clinc150": systems["student_dev"]["clinc150"]["text"],
+               "nlupp_slot_f1_text": results["slots"]["nlupp"]["text"]["span"]["f1"],
+               "eval_quick": quick}
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(save_student) if save_student else Path(tmp) / "student"
+        student.save(target, metrics=metrics, name="banking77 student (callflows eval)")
+        size = sum(p.stat().st_size for p in target.iterdir() if p.is_file())
+        del student
+        gc.collect()
+        loaded = StudentModel.load(target, threads=1)
+
+        def student_turn(text: str):
+            loaded.rank(text)
+            loaded.tag(text)
+
+        student_turn("hello")
+        mem = _memory_mb(f"m = callflows.nlu.student.StudentModel.load({str(target)!r}); m.rank('hello there'); m.tag('hello there')")
+        systems["student_dev"].update({"size_mb": round(size / 1e6, 1), "memory_mb": round(mem, 1),
+                                       "latency": _latency(student_turn, lat_texts),
+                                       "latency_intent_only": _latency(loaded.rank, lat_texts),
+                                       "latency_note": "rank + tag per utterance, saved model loaded back, 1 thread"})
+        systems["student_seed"].update({k: systems["student_dev"][k] for k in ("size_mb", "memory_mb", "latency")})
+        systems["student_seed"]["latency_note"] = "same architecture as student_dev"
+        if "student_distilled" in systems:
+            systems["student_distilled"].update({k: systems["student_dev"][k] for k in ("size_mb", "memory_mb", "latency")})
+        del loaded
+        gc.collect()
+        bpath = Path(tmp) / "baseline.pkl"
+        bpath.write_bytes(pickle.dumps(base))
+        del base
+        gc.collect()
+        base2 = pickle.loads(bpath.read_bytes())
+        base2.rank("hello")
+        systems["tfidf_lr_baseline"].update({"size_mb": round(bpath.stat().st_size / 1e6, 1),
+                                             "memory_mb": _memory_mb(f"m = pickle.loads(open({str(bpath)!r}, 'rb').read()); m.rank('hello there')"),
+                                             "latency": _latency(base2.rank, lat_texts)})
+    log("latency: student %s, baseline %s" % (systems["student_dev"]["latency"], systems["tfidf_lr_baseline"]["latency"]))
+
+    # ---------------- teacher (zero-shot, sample) ----------------
+    if teacher:
+        sample_n = min(teacher_sample if not quick else 10, len(b_val))
+        try:
+            from callflows.llm import get_llm
+
+            rss0 = _rss_mb()
+            llm = get_llm("teacher")
+            idx = random.Random(7).sample(range(len(b_val)), sample_n)
+            intents = sorted(set(b_gold) | {lab for _, lab in b_train})
+            res = {"trained_on": "nothing (zero-shot; constrained JSON with the intent list)",
+                   "sample_n": sample_n, "model": getattr(llm, "name", "teacher"), "banking77_accuracy": {}}
+            all_times = []
+            for style, texts in (("text", b_val_txt), ("asr", b_val_asr)):
+                pred, times = _teacher_predict(llm, [texts[i] for i in idx], intents, log)
+                res["banking77_accuracy"][style] = _acc(pred, [b_gold[i] for i in idx])
+                all_times += times
+                # the student on the same sample, for a fair comparison
+                res.setdefault("student_dev_on_same_sample", {})[style] = _acc(
+                    [preds["student_dev"][style][i] for i in idx], [b_gold[i] for i in idx])
+            res["memory_mb"] = round(_rss_mb() - rss0, 1)
+            res["latency"] = {"p50_ms": round(float(np.percentile(all_times, 50)), 1),
+                              "p95_ms": round(float(np.percentile(all_times, 95)), 1), "n": len(all_times)}
+            res["latency_note"] = "llama.cpp threads as configured (CALLFLOWS_LLM_THREADS, default 2)"
+            res["sample_indices_seed"] = 7
+            systems["teacher_zero_shot"] = res
+        except Exception as exc:  # noqa: BLE001
+            systems["teacher_zero_shot"] = {"unavailable": f"{type(exc).__name__}: {exc}"[:300]}
+            results["notes"].append("teacher LLM not available in this run: " + systems["teacher_zero_shot"]["unavailable"])
+    results["seconds"] = round(time.time() - t0, 1)
+    results["targets"] = _targets(results)
+
+    table = format_table(results)
+    log(table)
+    if out:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+        (out.with_suffix(".md")).write_text("```\n" + table + "\n```\n")
+        if plot:
+            results["plot"] = str(write_plot(results, out.with_suffix(".png")))
+        log(f"wrote {out}")
+    return results
+
+
+def _targets(r: dict[str, Any]) -> dict[str, Any]:
+    s = r["systems"].get("student_dev", {})
+    t = r["systems"].get("teacher_zero_shot", {})
+    sgd = r["slots"].get("sgd", {}).get("text", {}).get("values", {})
+    out = {
+        "banking77_accuracy>=0.92": s.get("banking77_accuracy", {}).get("text", 0) >= 0.92,
+        "sgd_date_exact>=0.90": sgd.get("date", {}).get("exact_student_span", 0) >= 0.90,
+        "sgd_time_exact>=0.90": sgd.get("time", {}).get("exact_student_span", 0) >= 0.90,
+        "clinc_oos_recall>=0.80": s.get("clinc150", {}).get("text", {}).get("oos_recall", 0) >= 0.80,
+        "clinc_in_scope>=0.90": s.get("clinc150", {}).get("text", {}).get("in_scope_accuracy", 0) >= 0.90,
+    }
+    if "banking77_accuracy" in t:
+        out["student>=teacher (banking77, text)"] = s["banking77_accuracy"]["text"] >= t["banking77_accuracy"]["text"]
+        out["student 100x faster than teacher"] = t["latency"]["p50_ms"] >= 100 * s["latency"]["p50_ms"]
+    return out
+
+
+def _f(x: Any, pct: bool = True) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "-"
+    return f"{100 * x:.1f}" if pct else f"{x:g}"
+
+
+def format_table(r: dict[str, Any]) -> str:
+    rows = [("system", "B77 text", "B77 asr", "CLINC in text", "CLINC oos text", "CLINC in asr", "CLINC oos asr",
+             "p50 ms", "p95 ms", "size MB", "mem MB")]
+    for name in ("student_distilled", "student_dev", "student_seed", "teacher_zero_shot", "tfidf_lr_baseline"):
+        s = r["systems"].get(name)
+        if s is None:
+            continue
+        if "unavailable" in s:
+            rows.append((name, "n/a",) + ("",) * 9)
+            continue
+        b = s.get("banking77_accuracy", {})
+        c = s.get("clinc150", {})
+        lat = s.get("latency", {})
+        label = name + (f" (n={s['sample_n']})" if "sample_n" in s else "")
+        rows.append((label, _f(b.get("text")), _f(b.get("asr")),
+                     _f(c.get("text", {}).get("in_scope_accuracy")), _f(c.get("text", {}).get("oos_recall")),
+                     _f(c.get("asr", {}).get("in_scope_accuracy")), _f(c.get("asr", {}).get("oos_recall")),
+                     _f(lat.get("p50_ms"), False), _f(lat.get("p95_ms"), False),
+                     _f(s.get("size_mb"), False), _f(s.get("memory_mb"), False)))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    sl = r["slots"]
+    lines += ["", "slots (student tagger + value parsers)        text      asr"]
+    for ds in ("nlupp", "sgd"):
+        if ds not in sl:
+            continue
+        lines.append(f"{ds} span F1                                   {_f(sl[ds]['text']['span']['f1']):>6}    {_f(sl[ds]['asr']['span']['f1']):>6}")
+    if "nlupp" in sl:
+        for key in ("exact_end_to_end", "exact_parser_on_gold_span"):
+            lines.append(f"nlupp value {key:<33}{_f(sl['nlupp']['text']['values'][key]):>6}    {_f(sl['nlupp']['asr']['values'][key]):>6}")
+        for kind, v in sl["nlupp"]["text"]["values"]["by_type_end_to_end"].items():
+            lines.append(f"nlupp value end to end: {kind:<21}{_f(v):>6}    {_f(sl['nlupp']['asr']['values']['by_type_end_to_end'].get(kind)):>6}")
+    if "sgd" in sl:
+        for kind in ("date", "time"):
+            for key in ("exact_student_span", "exact_parser_whole_turn", "exact_parser_on_gold_span"):
+                lines.append(f"sgd {kind} {key:<36}{_f(sl['sgd']['text']['values'][kind].get(key)):>6}    "
+                             f"{_f(sl['sgd']['asr']['values'][kind].get(key)):>6}")
+    lines += ["", "targets: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in r.get("targets", {}).items())]
+    lines += [f"note: {n}" for n in r.get("notes", [])]
+    return "\n".join(lines)
+
+
+def write_plot(r: dict[str, Any], path: Path) -> Path:
+    points = []
+    for name, s in r["systems"].items():
+        if "latency" in s and "banking77_accuracy" in s:
+            points.append((name, s["latency"]["p50_ms"], s["banking77_accuracy"]["text"], s["banking77_accuracy"].get("asr")))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return _write_svg(points, path.with_suffix(".svg"))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, lat, acc, acc_asr in points:
+        ax.scatter([lat], [100 * acc], s=50)
+        ax.annotate(f"{name} (text)", (lat, 100 * acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        if acc_asr is not None:
+            ax.scatter([lat], [100 * acc_asr], marker="x")
+            ax.annotate("asr", (lat, 100 * acc_asr), textcoords="offset points", xytext=(6, -10), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency per utterance, ms (log; students/baseline on 1 core)")
+    ax.set_ylabel("Banking77 validation accuracy, %")
+    ax.set_title("Callflows NLU: accuracy against latency")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _write_svg(points: list, path: Path) -> Path:
+    import math
+
+    w, h, pad = 640, 400, 60
+    lats = [p[1] for p in points] or [1]
+    lo, hi = math.log10(min(lats) / 2), math.log10(max(lats) * 2)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}"><rect width="100%" height="100%" fill="white"/>',
+             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
+             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle" font-size="12">p50 latency ms (log)</text>',
+             f'<text x="15" y="{h / 2}" font-size="12" transform="rotate(-90 15 {h / 2})">Banking77 accuracy %</text>']
+    for name, lat, acc, _ in points:
+        x = pad + (math.log10(lat) - lo) / (hi - lo) * (w - 2 * pad)
+        y = h - pad - (acc - 0.5) / 0.5 * (h - 2 * pad)
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="steelblue"/><text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="11">{name} {100 * acc:.1f}%, {lat:g} ms</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts))
+    return path
