@@ -77,11 +77,11 @@ def candidates_for_form(
     return updates
 
 
-def pii_spans(flow: FlowSpec, nlu: NluResult) -> list[str]:
-    """The words of every personal-data value in the utterance, to mask in the transcript."""
+def pii_spans(flow: FlowSpec, nlu: NluResult, slots: set[str]) -> list[str]:
+    """The words of the personal-data values the utterance gave for `slots`, to mask in the transcript."""
     spans: list[str] = []
     for slot, values in nlu.values.items():
         spec = flow.slots.get(slot)
-        if spec is not None and spec.pii:
+        if spec is not None and spec.pii and slot in slots:
             spans += [v.text for v in values if v.text]
     return spans

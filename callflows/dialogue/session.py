@@ -86,6 +86,28 @@ class DialogueSession:
             )
         return Expectation()
 
+    def is_complete_answer(self, text: str) -> bool:
+        """Whether `text` already answers what the bot asked (a whole date of birth, all
+        the digits, a yes or no): the phone layer then ends the turn at a short pause instead
+        of waiting out the long one meant for callers who pause mid-answer."""
+        if not text.strip():
+            return False
+        st = self.state
+        if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE):
+            return self.vertical.nlu.parse(text, self._ctx(), slots=[]).yes_no is not None
+        if not (st.active_form and st.requested):
+            return False
+        spec = self.flow.slots[st.requested]
+        values = self.vertical.nlu.parse(text, self._ctx(), slots=[spec.name]).values.get(spec.name, [])
+        value = next((v for v in values if v.value is not None), None)
+        if value is None:
+            return False
+        if spec.type == "phone_number":
+            return len("".join(ch for ch in str(value.value) if ch.isdigit())) >= 10
+        if spec.type == "person_name":
+            return len(str(value.value).split()) >= 2
+        return True
+
     def start(self) -> BotReply:
         reply = self._reply(self._say("greet"))
         self.recorder.bot_turn(reply.text, self._secrets())
@@ -99,14 +121,18 @@ class DialogueSession:
         self.state.silences = 0
         nlu = self._dtmf_nlu(text) if source == "dtmf" else self.vertical.nlu.parse(text, self._ctx())
         nlu_ms = (time.perf_counter() - t0) * 1000
-        self.recorder.caller_turn(text, nlu, self._secrets() + pii_spans(self.flow, nlu),
-                                  timings={**(timings or {}), "nlu_ms": nlu_ms}, masked_whole=self.expectation.pii)
+        asked = self.expectation
+        asked_step = self._asked_slots()
         try:
             parts = self._respond(nlu)
         except ActionError as exc:
             self.log.warning("degrading to a person: %s", exc)
             parts = [self._say("error_fallback")]
             self._transfer(outcome="action_failed")
+        # mask what the caller said for a personal slot that was asked for or filled
+        secrets = self._secrets() + pii_spans(self.flow, nlu, asked_step | self._filled_pii())
+        self.recorder.caller_turn(text, nlu, secrets, timings={**(timings or {}), "nlu_ms": nlu_ms},
+                                  masked_whole=asked.pii)
         reply = self._reply(*parts)
         reply.nlu = nlu.to_json()
         self.recorder.bot_turn(reply.text, self._secrets())
@@ -498,6 +524,14 @@ class DialogueSession:
         if st.outcomes:
             return st.outcomes[-1]
         return "transferred" if st.transferred_to else default
+
+    def _asked_slots(self) -> set[str]:
+        form = self.flow.forms.get(self.state.active_form or "")
+        step = self._step(form, self.state.requested) if form else None
+        return set(step.slots) if step else set()
+
+    def _filled_pii(self) -> set[str]:
+        return {n for n, spec in self.flow.slots.items() if spec.pii and self.state.slots.get(n) is not None}
 
     def _secrets(self) -> list[str]:
         """Values of personal-data slots, masked wherever they appear in a transcript."""

@@ -336,12 +336,16 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
     def score_intents(name: str, model: Any, batch: bool) -> None:
         sysres = systems.setdefault(name, {})
         for style, texts in (("text", b_val_txt), ("asr", b_val_asr)):
-            if batch:
-                pred = model.predict(texts, vectors=cache.vectors(texts)) if isinstance(model, StudentModel) else \
-                    [model.rank(t, 1)[0].intent for t in texts]
+            if isinstance(model, StudentModel):
+                ranks = model.rank_batch(texts, top=2, vectors=cache.vectors(texts))
             else:
-                pred = [model.rank(t, 1)[0].intent for t in texts]
+                ranks = [model.rank(t, 2) for t in texts]
+            pred = [r[0].intent for r in ranks]
             sysres.setdefault("banking77_accuracy", {})[style] = _acc(pred, b_gold)
+            if isinstance(model, StudentModel):  # the same model with out-of-scope rejection switched off
+                pred_in = [next(x.intent for x in r if x.intent != OOS) for r in ranks]
+                sysres.setdefault("banking77_accuracy_oos_off", {})[style] = _acc(pred_in, b_gold)
+                sysres.setdefault("banking77_oos_rejected", {})[style] = round(float(np.mean([p == OOS for p in pred])), 4)
             preds[name][style] = pred
         sysres["banking77_n"] = len(b_gold)
 
@@ -386,14 +390,18 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
     if quick:
         np_train, np_val = _sample(np_train, 200, 0), _sample(np_val, 80, 0)
         s_train, s_val = _sample(s_train, 200, 0), _sample(s_val, 100, 0)
-    tag_train = [(x[0], x[1]) for x in _nlupp_examples(np_train, None) + _nlupp_examples(np_train, asr_train())
-                 + _sgd_examples(s_train, None) + _sgd_examples(s_train, asr_train())]
+    # one tagger per vertical-like slot set, as a vertical's student would have
     t = time.time()
+    np_tag_train = [(x[0], x[1]) for x in _nlupp_examples(np_train, None) + _nlupp_examples(np_train, asr_train())]
+    sgd_tag_train = [(x[0], x[1]) for x in _sgd_examples(s_train, None) + _sgd_examples(s_train, asr_train())]
     tagger = StudentModel(embedder=embedder)
-    tagger.fit_tagger(tag_train, states=cache.states([x[0] for x in tag_train]))
-    results["slots"]["tagger"] = {"trained_on": f"NLU++ folds 0-6 ({len(np_train)}) + SGD train dialogues "
-                                                f"({len(s_train)} turns), each also ASR-styled", "train_s": round(time.time() - t, 1)}
-    log(f"slot tagger trained on {len(tag_train)} ({time.time() - t:.0f} s)")
+    tagger.fit_tagger(np_tag_train, states=cache.states([x[0] for x in np_tag_train]))
+    sgd_tagger = StudentModel(embedder=embedder)
+    sgd_tagger.fit_tagger(sgd_tag_train, states=cache.states([x[0] for x in sgd_tag_train]))
+    results["slots"]["tagger"] = {"trained_on": f"NLU++ tagger: folds 0-6 ({len(np_train)} utterances); SGD tagger: train "
+                                                f"dialogues ({len(s_train)} turns); each also ASR-styled",
+                                  "train_s": round(time.time() - t, 1)}
+    log(f"slot taggers trained ({time.time() - t:.0f} s)")
     np_ctx = ParseContext(now=datetime(NLUPP_TODAY.year, NLUPP_TODAY.month, NLUPP_TODAY.day, 10, 0, tzinfo=TZ))
     sgd_ctx = ParseContext(now=datetime(SGD_TODAY.year, SGD_TODAY.month, SGD_TODAY.day, 10, 0, tzinfo=TZ))
     for style, styler in (("text", None), ("asr", asr_val())):
@@ -404,7 +412,7 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
                                                            "values": _nlupp_values(pred, ex, np_ctx)}
         ex = _sgd_examples(s_val, asr_val() if style == "asr" else None)
         texts = [x[0] for x in ex]
-        pred = tagger.tag_batch(texts, states=cache.states(texts))
+        pred = sgd_tagger.tag_batch(texts, states=cache.states(texts))
         results["slots"].setdefault("sgd", {})[style] = {
             "span": _span_f1([[p for p in ps if p[0] in ("appointment_date", "appointment_time")] for ps in pred],
                              [[g for g in x[1] if g[0] in ("appointment_date", "appointment_time")] for x in ex], texts),
@@ -447,8 +455,7 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
 
     # ---------------- latency, size, memory (one core) ----------------
     lat_texts = b_val_asr[: (30 if quick else 200)]
-    student.tagger, student.tag_labels = tagger.tagger, tagger.tag_labels
-    student.card.setdefault("training", {}).update(tagger.card.get("training", {}))
+    student.adopt_tagger(tagger)
     metrics = {"banking77_accuracy_text": systems["student_dev"]["banking77_accuracy"]["text"],
                "banking77_accuracy_asr": systems["student_dev"]["banking77_accuracy"]["asr"],
                "clinc150": systems["student_dev"]["clinc150"]["text"],
@@ -489,9 +496,20 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
                                              "latency": _latency(base2.rank, lat_texts)})
     log("latency: student %s, baseline %s" % (systems["student_dev"]["latency"], systems["tfidf_lr_baseline"]["latency"]))
 
+    def write(final: bool) -> None:
+        if not out:
+            return
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results["complete"] = final
+        path.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+
+    results["targets"] = _targets(results)
+    write(False)  # the teacher is slow: keep everything else on disk in case it is interrupted
+
     # ---------------- teacher (zero-shot, sample) ----------------
     if teacher:
-        sample_n = min(teacher_sample if not quick else 10, len(b_val))
+        sample_n = min(teacher_sample if not quick else 5, len(b_val))
         try:
             from callflows.llm import get_llm
 
@@ -525,11 +543,10 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
     log(table)
     if out:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
-        (out.with_suffix(".md")).write_text("```\n" + table + "\n```\n")
         if plot:
             results["plot"] = str(write_plot(results, out.with_suffix(".png")))
+        write(True)
+        (out.with_suffix(".md")).write_text("```\n" + table + "\n```\n")
         log(f"wrote {out}")
     return results
 
@@ -558,20 +575,21 @@ def _f(x: Any, pct: bool = True) -> str:
 
 
 def format_table(r: dict[str, Any]) -> str:
-    rows = [("system", "B77 text", "B77 asr", "CLINC in text", "CLINC oos text", "CLINC in asr", "CLINC oos asr",
+    rows = [("system", "B77 text", "B77 asr", "B77 oos-off text", "B77 oos-off asr", "CLINC in text", "CLINC oos text", "CLINC in asr", "CLINC oos asr",
              "p50 ms", "p95 ms", "size MB", "mem MB")]
     for name in ("student_distilled", "student_dev", "student_seed", "teacher_zero_shot", "tfidf_lr_baseline"):
         s = r["systems"].get(name)
         if s is None:
             continue
         if "unavailable" in s:
-            rows.append((name, "n/a",) + ("",) * 9)
+            rows.append((name, "n/a",) + ("",) * 11)
             continue
         b = s.get("banking77_accuracy", {})
         c = s.get("clinc150", {})
         lat = s.get("latency", {})
         label = name + (f" (n={s['sample_n']})" if "sample_n" in s else "")
-        rows.append((label, _f(b.get("text")), _f(b.get("asr")),
+        bo = s.get("banking77_accuracy_oos_off", {})
+        rows.append((label, _f(b.get("text")), _f(b.get("asr")), _f(bo.get("text")), _f(bo.get("asr")),
                      _f(c.get("text", {}).get("in_scope_accuracy")), _f(c.get("text", {}).get("oos_recall")),
                      _f(c.get("asr", {}).get("in_scope_accuracy")), _f(c.get("asr", {}).get("oos_recall")),
                      _f(lat.get("p50_ms"), False), _f(lat.get("p95_ms"), False),
@@ -595,6 +613,11 @@ def format_table(r: dict[str, Any]) -> str:
             for key in ("exact_student_span", "exact_parser_whole_turn", "exact_parser_on_gold_span"):
                 lines.append(f"sgd {kind} {key:<36}{_f(sl['sgd']['text']['values'][kind].get(key)):>6}    "
                              f"{_f(sl['sgd']['asr']['values'][kind].get(key)):>6}")
+    t = r["systems"].get("teacher_zero_shot", {})
+    if "student_dev_on_same_sample" in t:
+        lines += ["", f"teacher sample (n={t['sample_n']}): teacher {_f(t['banking77_accuracy']['text'])} text / "
+                      f"{_f(t['banking77_accuracy']['asr'])} asr; student_dev on the same utterances "
+                      f"{_f(t['student_dev_on_same_sample']['text'])} / {_f(t['student_dev_on_same_sample']['asr'])}"]
     lines += ["", "targets: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in r.get("targets", {}).items())]
     lines += [f"note: {n}" for n in r.get("notes", [])]
     return "\n".join(lines)

@@ -148,6 +148,7 @@ class StudentModel:
         self.t_sparse = self.t_dense = self.t_bias = None
         self.card: dict[str, Any] = {}
         self._cache: tuple[str, Any] | None = None
+        self._allowed: np.ndarray | None = None
 
     # ---- embeddings -----------------------------------------------------------------------------
     @property
@@ -322,6 +323,14 @@ class StudentModel:
         })
         return self
 
+    def adopt_tagger(self, other: "StudentModel") -> "StudentModel":
+        """Use another student's slot tagger (intents and slots trained on different data)."""
+        for k in ("tagger", "tag_labels", "hasher", "t_sparse", "t_dense", "t_bias"):
+            setattr(self, k, getattr(other, k))
+        self.card.setdefault("training", {}).update(
+            {k: v for k, v in other.card.get("training", {}).items() if k.startswith("tagger") or k == "slots"})
+        return self
+
     def tag(self, text: str) -> list[Span]:
         """Slot spans [(slot, start, end)] as character offsets into `text`."""
         if self.tagger is None:
@@ -336,6 +345,31 @@ class StudentModel:
             states = self.embedder.encode_tokens(list(texts))
         return [self._decode(t, states[i] if states is not None else None) for i, t in enumerate(texts)]
 
+    def _viterbi(self, z: np.ndarray) -> list[str]:
+        """Best BIO sequence under the per-word log-probabilities: I-X only after B-X or I-X."""
+        labels = self.tag_labels
+        if getattr(self, "_allowed", None) is None or self._allowed.shape[0] != len(labels):
+            allowed = np.zeros((len(labels), len(labels)))
+            for j, cur in enumerate(labels):
+                if cur.startswith("I-"):
+                    for i, prev in enumerate(labels):
+                        if prev[2:] != cur[2:] or prev == "O":
+                            allowed[i, j] = -np.inf
+            self._allowed = allowed
+            self._start = np.array([-np.inf if lab.startswith("I-") else 0.0 for lab in labels])
+        logp = z - z.max(1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+        score = logp[0] + self._start
+        back = []
+        for t in range(1, len(logp)):
+            cand = score[:, None] + self._allowed
+            back.append(cand.argmax(0))
+            score = cand.max(0) + logp[t]
+        best = [int(score.argmax())]
+        for bp in reversed(back):
+            best.append(int(bp[best[-1]]))
+        return [labels[i] for i in reversed(best)]
+
     def _decode(self, text: str, state: Any) -> list[Span]:
         assert self.tagger is not None
         toks, xs, xd = self._tag_rows(text, state)
@@ -344,7 +378,7 @@ class StudentModel:
         z = xs @ self.t_sparse + self.t_bias
         if xd is not None and self.t_dense is not None:
             z = z + xd @ self.t_dense
-        tags = [self.tag_labels[i] for i in np.asarray(z).argmax(1)]
+        tags = self._viterbi(np.asarray(z, dtype=np.float64))
         spans: list[Span] = []
         cur: list[Any] | None = None
         for (w, s, e), tag in zip(toks, tags):
@@ -382,6 +416,7 @@ class StudentModel:
                                                 "tagger_c", "words", "chars", "model", "labels", "threshold",
                                                 "tagger", "tag_labels", "hasher", "w_words", "w_chars", "w_emb",
                                                 "b_intent", "t_sparse", "t_dense", "t_bias")}
+        state["_allowed"] = None
         state["format_version"] = FORMAT_VERSION
         with open(path / PICKLE, "wb") as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)

@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import codec
-from .bias import DEFAULT_BASE_PROMPT, needs_full_window, vosk_vocabulary, whisper_prompt
+from .bias import DEFAULT_BASE_PROMPT, vosk_vocabulary, whisper_prompt
 from .download import resolve_model_dir
 from .expectation import Expectation
 from .registry import ModelRegistry, registry
@@ -91,8 +91,10 @@ class WhisperRecognizer:
         base_prompt: str | None = DEFAULT_BASE_PROMPT,
         speech_floor_dbfs: float = -45.0,
         short_window: bool = True,
+        workers: int = 2,
         models: ModelRegistry | None = None,
     ) -> None:
+        self.workers = workers
         self.model_dir = Path(model_dir) if model_dir else default_whisper_dir()
         self.short_window = short_window
         self.threads = threads
@@ -103,18 +105,21 @@ class WhisperRecognizer:
         self.base_prompt = base_prompt
         self.speech_floor_dbfs = speech_floor_dbfs
         self._models = models or registry()
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper-bg")
+        # two decodes at once (CTranslate2 replicas, below): with several calls, one call's
+        # speculative decode must not queue behind another's
+        self._background = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="whisper-bg")
 
     @property
     def model(self) -> Any:
         """The ``faster_whisper.WhisperModel`` (loaded once per process)."""
-        key = ("whisper", str(self.model_dir.resolve()), self.compute_type, self.threads)
+        key = ("whisper", str(self.model_dir.resolve()), self.compute_type, self.threads, self.workers)
 
         def load() -> Any:
             from faster_whisper import WhisperModel
 
             return WhisperModel(
-                str(self.model_dir), device="cpu", compute_type=self.compute_type, cpu_threads=self.threads
+                str(self.model_dir), device="cpu", compute_type=self.compute_type, cpu_threads=self.threads,
+                num_workers=self.workers,
             )
 
         return self._models.get_or_load(key, load)
@@ -128,9 +133,9 @@ class WhisperRecognizer:
 
     def transcribe(self, pcm16_8k: bytes, expectation: Expectation | None = None) -> Transcript:
         """One-shot transcription of a whole utterance."""
-        return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt), needs_full_window(expectation))
+        return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt))
 
-    def decode(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False) -> Transcript:
+    def decode(self, pcm16_8k: bytes, prompt: str | None) -> Transcript:
         """Decode 8 kHz PCM16 (upsampled to 16 kHz) with ``prompt`` as Whisper's initial prompt.
 
         Phone turns are short, so the encoder runs on a short window (10 s, or the audio
@@ -140,7 +145,7 @@ class WhisperRecognizer:
         """
         audio = codec.resample(codec.pcm16_to_float(pcm16_8k), codec.PHONE_RATE, codec.WHISPER_RATE)
         started = time.perf_counter()
-        if self.short_window and not full_window:
+        if self.short_window:
             text, confidence = self._decode_window(audio.astype(np.float32), prompt)
         else:
             text, confidence = self._decode_full(audio.astype(np.float32), prompt)
@@ -204,9 +209,9 @@ class WhisperRecognizer:
         text = " ".join(t for t in texts if t)
         return text, (math.exp(weighted / total) if total else 0.0)
 
-    def submit(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False) -> Future[Transcript]:
+    def submit(self, pcm16_8k: bytes, prompt: str | None) -> Future[Transcript]:
         """Decode on the recogniser's background thread (one at a time, shared by its streams)."""
-        return self._background.submit(self.decode, pcm16_8k, prompt, full_window)
+        return self._background.submit(self.decode, pcm16_8k, prompt)
 
     def close(self) -> None:
         """Stop the background thread (the model stays loaded in the registry)."""
@@ -220,7 +225,6 @@ class WhisperStream:
         self._rec = recognizer
         self.expectation = expectation
         self._prompt = whisper_prompt(expectation, recognizer.base_prompt)
-        self._full = needs_full_window(expectation)
         self._buf = bytearray()
         self._lock = threading.Lock()
         self._pending: Future[Transcript] | None = None
@@ -270,7 +274,7 @@ class WhisperStream:
             pause is not None and quiet_ms >= pause and self._speech_end > self._last_submit_len
         ):
             self._pending_len = self._last_submit_len = len(self._buf)
-            self._pending = self._rec.submit(bytes(self._buf), self._prompt, self._full)
+            self._pending = self._rec.submit(bytes(self._buf), self._prompt)
             self.background_decodes += 1
 
     def partial(self) -> str:
@@ -290,7 +294,7 @@ class WhisperStream:
             if self._decoded is not None and self._speech_end <= self._decoded_len:
                 self.reused_background = True
                 return Transcript(self._decoded.text, self._decoded.confidence, duration)
-            return self._rec.decode(audio, self._prompt, self._full)
+            return self._rec.decode(audio, self._prompt)
 
 
 # --------------------------------------------------------------------------- Vosk

@@ -44,6 +44,8 @@ class EndpointConfig:
     long_silence_ms: int = 1200
     """Silence that ends digits, dates, phone numbers and personal data (callers pause mid-way)."""
     default_silence_ms: int = 600
+    complete_answer_silence_ms: int = 300
+    """A pause this long ends the turn early when what was heard already completes the expected slot."""
     min_speech_ms: int = 200
     """Voiced time needed before a sound counts as speech (a cough or click does not)."""
     onset_gap_ms: int = 100
@@ -133,6 +135,19 @@ class Endpointer:
     def in_speech(self) -> bool:
         """Whether a turn is in progress."""
         return self._in_speech
+
+    @property
+    def trailing_silence_ms(self) -> int:
+        """Silence since the caller's last voiced frame, in a turn in progress (else 0)."""
+        return self._silence_ms if self._in_speech else 0
+
+    def end_turn(self) -> SpeechEnded | None:
+        """End the turn in progress now (the caller said a complete answer and paused)."""
+        if not self._in_speech:
+            return None
+        ended = SpeechEnded(bytes(self._turn), self._silence_ms)
+        self._reset()
+        return ended
 
     def set_expectation(self, expectation: Expectation | None) -> None:
         self.expectation = expectation

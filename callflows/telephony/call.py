@@ -86,6 +86,7 @@ class CallHandler:
         self._turn_audio = bytearray()  # the turn in progress, for the barge-in check
         self._barging = False
         self._barge_after = 0  # frames of speech before the next backchannel check
+        self._checked_partial = ""  # the last partial transcript tested for a complete answer
         self._barge_check: Any = None  # a quick decode deciding whether speech over the bot is a backchannel
         self._turns: queue.Queue[CallerTurn | KeypadTurn | None] = queue.Queue()
         self._digits = ""
@@ -124,6 +125,7 @@ class CallHandler:
                 self._barging = False
                 self._barge_check = None
                 self._barge_after = 0
+                self._checked_partial = ""
             elif isinstance(event, SpeechEnded):
                 self._end_of_speech(event)
         if self.endpointer.in_speech and self._stream is not None and not started_now:
@@ -132,8 +134,25 @@ class CallHandler:
             self._speech_frames += 1
             self._last_activity = time.perf_counter()
             self._check_barge_in()
+            self._check_complete_answer()
         if self._digits and time.perf_counter() - self._digits_at > DTMF_TIMEOUT_S:
             self._flush_digits()
+
+    def _check_complete_answer(self) -> None:
+        """Semantic endpointing: at a short pause, if the words heard so far already make a
+        complete answer to the slot asked for, end the turn without waiting out the long
+        silence (which is there for "my birthday is... March... fifth")."""
+        config = self.services.endpoint_config
+        silence = self.endpointer.trailing_silence_ms
+        if silence < config.complete_answer_silence_ms or silence >= config.end_silence_ms(self.endpointer.expectation):
+            return
+        partial = self._stream.partial()
+        if partial and partial != self._checked_partial:
+            self._checked_partial = partial
+            if self.session.is_complete_answer(partial):
+                ended = self.endpointer.end_turn()
+                if ended is not None:
+                    self._end_of_speech(ended)
 
     def _check_barge_in(self) -> None:
         """Speech over the bot: after `barge_in_ms`, a quick decode tells a real interruption

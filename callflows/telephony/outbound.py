@@ -5,10 +5,11 @@ on barge-in."""
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from callflows.telephony.media_stream import clear_message, mark_message, media_message
 
@@ -29,7 +30,7 @@ class OutboundAudio:
     """One per call. `play` runs on the call's dialogue thread; `clear` and `on_mark`
     come from the socket-reading thread."""
 
-    def __init__(self, send: Callable[[str], None], stream_sid: str, lead_ms: int = 400):
+    def __init__(self, send: Callable[[str], None], stream_sid: str, lead_ms: int = 1500):
         self._send = send
         self.stream_sid = stream_sid
         self.lead_s = lead_ms / 1000
@@ -58,8 +59,18 @@ class OutboundAudio:
 
     # -------------------------------------------------------------- play
     def play(self, chunks: Iterable[bytes], label: str = "say") -> PlayResult:
-        """Send audio chunks (one per sentence), paced; returns early if cleared."""
+        """Send audio chunks (one per sentence), paced; returns early if cleared.
+
+        The chunks are produced ahead on their own thread (synthesis of the next sentence
+        overlaps the sending of this one), so a slow sentence under load leaves no gap."""
         self._cancel.clear()
+        stop = threading.Event()  # ends this reply's producer, whatever ends the sending
+        try:
+            return self._play(_prefetch(chunks, stop), label)
+        finally:
+            stop.set()
+
+    def _play(self, chunks: Iterator[bytes], label: str) -> PlayResult:
         result = PlayResult()
         for chunk in chunks:
             if self._cancel.is_set():
@@ -114,3 +125,31 @@ class OutboundAudio:
     def cancel(self) -> None:
         """Stop without telling Twilio (the call is ending)."""
         self._cancel.set()
+
+
+_END = object()
+
+
+def _prefetch(chunks: Iterable[bytes], cancel: threading.Event) -> Iterator[bytes]:
+    """Iterate `chunks` on a producer thread; stops producing once `cancel` is set."""
+    q: queue.Queue = queue.Queue()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                q.put(chunk)
+                if cancel.is_set():
+                    break
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+        finally:
+            q.put(_END)
+
+    threading.Thread(target=produce, name="tts-prefetch", daemon=True).start()
+    while True:
+        item = q.get()
+        if item is _END:
+            return
+        if isinstance(item, Exception):
+            raise item
+        yield item

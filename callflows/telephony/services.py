@@ -79,9 +79,15 @@ class PhoneServices:
     # ------------------------------------------------------------------ speech out
     def speech(self, text: str) -> Iterator[bytes]:
         """Phone audio for a reply, sentence by sentence: cached sentences instantly, the rest synthesised."""
-        for sentence in split_sentences(text):
+        for i, sentence in enumerate(split_sentences(text)):
             if self.prompts.path(sentence).exists():  # a static sentence, cached at warm-up
                 yield self.prompts.get(sentence)
+                continue
+            # the first words reach the caller sooner when a long first sentence is cut at a comma
+            head, sep, tail = sentence.partition(", ")
+            if i == 0 and sep and 12 <= len(head) and len(tail) >= 12:
+                yield from self.tts.synthesize_stream(head + ",")
+                yield from self.tts.synthesize_stream(tail)
             else:
                 yield from self.tts.synthesize_stream(sentence)
 
@@ -99,7 +105,11 @@ class PhoneServices:
 
 
 def static_sentences(flow: Any) -> list[str]:
-    """Sentences of the flow's prompts and responses that contain no template variable."""
+    """Sentences of the flow's prompts and responses that do not depend on the call:
+    plain text, or templates that read only the flow's own variables (its name, its number)."""
+    from callflows.dialogue.replies import DEFAULT_RESPONSES
+    from callflows.flow.templates import BUILTIN_VARIABLES, render, template_variables
+
     texts: list[str] = []
     for form in flow.forms.values():
         for step in form.steps:
@@ -108,12 +118,17 @@ def static_sentences(flow: Any) -> list[str]:
             texts.append(form.confirm.on_deny)
     for variants in flow.responses.values():
         texts += list(variants)
-    from callflows.dialogue.replies import DEFAULT_RESPONSES
-
     texts += [t for k, t in DEFAULT_RESPONSES.items() if k not in flow.responses]
+    context = {"display_name": flow.display_name, "vertical": flow.vertical,
+               "transfer_number": flow.transfer_number or "", **flow.variables}
+    fixed = set(BUILTIN_VARIABLES) | set(flow.variables)
     out: list[str] = []
     for text in texts:
+        if "{" in text:
+            if not template_variables(text) <= fixed:
+                continue
+            text = render(text, context)
         for sentence in split_sentences(text):
-            if "{" not in sentence and sentence not in out:
+            if sentence not in out:
                 out.append(sentence)
     return out
