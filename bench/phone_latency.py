@@ -170,9 +170,13 @@ def main() -> None:
             row = run_level(url, n, proc.pid)
             rows.append(row)
             print(json.dumps(row), flush=True)
-        base = rows[0]["rss_peak_mb"]
+        # memory an extra call costs: peak RSS growth from the previous level, per added call
+        # (the first concurrent decodes also allocate the second recogniser replica once)
+        prev = None
         for row in rows:
-            row["mb_per_extra_call"] = round((row["rss_peak_mb"] - base) / (row["calls"] - 1), 1) if row["calls"] > 1 else None
+            row["mb_per_extra_call"] = (round((row["rss_peak_mb"] - prev["rss_peak_mb"]) / (row["calls"] - prev["calls"]), 1)
+                                        if prev and row["calls"] > prev["calls"] else None)
+            prev = row
         out = {"idle_rss_mb": round(idle_rss, 1), "levels": rows, "machine": f"{os.cpu_count()} cores",
                "when": time.strftime("%Y-%m-%d %H:%M:%S")}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

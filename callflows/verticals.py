@@ -59,7 +59,8 @@ def load_actions_module(name: str, root: Path, module_file: str | None = None) -
     path = root / (module_file or "actions.py")
     if not path.is_file():
         return None
-    mod_name = f"callflows_vertical_{name}_actions"
+    suffix = "" if root.resolve() == (verticals_dir() / name).resolve() else "_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    mod_name = f"callflows_vertical_{name}_actions{suffix}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
         return None
@@ -89,14 +90,15 @@ class VerticalRegistry:
                 flow = load_flow(root / FLOW_FILE)
             else:
                 flow = load_flow_text(flow_text, f"{name} (published version {version})", base_dir=root)
-            if name not in self._modules:
-                self._modules[name] = load_actions_module(name, root, flow.actions_module)
+            module_key = f"{name}@{root.resolve()}"
+            if module_key not in self._modules:
+                self._modules[module_key] = load_actions_module(name, root, flow.actions_module)
             vertical = Vertical(
                 name=name,
                 root=root,
                 flow=flow,
                 nlu=VerticalNLU(flow),
-                actions=make_runner(self._modules[name], flow.action_server),
+                actions=make_runner(self._modules[module_key], flow.action_server),
                 version=version,
             )
             self._cache[key] = vertical

@@ -10,12 +10,18 @@ VENV="$ROOT/.venv"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMPS="$VENV/.stamps"
-STAGES=${*:-"apt core speech browser models"}
+STAGES=${*:-"apt core speech browser llama models"}
 
 say() { printf '[install] %s\n' "$*"; }
 done_stamp() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
 mark() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
-pip_q() { "$VENV/bin/pip" install -q --disable-pip-version-check "$@"; }
+pip_q() {  # quiet: pip's output is shown only when it fails
+  local log; log=$(mktemp)
+  if ! "$VENV/bin/pip" install -q --disable-pip-version-check "$@" >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; return 1
+  fi
+  rm -f "$log"
+}
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 stage_apt() {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import inspect
 import logging
 from types import ModuleType
@@ -56,7 +57,7 @@ class InProcessRunner:
         call = {"next_action": name, "sender_id": tracker["sender_id"], "tracker": tracker,
                 "domain": domain, "version": "3.21.1"}
         try:
-            result = asyncio.run(self.executor.run(call))
+            result = _run_sync(self.executor.run(call))
         except Exception as exc:  # an action's bug must not end the call
             logger.exception("action %s failed", name)
             raise ActionError(f"action '{name}' failed: {type(exc).__name__}") from exc
@@ -106,3 +107,14 @@ def make_runner(actions_module: ModuleType | None, action_server: str | None) ->
     if action_server:
         return RemoteRunner(action_server)
     return InProcessRunner(actions_module)
+
+
+def _run_sync(coro: Any) -> Any:
+    """Run rasa-sdk's coroutine to completion, also from a thread that already has a running
+    event loop (a host application's, or a test tool's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rasa-action") as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -7,7 +7,9 @@ import click
 from callflows.cli.admin import admin
 from callflows.cli.chat import chat
 from callflows.cli.db import appointments, db
+from callflows.cli.eval import eval_command
 from callflows.cli.flows import flows, import_rasa
+from callflows.cli.models import models
 from callflows.cli.nlu import nlu
 from callflows.cli.serve import serve
 from callflows.cli.simulate import simulate_call
@@ -21,7 +23,7 @@ def cli(log_level: str) -> None:
     configure_logging(log_level)
 
 
-for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin):
+for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin, models, eval_command):
     cli.add_command(command)
 
 

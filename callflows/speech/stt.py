@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import codec
-from .bias import DEFAULT_BASE_PROMPT, vosk_vocabulary, whisper_prompt
+from .bias import DEFAULT_BASE_PROMPT, needs_full_window, vosk_vocabulary, whisper_prompt
 from .download import resolve_model_dir
 from .expectation import Expectation
 from .registry import ModelRegistry, registry
@@ -92,9 +92,11 @@ class WhisperRecognizer:
         speech_floor_dbfs: float = -45.0,
         short_window: bool = True,
         workers: int = 2,
+        full_window_slots: frozenset[str] = frozenset(),
         models: ModelRegistry | None = None,
     ) -> None:
         self.workers = workers
+        self.full_window_slots = frozenset(full_window_slots)
         self.model_dir = Path(model_dir) if model_dir else default_whisper_dir()
         self.short_window = short_window
         self.threads = threads
@@ -133,9 +135,10 @@ class WhisperRecognizer:
 
     def transcribe(self, pcm16_8k: bytes, expectation: Expectation | None = None) -> Transcript:
         """One-shot transcription of a whole utterance."""
-        return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt))
+        return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt),
+                           needs_full_window(expectation, self.full_window_slots))
 
-    def decode(self, pcm16_8k: bytes, prompt: str | None) -> Transcript:
+    def decode(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False) -> Transcript:
         """Decode 8 kHz PCM16 (upsampled to 16 kHz) with ``prompt`` as Whisper's initial prompt.
 
         Phone turns are short, so the encoder runs on a short window (10 s, or the audio
@@ -145,7 +148,7 @@ class WhisperRecognizer:
         """
         audio = codec.resample(codec.pcm16_to_float(pcm16_8k), codec.PHONE_RATE, codec.WHISPER_RATE)
         started = time.perf_counter()
-        if self.short_window:
+        if self.short_window and not full_window:
             text, confidence = self._decode_window(audio.astype(np.float32), prompt)
         else:
             text, confidence = self._decode_full(audio.astype(np.float32), prompt)
@@ -209,9 +212,9 @@ class WhisperRecognizer:
         text = " ".join(t for t in texts if t)
         return text, (math.exp(weighted / total) if total else 0.0)
 
-    def submit(self, pcm16_8k: bytes, prompt: str | None) -> Future[Transcript]:
+    def submit(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False) -> Future[Transcript]:
         """Decode on the recogniser's background thread (one at a time, shared by its streams)."""
-        return self._background.submit(self.decode, pcm16_8k, prompt)
+        return self._background.submit(self.decode, pcm16_8k, prompt, full_window)
 
     def close(self) -> None:
         """Stop the background thread (the model stays loaded in the registry)."""
@@ -225,6 +228,7 @@ class WhisperStream:
         self._rec = recognizer
         self.expectation = expectation
         self._prompt = whisper_prompt(expectation, recognizer.base_prompt)
+        self._full = needs_full_window(expectation, recognizer.full_window_slots)
         self._buf = bytearray()
         self._lock = threading.Lock()
         self._pending: Future[Transcript] | None = None
@@ -274,7 +278,7 @@ class WhisperStream:
             pause is not None and quiet_ms >= pause and self._speech_end > self._last_submit_len
         ):
             self._pending_len = self._last_submit_len = len(self._buf)
-            self._pending = self._rec.submit(bytes(self._buf), self._prompt)
+            self._pending = self._rec.submit(bytes(self._buf), self._prompt, self._full)
             self.background_decodes += 1
 
     def partial(self) -> str:
@@ -294,7 +298,7 @@ class WhisperStream:
             if self._decoded is not None and self._speech_end <= self._decoded_len:
                 self.reused_background = True
                 return Transcript(self._decoded.text, self._decoded.confidence, duration)
-            return self._rec.decode(audio, self._prompt)
+            return self._rec.decode(audio, self._prompt, self._full)
 
 
 # --------------------------------------------------------------------------- Vosk

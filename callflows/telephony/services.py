@@ -37,7 +37,7 @@ class PhoneServices:
                                   sha256=s.vosk_model_sha256)
         from callflows.speech.stt import WhisperRecognizer
 
-        return WhisperRecognizer(s.whisper_model_path, threads=s.stt_threads)
+        return WhisperRecognizer(s.whisper_model_path, threads=s.stt_threads, full_window_slots=s.stt_full_window_slots)
 
     @cached_property
     def tts(self) -> Any:
