@@ -427,7 +427,8 @@ def _collapse_sentences(text: str) -> str:
     out: list[str] = []
     for part in parts:
         key = re.sub(r"[^a-z0-9 ]", "", part.lower()).strip()
-        if out and key and key == re.sub(r"[^a-z0-9 ]", "", out[-1].lower()).strip():
-            continue
+        last = re.sub(r"[^a-z0-9 ]", "", out[-1].lower()).strip() if out else ""
+        if out and key and (key == last or (last.startswith(key + " ") or last == key)):
+            continue  # the same sentence again, or its beginning cut off by the token budget
         out.append(part)
     return " ".join(p.strip() for p in out if p.strip())
