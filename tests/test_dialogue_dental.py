@@ -267,3 +267,10 @@ def test_intents_on_asr_style_text(dental, line, intent):
     from callflows.nlu.values import ParseContext
 
     assert dental.nlu.parse(line, ParseContext(now=NOW)).intent == intent
+
+
+def test_self_correction_in_one_utterance_takes_the_last_value(dental):
+    session = DialogueSession(dental, None, now=NOW)
+    session.start()
+    session.handle_text("book a cleaning with anyone on tuesday no wednesday at ten")
+    assert session.state.slots["date"] == "2026-11-25" and session.state.slots["time"] == "10:00"
