@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ from callflows.speech.caller_voice import caller_pcm16  # noqa: E402
 from callflows.speech.expectation import Expectation  # noqa: E402
 from callflows.speech.stt import WhisperRecognizer  # noqa: E402
 from callflows.speech.tts import PiperTTS  # noqa: E402
+from callflows.speech.wer import wer  # noqa: E402
 
 # A fixed set: what callers say to a dental clinic, by what the bot expects.
 UTTERANCES: dict[str, tuple[Expectation | None, list[str]]] = {
@@ -44,20 +44,6 @@ REPLIES = ["Sure.", "What day would you like to come in?",
            "So that's a cleaning with Dr. Patel on Tuesday, November 24 at 3:30 PM, for Jane Smith. Shall I book it?"]
 
 
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
-
-
-def wer(ref: str, hyp: str) -> float:
-    r, h = words(ref), words(hyp)
-    d = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        prev, d[0] = d[0], i
-        for j, hw in enumerate(h, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
-    return d[len(h)] / max(1, len(r))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "bench/results/speech.json"))
@@ -74,7 +60,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 out = rec.transcribe(pcm, expectation).text
                 times.append((time.perf_counter() - t0) * 1000)
-                e = wer(text.replace("it's", "it's"), out)
+                e = wer(text, out)
                 errs.append(e)
                 if e:
                     wrong.append([text, out])

@@ -5,7 +5,6 @@ robotic and tiny.en at 8 kHz is error-prone."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,43 +14,12 @@ import pytest
 from callflows.speech import Expectation
 from callflows.speech.bias import vosk_vocabulary, whisper_prompt
 from callflows.speech.stt import SpeechRecognizer, Transcript, WhisperRecognizer
-from callflows.speech.textnorm import number_words, ordinal_words
+from callflows.speech.wer import wer, words
 from tests.fixtures.audio import silence_pcm16
 
 YES_NO = Expectation(slot="confirm", yes_no=True)
 DIGITS = Expectation(slot="last4", slot_type="digits", digits_length=4)
 DATE = Expectation(slot="date", slot_type="date")
-
-
-def words(text: str) -> list[str]:
-    """Lower-case words with numbers spelled out: "4567" -> digit by digit, "15th" -> "fifteenth"."""
-    out: list[str] = []
-    for token in re.findall(r"[a-z']+|\d+(?:st|nd|rd|th)?", text.lower().replace("p.m.", "p m").replace("a.m.", "a m")):
-        if token[0].isdigit():
-            digits = re.sub(r"\D", "", token)
-            if token[-1].isalpha():
-                out += ordinal_words(int(digits)).split()
-            elif len(digits) >= 3:
-                out += [number_words(int(c)) for c in digits]
-            else:
-                out += number_words(int(digits)).split()
-        else:
-            out.append(SAME_WORD.get(token, token))
-    return out
-
-
-# spoken variants that mean the same to the dialogue ("yeah" answers a yes/no like "yes")
-SAME_WORD = {"yeah": "yes", "yep": "yes", "nope": "no"}
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[len(hyp)] / max(1, len(ref))
 
 
 def test_wer_helper() -> None:

@@ -30,6 +30,7 @@ from callflows.flow.templates import render
 from callflows.logs import call_logger
 from callflows.nlu.pipeline import FAQ_INTENT, NluResult
 from callflows.nlu.values import ParseContext, Value
+from callflows.nlu.values.phone import normalise_phone
 from callflows.speech.expectation import Expectation
 from callflows.verticals import Vertical
 
@@ -598,8 +599,8 @@ def _dtmf_value(slot_type: str, length: int | None, digits: str) -> Any:
         return None
     if slot_type == "digits":
         return digits if length is None or len(digits) == length else None
-    if slot_type == "phone_number" and len(digits) >= 7:
-        return "+1" + digits if len(digits) == 10 else digits
+    if slot_type == "phone_number":
+        return normalise_phone(digits)
     if slot_type == "date" and len(digits) == 8:
         try:
             return datetime(int(digits[4:]), int(digits[:2]), int(digits[2:4])).date().isoformat()

@@ -101,7 +101,7 @@ def vosk_vocabulary(expectation: Expectation | None) -> list[str] | None:
 def needs_full_window(expectation: Expectation | None, slot_types: frozenset[str] | set[str]) -> bool:
     """Whether this turn is decoded with Whisper's full 30 s window: for the slot types
     configured (CALLFLOWS_STT_FULL_WINDOW_SLOTS). Dates, names and phone numbers come out far
-    better that way (bench/speech_quality.py: date WER 0.10 vs 0.47, names 0.11 vs 0.50) but
+    better that way (bench/speech_quality.py: date WER 0.10 vs 0.32, names 0.11 vs 0.50) but
     each decode costs about 3 times more CPU, which at 8 simultaneous calls pushed p95 latency
     from 0.6 s to 2.7 s here; so the default is none."""
     return expectation is not None and expectation.slot_type in slot_types

@@ -145,6 +145,10 @@ class PromptCache:
         """Where the prompt's audio is (or will be) stored."""
         return self.cache_dir / f"{self.key(text)}.ulaw"
 
+    def has(self, text: str) -> bool:
+        """Whether ``text`` is cached (in memory or on disk), i.e. ``get`` costs no synthesis."""
+        return self.key(text) in self._memory or self.path(text).exists()
+
     def get(self, text: str) -> bytes:
         """8 kHz mu-law audio for ``text``: from memory, else disk, else synthesised and stored."""
         key = self.key(text)

@@ -94,6 +94,8 @@ class CallHandler:
         self._last_activity = time.perf_counter()
         self._closed = threading.Event()
         self._ended = False
+        self._finished = False
+        self._finish_lock = threading.Lock()
         services.call_started()
         self._thread = threading.Thread(target=self._run, name=f"call-{self.call_id[:8]}", daemon=True)
         self._thread.start()
@@ -328,8 +330,8 @@ class CallHandler:
         self._thread.join(timeout=5)
 
     def _finish(self, reason: str) -> None:
-        with self._send_lock:
-            if getattr(self, "_finished", False):
+        with self._finish_lock:  # the socket thread and the dialogue thread may both end the call
+            if self._finished:
                 return
             self._finished = True
         self._closed.set()

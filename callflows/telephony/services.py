@@ -80,7 +80,7 @@ class PhoneServices:
     def speech(self, text: str) -> Iterator[bytes]:
         """Phone audio for a reply, sentence by sentence: cached sentences instantly, the rest synthesised."""
         for i, sentence in enumerate(split_sentences(text)):
-            if self.prompts.path(sentence).exists():  # a static sentence, cached at warm-up
+            if self.prompts.has(sentence):  # a static sentence, cached at warm-up
                 yield self.prompts.get(sentence)
                 continue
             # the first words reach the caller sooner when a long first sentence is cut at a comma
