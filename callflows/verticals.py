@@ -77,6 +77,55 @@ class VerticalRegistry:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, int | None, str], Vertical] = {}
         self._modules: dict[str, ModuleType | None] = {}
+        self._students: dict[str, object] = {}
+
+    def _nlu(self, name: str, flow: FlowSpec) -> VerticalNLU:
+        student = self._student(name, flow)
+        if student is not None:
+            return VerticalNLU(flow, student=student)
+        return VerticalNLU(flow, embedder=self._embedder() if flow.faq else None)
+
+    def _embedder(self) -> object | None:
+        """The shared sentence embedder for FAQ retrieval; None if it is not installed or
+        CALLFLOWS_FAQ_EMBEDDINGS=off (then TF-IDF and keywords only)."""
+        if (os.environ.get("CALLFLOWS_FAQ_EMBEDDINGS") or "on").lower() in ("off", "0", "false", "no"):
+            return None
+        from callflows.nlu.embeddings import default_fast_embedder
+
+        try:
+            return default_fast_embedder()
+        except (FileNotFoundError, OSError) as exc:
+            logger.warning("no sentence embedder for FAQ retrieval (%s): TF-IDF and keywords only", exc)
+            return None
+
+    def _student(self, name: str, flow: FlowSpec) -> object | None:
+        """The vertical's distilled student if one is built and knows every intent of this flow
+        (a flow edited since will use TF-IDF on its examples until `callflows distill` is re-run).
+        CALLFLOWS_STUDENT=off turns students off."""
+        if (os.environ.get("CALLFLOWS_STUDENT") or "on").lower() in ("off", "0", "false", "no"):
+            return None
+        from callflows.distill.paths import student_dir
+
+        path = student_dir(name)
+        if not (path / "student.pkl").is_file():
+            return None
+        key = str(path.resolve())
+        student = self._students.get(key)
+        if student is None:
+            from callflows.nlu.student import StudentModel
+
+            try:
+                student = StudentModel.load(path)
+            except Exception as exc:  # a broken or old build: say so and go on without it
+                logger.warning("student for %s at %s not usable (%s): using the flow's examples", name, path, exc)
+                return None
+            self._students[key] = student
+        missing = [i.name for i in flow.intents.values() if (i.examples or i.keywords) and i.name not in student.labels]
+        if missing:
+            logger.warning("student for %s does not know intent(s) %s: using the flow's examples; re-run "
+                           "`callflows distill %s --no-teacher`", name, ", ".join(missing[:5]), name)
+            return None
+        return student
 
     def load(self, name: str, flow_text: str | None = None, version: int | None = None) -> Vertical:
         root = vertical_root(name)
@@ -97,7 +146,7 @@ class VerticalRegistry:
                 name=name,
                 root=root,
                 flow=flow,
-                nlu=VerticalNLU(flow),
+                nlu=self._nlu(name, flow),
                 actions=make_runner(self._modules[module_key], flow.action_server),
                 version=version,
             )

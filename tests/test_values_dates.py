@@ -161,3 +161,44 @@ def test_next_week_has_week_granularity() -> None:
 def test_naive_now_is_rejected() -> None:
     with pytest.raises(ValueError):
         ParseContext(now=datetime(2026, 11, 22, 10, 0))
+
+
+@pytest.mark.parametrize("text, expected", [
+    # day of this or next month (today is Sunday 2026-11-22)
+    ("the second of this month", "2026-11-02"),
+    ("first of this month", "2026-11-01"),
+    ("the 28th of this month", "2026-11-28"),
+    ("could you do the 3rd of next month", "2026-12-03"),
+    ("1st of next month please", "2026-12-01"),
+    ("the second of next month", "2026-12-02"),
+    ("the fifteenth of the following month", "2026-12-15"),
+    ("the 4th of the month", "2026-11-04"),
+    # an ordinal followed by a determiner, pronoun or "with" ends a date
+    ("on the 9th with the hygienist", "2026-12-09"),
+    ("move it to the 30th the other day is no good", "2026-11-30"),
+    ("on the 25th it's my day off", "2026-11-25"),
+    ("the 24th i'd prefer", "2026-11-24"),
+    ("on the 27th anything after lunch", "2026-11-27"),
+])
+def test_day_of_this_or_next_month(text: str, expected: str) -> None:
+    assert dates(text) == [expected]
+
+
+def test_day_of_month_span_covers_the_month_words() -> None:
+    [value] = extract("date", "the 3rd of next month at noon", SUNDAY)
+    assert value.text == "the 3rd of next month"
+
+
+def test_day_of_month_must_exist_in_that_month() -> None:
+    assert dates("the 31st of next month") == ["2026-12-31"]
+    assert dates("the 31st of this month") == []  # November has 30 days
+
+
+@pytest.mark.parametrize("text", [
+    "the second one",
+    "the first you have",
+    "my second visit this month",
+    "the first of them",
+])
+def test_ordinals_that_are_not_dates(text: str) -> None:
+    assert dates(text) == []

@@ -93,3 +93,21 @@ def test_unknown_slot_type_and_options_are_errors() -> None:
         extract("date", "today", CTX, length=4)
     with pytest.raises(TypeError):
         extract("enum", "today", CTX)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("the second one", "the 2nd one"),
+    ("the 3rd one please", "the 3rd one please"),
+    ("twenty one", "21"),
+])
+def test_one_after_an_ordinal_is_a_word(text: str, expected: str) -> None:
+    assert words_to_digits(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('at 4 o"clock', "at 4 o'clock"),
+    ("at four o clock", "at four o'clock"),
+    ("o'clock", "o'clock"),
+])
+def test_oclock_spellings(text: str, expected: str) -> None:
+    assert normalize_asr(text) == expected

@@ -135,3 +135,48 @@ def test_no_time(text: str) -> None:
 def test_time_span_covers_markers() -> None:
     [value] = extract("time", "um at 3:30 p.m. please", CTX)
     assert value.text == "3:30 pm"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a part of the day right before the hour sets am/pm and makes the number a time
+    ("could we do afternoon 4", "16:00"),
+    ("Morning 9 suits me", "09:00"),
+    ("evening 7:45 if possible", "19:45"),
+    ("the evening six fifteen slot", "18:15"),
+    ("tonight 8 works", "20:00"),
+    ("in the afternoon, 2", "14:00"),
+    ("friday morning 10 please", "10:00"),
+    # o'clock typed with a double quote or spaced out
+    ('put me down for 2 o"clock', "14:00"),
+    ("seven o clock in the evening", "19:00"),
+    ('9 o"clock in the morning would be ideal', "09:00"),
+    # forms around the hour
+    ("a quarter past 11 in the morning", "11:15"),
+    ("quarter to 2 in the afternoon", "13:45"),
+    ("half past 4", "16:30"),
+    ("can it be 6:45 pm", "18:45"),
+    ("2 in the afternoon", "14:00"),
+])
+def test_times_with_part_of_day_and_oclock(text: str, expected: str) -> None:
+    assert times(text) == [expected]
+
+
+def test_part_of_day_before_a_time_joins_its_span() -> None:
+    [value] = extract("time", "Afternoon 3 is best", CTX)
+    assert (value.value, value.text, value.extra["ampm"]) == ("15:00", "afternoon 3", "part_of_day")
+
+
+@pytest.mark.parametrize("text", ["this evening 2 guests", "tomorrow morning 3 of us"])
+def test_part_of_day_before_a_count_is_not_a_time(text: str) -> None:
+    assert times(text) == [None]
+
+
+def test_each_time_takes_the_part_of_day_before_it() -> None:
+    assert times("morning 9 or evening 6") == ["09:00", "18:00"]
+
+
+def test_bare_number_is_not_a_time_when_another_number_is() -> None:
+    # "one" here is a pronoun; the whole-utterance rule only applies when nothing else is a time
+    assert times("yes i'd like one for friday at 4 pm") == ["16:00"]
+    assert times("i'd like one tomorrow at 10 am") == ["10:00"]
+    assert times("one please") == ["13:00"]

@@ -1,4 +1,10 @@
-"""Vertical NLU: intent ranking, slot-value candidates and FAQ matches for one utterance."""
+"""Vertical NLU: intent ranking, slot-value candidates and FAQ matches for one utterance.
+
+The intent model is the vertical's distilled student when one is built (callflows distill;
+it also recognises out-of-scope requests and tags slot spans), else a TF-IDF classifier
+trained on the flow's own examples. FAQ retrieval uses sentence embeddings when an embedder
+is given (the student's own, so an utterance is encoded once).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from callflows.nlu.faq import FaqIndex, FaqMatch
 from callflows.nlu.values import ParseContext, Value, extract, normalize_asr, parse_yes_no
 
 FAQ_INTENT = "faq"
+OUT_OF_SCOPE = "out_of_scope"
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,21 @@ def slot_options(slot: SlotSpec) -> dict[str, Any]:
 class VerticalNLU:
     """Built once per flow version (see callflows.verticals), shared by every call."""
 
-    def __init__(self, flow: FlowSpec, classifier: IntentClassifier | None = None):
+    def __init__(self, flow: FlowSpec, classifier: IntentClassifier | None = None, student: Any = None,
+                 embedder: Any = None):
         self.flow = flow
-        self.faq_index = FaqIndex(flow.faq)
+        self.student = student
+        if student is not None and embedder is None and getattr(student, "use_embeddings", False):
+            embedder = student.embedder
+        self.embedder = embedder
+        self.faq_index = FaqIndex(flow.faq, embedder=embedder)
+        self._keywords = [
+            (intent.name, re.compile(r"\b(" + "|".join(re.escape(k.lower()) for k in intent.keywords) + r")\b"))
+            for intent in flow.intents.values() if intent.keywords
+        ]
+        if student is not None:
+            self.classifier: IntentClassifier = student
+            return
         texts: list[str] = []
         labels: list[str] = []
         for name, examples in BUILTIN_INTENTS.items():
@@ -65,10 +84,6 @@ class VerticalNLU:
             texts += [normalize_asr(q) for q in entry.questions]
             labels += [FAQ_INTENT] * len(entry.questions)
         self.classifier = (classifier or TfidfIntentClassifier()).fit(texts, labels)
-        self._keywords = [
-            (intent.name, re.compile(r"\b(" + "|".join(re.escape(k.lower()) for k in intent.keywords) + r")\b"))
-            for intent in flow.intents.values() if intent.keywords
-        ]
 
     def parse(self, text: str, ctx: ParseContext, slots: list[str] | None = None) -> NluResult:
         """Parse one caller utterance. `slots` limits value extraction (default: every slot)."""
@@ -88,7 +103,13 @@ class VerticalNLU:
             found = extract(spec.type, norm, slot_ctx, **slot_options(spec))
             if found:
                 values[name] = found
-        faq_hits = self.faq_index.search(norm, top=1)
+        if values and self.student is not None and getattr(self.student, "tagger", None):
+            values = _prefer_tagged(values, self.student.tag(norm))
+        vector = None
+        if self.embedder is not None and self.faq_index.entries and norm:
+            vector = (self.student._sentence_vectors([norm])[0] if self.student is not None
+                      else self.embedder.encode([norm])[0])
+        faq_hits = self.faq_index.search(norm, top=1, vector=vector)
         return NluResult(
             text=norm,
             intent=intent,
@@ -98,3 +119,15 @@ class VerticalNLU:
             faq=faq_hits[0] if faq_hits else None,
             yes_no=parse_yes_no(norm),
         )
+
+
+def _prefer_tagged(values: dict[str, list[Value]], spans: list[tuple[str, int, int]]) -> dict[str, list[Value]]:
+    """Put first the candidates the student tagged as that slot (arrival vs departure date)."""
+    if not spans:
+        return values
+    out = {}
+    for name, found in values.items():
+        mine = [(s, e) for slot, s, e in spans if slot == name]
+        hit = lambda v: any(v.start < e and s < v.end for s, e in mine)  # noqa: E731
+        out[name] = sorted(found, key=lambda v: not hit(v)) if mine else found
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .counts import extract_counts
 from .dates import extract_dates, find_dates
 from .digits import extract_digits
 from .enums import extract_enum
@@ -14,7 +15,7 @@ from .normalize import normalize_asr, tokenize
 from .phone import extract_phones
 from .times import find_times, parts_of_day
 
-SLOT_TYPES = ("date", "time", "datetime", "person_name", "phone_number", "digits", "money", "enum", "text")
+SLOT_TYPES = ("date", "time", "datetime", "person_name", "phone_number", "digits", "money", "number", "enum", "text")
 
 
 def _times(text: str, ctx: ParseContext) -> list[Value]:
@@ -70,6 +71,8 @@ def extract(slot_type: str, text: str, ctx: ParseContext, **options: Any) -> lis
         return extract_digits(norm, options.get("length"))
     if slot_type == "money":
         return extract_money(norm)
+    if slot_type == "number":
+        return extract_counts(norm, ctx)
     if slot_type == "enum":
         if "choices" not in options:
             raise TypeError("extract('enum') needs choices={canonical: [synonyms]}")

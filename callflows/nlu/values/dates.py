@@ -21,11 +21,14 @@ Rules for the ambiguous cases (prefer="future" unless said otherwise):
 - Years: "1985", "nineteen eighty five", "two thousand five", "twenty oh five", "twenty twenty six";
   two-digit years ("eighty five", "'85", "3/5/85") only with prefer="past" when spoken (typed
   m/d/yy always): 20yy, or 19yy if 20yy would be after today; with prefer="future" typed 20yy.
+- Day of month in this or next month: "the first of this month", "(the) 3rd of the month",
+  "second of next month", "the 5th of the following month" (also without "the" for 1st/2nd).
 - Day of month alone ("the fifth", "the 12th", "12th", "on the twenty first"): the next date with
   that day on or after today, or with prefer="past" the most recent on or before today. An ordinal
   word without "the" must be 3rd or above, and an ordinal must be followed by the end of the
-  utterance, a number, or a word from a short list (at, in, or, and, please, ...), so "the first
-  available" and "my third visit" are not dates.
+  utterance, a number, or a word from a short list (at, in, or, and, please, and determiners,
+  pronouns and "with": "on the 10th with dr lee"), so "the first available" and "my third visit"
+  are not dates.
 - "<weekday> the fifth", "tuesday march 3rd": the explicit date wins; extra {"weekday_mismatch": True}
   if the weekday disagrees.
 - Impossible dates ("february thirtieth", "13/45") give no value and their words are not
@@ -67,7 +70,13 @@ ORDINAL_FOLLOWERS = frozenset({
     "either", "preferably", "perhaps", "i", "we", "between", "from", "this", "next", "good", "fine",
     "thanks", "thank", "yes", "no", "am", "pm", "noon", "sometime", "any", "anytime", "too", "as",
     "but", "so", "still", "right",
+    # a determiner, pronoun or preposition cannot be the noun an ordinal qualifies ("the first
+    # one", "my third visit"), so after one the ordinal ends a date: "on the 10th with dr lee",
+    # "to the 5th the salon is ..."
+    "with", "the", "a", "an", "my", "our", "it", "it's", "its", "i'd", "i'm", "i'll", "we'd", "we're",
+    "we'll", "anything", "something", "also", "again", "because", "since", "when", "unless", "let's",
 }) | frozenset(PART_OF_DAY)
+OF_A_GROUP = frozenset({"them", "those", "these", "us", "you", "it", "the", "my", "your", "our", "their", "his", "her"})
 _MDY = re.compile(r"^(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?$")
 _YMD = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$")
 _TIME_TOKEN = re.compile(r"^\d{1,2}:\d{2}$")
@@ -204,8 +213,24 @@ class _DateReader:
             return first.value, first.j, True
         return None
 
+    def _month_ref(self, j: int) -> tuple[int, int] | None:
+        """(months ahead, end) for "(of) this month", "(of) the month", "(of) next month",
+        "of the next/following/coming month" after a day of the month."""
+        k = j + 1 if self.word(j) == "of" else j
+        if self.word(k) == "the" and self.word(k + 1) in ("next", "following", "coming", "month"):
+            k += 1
+        if self.word(k) == "month" and k > j:
+            return 0, k + 1
+        if self.word(k) in ("this", "current") and self.word(k + 1) == "month":
+            return 0, k + 2
+        if self.word(k) in ("next", "following", "coming") and self.word(k + 1) == "month":
+            return 1, k + 2
+        return None
+
     def _ordinal_may_end(self, j: int) -> bool:
         nxt = self.word(j)
+        if nxt == "of" and self.word(j + 1) in OF_A_GROUP:  # "the first of them", "the second of those"
+            return False
         return nxt == "" or nxt in ORDINAL_FOLLOWERS or j in self.nums or bool(_TIME_TOKEN.match(nxt))
 
     # ---- readers: each returns the match starting at token i, or None ------------------------
@@ -277,6 +302,13 @@ class _DateReader:
             if not 1 <= day.value <= 31:
                 return DateMatch(i, k + 1, None) if day.ordinal else None
             return self._month_day(i, k + 1, MONTHS[self.word(k)], day.value, self._year(k + 1))
+        in_month = self._month_ref(day.j) if day.ordinal else None
+        if in_month is not None:
+            months_ahead, end = in_month
+            if not 1 <= day.value <= 31:
+                return DateMatch(i, end, None)
+            first = _add_months(self.today.replace(day=1), months_ahead)
+            return DateMatch(i, end, _safe_date(first.year, first.month, day.value))
         if not day.ordinal or not self._ordinal_may_end(day.j):
             return None
         if not has_the and day.kind != "numeral" and day.value <= 2 and self.word(i - 1) not in WEEKDAYS:

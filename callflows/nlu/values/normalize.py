@@ -2,7 +2,8 @@
 
 normalize_asr rules, in order:
 - lower case; curly quotes and dashes made plain;
-- "a.m."/"p.m." -> "am"/"pm"; "3pm" -> "3 pm"; "1,200" -> "1200"; ISO "2026-12-01" -> "2026/12/01";
+- "a.m."/"p.m." -> "am"/"pm"; "o clock", "o"clock" -> "o'clock"; "3pm" -> "3 pm"; "1,200" -> "1200";
+  ISO "2026-12-01" -> "2026/12/01";
 - "uh huh", "uh-huh", "mm hmm", "mhm" -> "uh huh" (an affirmation, kept); "uh-uh" -> "uh-uh" (a denial, kept);
 - words cut off by the recogniser ("tu- tuesday") are dropped;
 - punctuation becomes a space, except: ':', '/' and '.' between two digits, '$' before a digit,
@@ -29,6 +30,7 @@ _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[\u2018\u2019\u02bc`´]"), "'"),
     (re.compile(r"[\u2010-\u2015]"), "-"),
     (re.compile(r"\b([ap])\.\s?m\b\.?"), r"\1m"),
+    (re.compile(r"\bo\s?[\"'\u201c\u201d]?\s?clock\b"), "o'clock"),
     (re.compile(r"(\d)(am|pm)\b"), r"\1 \2"),
     (re.compile(r"(?<=\d),(?=\d{3}(?!\d))"), ""),
     (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), r"\1/\2/\3"),

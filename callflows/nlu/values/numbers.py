@@ -9,7 +9,8 @@ A `Num` is one number as spoken, never a run of them:
 "forty five sixty seven" is two Nums (45, 67); "four five six seven" is four.
 
 Reading rules: "oh" is a zero only next to another number ("five oh five", "oh three");
-"one" after a determiner ("that one", "the first one") is a word, not a number; after "hundred" or
+"one" after a determiner or an ordinal ("that one", "the first one", "the second one", "the 3rd
+one") is a word, not a number; after "hundred" or
 "thousand" a single digit word that is followed by another digit word starts a new number, so
 "eight hundred five five five" is 800, 5, 5, 5 (phone style) while "five hundred five" is 505.
 """
@@ -165,7 +166,8 @@ def find_numbers(tokens: list[Token]) -> list[Num]:
             i += 1
             continue
         after_plain_number = bool(found) and prev_end == i and not found[-1].ordinal
-        if word == "one" and i > 0 and words[i - 1] in ONE_AS_WORD_AFTER and not after_plain_number:
+        after_ordinal = bool(found) and prev_end == i and found[-1].ordinal
+        if word == "one" and i > 0 and (words[i - 1] in ONE_AS_WORD_AFTER or after_ordinal) and not after_plain_number:
             i += 1
             continue
         parsed = parse_cardinal(words, i)

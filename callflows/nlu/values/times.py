@@ -6,16 +6,19 @@ Forms: "3pm", "3 p m", "three p.m.", "3:30", "three thirty", "three oh five", "t
 "fourteen thirty", "330 pm", "three in the afternoon", "ten tomorrow morning".
 
 Which numbers are times:
-- a number with minutes, am/pm, "o'clock", "hours" or "in the morning/afternoon/evening" is a time;
+- a number with minutes, am/pm, "o'clock", "hours" or "in the morning/afternoon/evening" is a time,
+  and so is a number right after a part of the day ("afternoon 3", "morning 11", "evening 6:15");
 - a bare hour ("three") is a time after at/around/about/by/after/before/until/till/say/between/from,
   after "or"/"and"/"to" that follows another time ("two or three"), or when every other word of
   the utterance is a date or a filler-like word ("three", "three please", "tuesday three",
-  "how about three");
+  "how about three") and no other number in it is a time by the rules above (so in "i'd like
+  one for tomorrow at 5 pm" only "5 pm" is);
 - numbers inside a date ("the fifth", "march 5", "in two weeks") are never times, and a time
   must use its whole run of adjacent numbers, so "five five five one two three four" is not one.
 
 am/pm for an hour 1..12 without am/pm (12 counts as noon):
-1. "in the morning"/"this morning" right after it -> am; afternoon/evening/night/tonight -> pm;
+1. "in the morning"/"this morning" right after it, or a part of the day right before it ("morning 11",
+   "afternoon 3") -> am; afternoon/evening/night/tonight -> pm;
 2. else a part of the day anywhere in the utterance ("tomorrow morning at ten") decides the same way;
 3. else business hours (ctx.business_hours, open <= time < close): if exactly one of the am and
    pm readings is inside them, that one; otherwise pm for 1..6 and am for 7..11 (12 -> 12:00).
@@ -48,6 +51,10 @@ SOFT_WORDS = frozenset({
     "yeah", "is", "fine", "good", "works", "that", "would", "be", "great", "perfect", "can", "i",
     "do", "we", "make", "it", "sure", "then", "or", "and", "on", "for", "the", "like", "i'd",
     "prefer", "rather", "lets", "go", "with", "what", "same", "time", "any", "anytime", "either",
+})
+COUNTED_NOUNS = frozenset({
+    "people", "persons", "person", "guests", "guest", "adults", "adult", "kids", "children", "child",
+    "rooms", "room", "nights", "night", "days", "weeks", "tickets", "seats", "tables", "of",
 })
 MINUTES_BEFORE = frozenset({"to", "till", "til", "of", "before"})
 MINUTES_AFTER = frozenset({"past", "after"})
@@ -197,6 +204,17 @@ class _TimeReader:
             return None
         return TimeMatch(i, end, hour.value, minute or 0, marker, minute is not None or bool(marker))
 
+    def _with_part_before(self, match: TimeMatch, free_from: int) -> TimeMatch:
+        """"afternoon 3", "morning 11:30", "evening six fifteen": a part of the day right before
+        a time without am/pm gives it its am/pm and makes it a time."""
+        k = match.i - 1
+        part = PART_OF_DAY.get(self.word(k))
+        if part is None or k < free_from or k in self.blocked or match.marker not in ("", "o'clock"):
+            return match
+        if self.word(match.end) in COUNTED_NOUNS:  # "this evening 2 guests" is a count
+            return match
+        return TimeMatch(k, match.end, match.hour, match.minute, part, True)
+
     def read_all(self) -> list[TimeMatch]:
         candidates: list[TimeMatch] = []
         i = 0
@@ -205,12 +223,15 @@ class _TimeReader:
             if match is None:
                 i += 1
                 continue
-            candidates.append(match)
+            candidates.append(self._with_part_before(match, candidates[-1].end if candidates else 0))
             i = match.end
         covered = set(self.blocked)
         for match in candidates:
             covered.update(range(match.i, match.end))
         whole = all(k in covered or w in SOFT_WORDS for k, w in enumerate(self.words))
+        return self._accept(candidates, False) or (self._accept(candidates, True) if whole else [])
+
+    def _accept(self, candidates: list[TimeMatch], whole: bool) -> list[TimeMatch]:
         accepted: list[TimeMatch] = []
         for match in candidates:
             before = self.word(match.i - 1)

@@ -1,0 +1,158 @@
+"""A vertical's distillation recipe: verticals/<name>/distill.yaml (every key optional).
+
+    per_intent: 24            # utterances the teacher writes per intent
+    per_slot: 12              # answers per form slot
+    batch: 8                  # utterances asked for in one teacher call
+    teacher: teacher          # LLM role (callflows.llm.get_llm)
+    temperature: 0.9
+    asr_fraction: 0.5         # share of utterances also kept in ASR style
+    verify_with_teacher: 0.0  # share of kept utterances the teacher labels again (self-consistency)
+    intents: {lost_or_stolen_card: "the caller's card is lost or stolen"}   # descriptions
+    datasets:                 # real labelled utterances the vertical may use
+      - {path: "$CALLFLOWS_DEV_DATA/banking77_train.csv", format: csv, text: text, label: category}
+      - {path: banking77, format: split}   # the train part of the fixed split (callflows/eval/data.py)
+    oos_datasets:             # out-of-scope negatives
+      - {path: clinc150, format: split}
+    unlabelled: unlabelled.txt  # real caller utterances, one per line, for the teacher to label
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RECIPE_FILE = "distill.yaml"
+
+
+class RecipeError(ValueError):
+    """A distill.yaml that cannot be used (the message names the file and key)."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    path: str
+    format: str = "csv"  # csv | jsonl | clinc_oos | lines | split (path: banking77 | clinc150)
+    text: str = "text"
+    label: str = "label"
+    limit_per_label: int | None = None
+
+    def resolved(self, root: Path) -> Path:
+        raw = self.path.replace("${CALLFLOWS_DEV_DATA}", "$CALLFLOWS_DEV_DATA")
+        if "$CALLFLOWS_DEV_DATA" in raw:
+            raw = raw.replace("$CALLFLOWS_DEV_DATA", str(dev_data_dir()))
+        p = Path(os.path.expandvars(raw))
+        return p if p.is_absolute() else (root / p)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    per_intent: int = 24
+    per_slot: int = 12
+    batch: int = 8
+    teacher: str = "teacher"
+    temperature: float = 0.9
+    asr_fraction: float = 0.5
+    verify_with_teacher: float = 0.0
+    max_tokens: int = 400
+    intents: dict[str, str] = field(default_factory=dict)
+    datasets: tuple[DataSource, ...] = ()
+    oos_datasets: tuple[DataSource, ...] = ()
+    unlabelled: str | None = None
+
+    @classmethod
+    def load(cls, root: Path) -> "Recipe":
+        path = root / RECIPE_FILE
+        if not path.is_file():
+            return cls()
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise RecipeError(f"{path}: expected a mapping at the top level")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(raw) - known
+        if unknown:
+            raise RecipeError(f"{path}: unknown key(s) {sorted(unknown)} (known: {sorted(known)})")
+        kwargs: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in ("datasets", "oos_datasets"):
+                try:
+                    kwargs[key] = tuple(DataSource(**item) for item in value or [])
+                except TypeError as exc:
+                    raise RecipeError(f"{path}: {key}: {exc}") from exc
+            elif key == "intents":
+                kwargs[key] = {str(k): str(v) for k, v in (value or {}).items()}
+            else:
+                kwargs[key] = value
+        recipe = cls(**kwargs)
+        for key in ("per_intent", "per_slot", "batch"):
+            if not isinstance(getattr(recipe, key), int) or getattr(recipe, key) < 0:
+                raise RecipeError(f"{path}: {key} must be a whole number >= 0")
+        return recipe
+
+
+def dev_data_dir() -> Path:
+    from callflows.eval.data import data_dir
+
+    try:
+        return data_dir()
+    except FileNotFoundError:
+        return Path("/nonexistent")
+
+
+def read_source(source: DataSource, root: Path) -> list[tuple[str, str]]:
+    """(text, label) rows of a labelled source; [] with a warning-worthy empty list if absent."""
+    rows: list[tuple[str, str]] = []
+    if source.format == "split":  # training part of a fixed development split; never its validation part
+        from callflows.eval import data as D
+
+        try:
+            if source.path == "banking77":
+                rows = list(D.banking77_split()[0])
+            elif source.path == "clinc150":
+                rows = [(t, "out_of_scope") for t, _ in D.clinc_split()["oos_train"]]
+            else:
+                raise RecipeError(f"unknown split {source.path!r} (banking77, clinc150)")
+        except FileNotFoundError:
+            return []
+        return _limit(rows, source.limit_per_label)
+    path = source.resolved(root)
+    if not path.is_file():
+        return []
+    if source.format == "csv":
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                rows.append((row[source.text], row[source.label]))
+    elif source.format == "jsonl":
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                rows.append((item[source.text], item[source.label]))
+    elif source.format == "clinc_oos":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for split in ("oos_train", "oos_val"):
+            rows += [(t, "out_of_scope") for t, _ in data.get(split, [])]
+    elif source.format == "lines":
+        rows = [(line.strip(), "") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        raise RecipeError(f"unknown data source format {source.format!r} (csv, jsonl, clinc_oos, lines, split)")
+    return _limit(rows, source.limit_per_label)
+
+
+def _limit(rows: list[tuple[str, str]], per_label: int | None) -> list[tuple[str, str]]:
+    if not per_label:
+        return rows
+    seen: dict[str, int] = {}
+    kept = []
+    for text, label in rows:
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] <= per_label:
+            kept.append((text, label))
+    return kept

@@ -1,0 +1,138 @@
+"""Train a vertical's student from its seeds, its distilled data and its own labelled data sets.
+
+Built models go to models/built/<vertical>/student (git-ignored; CALLFLOWS_BUILT_DIR moves the
+root). A tenth of the non-seed data is held out for the model card's check, then the saved model
+is trained on everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from callflows.distill.datafile import DATA_FILE, DistilledFile
+from callflows.distill.paths import student_dir
+from callflows.distill.recipe import Recipe, read_source
+from callflows.flow.spec import FlowSpec
+from callflows.nlu.asr_style import AsrStyler
+from callflows.nlu.builtin_intents import BUILTIN_INTENTS
+from callflows.nlu.pipeline import FAQ_INTENT
+from callflows.nlu.student import GENERIC_NEGATIVES, StudentModel
+from callflows.nlu.values import normalize_asr
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    seed: list[bool] = field(default_factory=list)  # True: the flow's own examples (never held out)
+    oos: list[str] = field(default_factory=list)
+    tagged: list[tuple[str, list[tuple[str, int, int]]]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, text: str, label: str, seed: bool, source: str) -> None:
+        text = normalize_asr(text)
+        if text:
+            self.texts.append(text)
+            self.labels.append(label)
+            self.seed.append(seed)
+            self.counts[source] = self.counts.get(source, 0) + 1
+
+
+def collect(flow: FlowSpec, root: Path, recipe: Recipe, log: Callable[[str], None] = print) -> TrainingData:
+    data = TrainingData()
+    styler = AsrStyler(seed=2, fillers=0.15, errors=0.05)
+    for name, examples in BUILTIN_INTENTS.items():
+        for e in examples:
+            data.add(e, name, True, "builtin")
+    for intent in flow.intents.values():
+        for e in intent.examples or intent.keywords:
+            data.add(e, intent.name, True, "flow_examples")
+            data.add(styler(e), intent.name, True, "flow_examples_asr")
+    for entry in flow.faq:
+        for q in entry.questions:
+            data.add(q, FAQ_INTENT, True, "faq_questions")
+            data.add(styler(q), FAQ_INTENT, True, "faq_questions_asr")
+    known = set(flow.intents) | set(BUILTIN_INTENTS) | {FAQ_INTENT}
+    for source in recipe.datasets:
+        rows = read_source(source, root)
+        if not rows:
+            log(f"[train] data set {source.path} not found or empty: skipped")
+        unknown = 0
+        for text, label in rows:
+            if label not in known:
+                unknown += 1
+                continue
+            data.add(text, label, False, f"dataset:{source.path}")
+            data.add(styler(text), label, False, f"dataset:{source.path}:asr")
+        if unknown:
+            log(f"[train] {source.path}: {unknown} rows with labels the flow does not have: skipped")
+    for source in recipe.oos_datasets:
+        data.oos += [normalize_asr(t) for t, _ in read_source(source, root)]
+    for ex in DistilledFile(root / DATA_FILE).examples():
+        if ex.slots:
+            data.tagged.append((ex.text, [tuple(s) for s in ex.slots]))  # type: ignore[misc]
+        elif ex.intent in known:
+            data.add(ex.text, ex.intent, False, f"distilled_{ex.style}")
+    return data
+
+
+def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out: Path | None = None,
+                  embedder: Any = None, log: Callable[[str], None] = print, holdout: float = 0.1) -> Path:
+    recipe = recipe or Recipe.load(root)
+    data = collect(flow, root, recipe, log)
+    if len(set(data.labels)) < 2:
+        raise ValueError(f"{flow.vertical}: not enough labelled examples to train a student")
+    log(f"[train] {len(data.texts)} intent examples ({', '.join(f'{k} {v}' for k, v in sorted(data.counts.items()))}), "
+        f"{len(data.oos)} out-of-scope negatives, {len(data.tagged)} slot-tagged answers")
+    t0 = time.time()
+    if embedder is None:
+        from callflows.nlu.embeddings import default_fast_embedder
+
+        embedder = default_fast_embedder(threads=int(os.environ.get("CALLFLOWS_TRAIN_THREADS", "2")))
+    oos = list(dict.fromkeys(data.oos))
+    all_texts = data.texts + oos + list(GENERIC_NEGATIVES)
+    log(f"[train] embedding {len(all_texts)} sentences ...")
+    vectors = embedder.encode(all_texts)
+    n = len(data.texts)
+    rng = random.Random(0)
+    candidates = [i for i in range(n) if not data.seed[i]]
+    held = set(rng.sample(candidates, int(len(candidates) * holdout))) if candidates and holdout > 0 else set()
+    metrics: dict[str, Any] = {}
+    if held:
+        keep = [i for i in range(n) if i not in held]
+        idx = keep + list(range(n, len(all_texts)))
+        check = StudentModel(embedder=embedder).fit([data.texts[i] for i in keep], [data.labels[i] for i in keep],
+                                                    oos_texts=oos, vectors=vectors[idx])
+        order = sorted(held)
+        pred = check.predict([data.texts[i] for i in order], vectors=vectors[order])
+        acc = float(np.mean([p == data.labels[i] for p, i in zip(pred, order)]))
+        metrics["heldout_intent_accuracy"] = round(acc, 4)
+        metrics["heldout_examples"] = len(order)
+        log(f"[train] held-out intent accuracy {acc:.1%} on {len(order)} examples")
+    student = StudentModel(embedder=embedder).fit(data.texts, data.labels, oos_texts=oos, vectors=vectors)
+    if data.tagged:
+        try:
+            student.fit_tagger(data.tagged)
+            student.card.setdefault("training", {})["slots"] = sorted({s[0] for _, spans in data.tagged for s in spans})
+        except ValueError as exc:  # e.g. every kept answer is the bare value: nothing to tell apart
+            student.tagger = None
+            log(f"[train] no slot tagger: {exc}")
+    metrics["train_seconds"] = round(time.time() - t0, 1)
+    metrics["intent_examples"] = n
+    metrics["sources"] = dict(sorted(data.counts.items()))
+    out = out or student_dir(flow.vertical)
+    files = [p for p in (root / DATA_FILE, root / "flow.yaml") if p.is_file()]
+    student.save(out, metrics=metrics, name=f"{flow.vertical} student", data_files=files)
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    log(f"[train] saved {out} ({size / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
+    return out
