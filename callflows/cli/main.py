@@ -7,6 +7,8 @@ import click
 from callflows.cli.admin import admin
 from callflows.cli.chat import chat
 from callflows.cli.db import appointments, db
+from callflows.cli.doctor import doctor
+from callflows.cli.distill import distill_command
 from callflows.cli.eval import eval_command
 from callflows.cli.flows import flows, import_rasa
 from callflows.cli.models import models
@@ -23,7 +25,8 @@ def cli(log_level: str) -> None:
     configure_logging(log_level)
 
 
-for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin, models, eval_command):
+for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin, models, eval_command,
+                distill_command, doctor):
     cli.add_command(command)
 
 

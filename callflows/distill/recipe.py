@@ -7,6 +7,7 @@
     temperature: 0.9
     asr_fraction: 0.5         # share of utterances also kept in ASR style
     verify_with_teacher: 0.0  # share of kept utterances the teacher labels again (self-consistency)
+    expand_min_real: 20       # intents with this many real examples in `datasets` are not expanded
     intents: {lost_or_stolen_card: "the caller's card is lost or stolen"}   # descriptions
     datasets:                 # real labelled utterances the vertical may use
       - {path: "$CALLFLOWS_DEV_DATA/banking77_train.csv", format: csv, text: text, label: category}
@@ -59,6 +60,7 @@ class Recipe:
     temperature: float = 0.9
     asr_fraction: float = 0.5
     verify_with_teacher: float = 0.0
+    expand_min_real: int = 0  # > 0: no teacher expansion for intents with this many real labelled examples
     max_tokens: int = 400
     intents: dict[str, str] = field(default_factory=dict)
     datasets: tuple[DataSource, ...] = ()
@@ -92,7 +94,7 @@ class Recipe:
             else:
                 kwargs[key] = value
         recipe = cls(**kwargs)
-        for key in ("per_intent", "per_slot", "batch"):
+        for key in ("per_intent", "per_slot", "batch", "expand_min_real"):
             if not isinstance(getattr(recipe, key), int) or getattr(recipe, key) < 0:
                 raise RecipeError(f"{path}: {key} must be a whole number >= 0")
         return recipe

@@ -41,7 +41,12 @@ class DistillReport:
 
 
 def plan(flow: FlowSpec, root: Path, recipe: Recipe) -> list[Task]:
-    tasks = intent_tasks(flow, recipe) + answer_tasks(flow, recipe)
+    real: dict[str, int] = {}
+    if recipe.expand_min_real:
+        for source in recipe.datasets:
+            for _, label in read_source(source, root):
+                real[label] = real.get(label, 0) + 1
+    tasks = intent_tasks(flow, recipe, real) + answer_tasks(flow, recipe)
     if recipe.unlabelled:
         from callflows.distill.recipe import DataSource
 

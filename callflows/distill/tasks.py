@@ -58,15 +58,17 @@ def reference_now(flow: FlowSpec) -> datetime:
     return datetime(*REFERENCE, tzinfo=ZoneInfo(flow.timezone))
 
 
-def intent_tasks(flow: FlowSpec, recipe: Recipe) -> list[Task]:
+def intent_tasks(flow: FlowSpec, recipe: Recipe, real_counts: dict[str, int] | None = None) -> list[Task]:
+    """Expansion tasks; intents with at least recipe.expand_min_real real examples are skipped."""
     out: list[Task] = []
+    real_counts = real_counts or {}
     batches = max(1, -(-recipe.per_intent // max(1, recipe.batch))) if recipe.per_intent else 0
     groups: list[tuple[str, str, tuple[str, ...]]] = []
     for name, examples in BUILTIN_INTENTS.items():
         groups.append((name, BUILTIN_DESCRIPTIONS.get(name, name), examples))
     for intent in flow.intents.values():
         examples = intent.examples or intent.keywords
-        if examples:
+        if examples and not (recipe.expand_min_real and real_counts.get(intent.name, 0) >= recipe.expand_min_real):
             groups.append((intent.name, recipe.intents.get(intent.name, ""), tuple(examples)))
     for entry in flow.faq:
         groups.append(("faq", f"asking: {entry.questions[0]}", tuple(entry.questions)))
