@@ -9,6 +9,7 @@ masked.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -28,7 +29,7 @@ from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, OFFER
 from callflows.flow.spec import FormSpec, FormStep
 from callflows.flow.templates import render
 from callflows.logs import call_logger
-from callflows.nlu.pipeline import FAQ_INTENT, NluResult
+from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult
 from callflows.nlu.values import ParseContext, Value
 from callflows.nlu.values.phone import normalise_phone
 from callflows.speech.expectation import Expectation
@@ -59,6 +60,8 @@ class DialogueSession:
         self.rng = rng or random.Random(0)
         self.log = call_logger(__name__, self.call_id)
         self.domain = build_domain(self.flow)
+        # flow variables for the actions (lockout_minutes...), as JSON for a remote action server
+        self._variables = json.loads(json.dumps(self.flow.variables, default=str))
         self._store = store  # kept alive for in-process actions (see callflows.actions.context)
         self._store_key = register_store(store) if store is not None else None
         self.recorder = CallRecorder(
@@ -107,7 +110,26 @@ class DialogueSession:
             return len("".join(ch for ch in str(value.value) if ch.isdigit())) >= 10
         if spec.type == "person_name":
             return len(str(value.value).split()) >= 2
+        if spec.type == "digits" and spec.length is None:  # "four..." may be the first of several
+            return False
         return True
+
+    def requirement_met(self, form: FormSpec | str) -> bool:
+        """Whether `form` may run now: the form it `requires` (identity verification, say)
+        has completed successfully in this call. Every way into a form goes through this,
+        and so should anything else that acts for a verified caller (LLM tool calls)."""
+        spec = self.flow.forms.get(form) if isinstance(form, str) else form
+        if spec is None:
+            raise KeyError(f"no form '{form}' in the {self.flow.vertical} flow")
+        return spec.requires is None or spec.requires in self.state.completed_forms
+
+    def is_verified(self, form: str | None = None) -> bool:
+        """Whether the caller passed verification in this call: the form `form`, or (without
+        it) every form that other forms require. False when the flow has none."""
+        if form is not None:
+            return form in self.state.completed_forms
+        required = self.flow.required_forms
+        return bool(required) and required <= self.state.completed_forms
 
     def start(self) -> BotReply:
         reply = self._reply(self._say("greet"))
@@ -172,8 +194,9 @@ class DialogueSession:
         intent = nlu.intent if confident else None
         ispec = self.flow.intents.get(intent) if intent else None
 
-        # 1. intents that always win: emergencies and the like go to a person
-        if ispec is not None and (ispec.transfer or ispec.end_call):
+        # 1. intents that always win: emergencies and the like go to a person (unless the
+        #    caller is answering the question asked and only the classifier thought so)
+        if ispec is not None and (ispec.transfer or ispec.end_call) and not self._answers_step(nlu, ispec):
             parts = [self._say(ispec.response)] if ispec.response else []
             if ispec.transfer:
                 parts.append(self._say("transfer"))
@@ -229,13 +252,16 @@ class DialogueSession:
         form = self.flow.form_for_intent(intent) if intent else None
         if form is not None:
             return self._start_form(form, nlu)
+        # the intent's own answer, unless the knowledge file matches the question outright
+        if ispec is not None and ispec.response and not self._is_faq(nlu, intent, strict=True):
+            self.state.outcomes.append("intent_answered")
+            return [self._say(ispec.response), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
         if self._is_faq(nlu, intent):
             return [self._faq_answer(nlu), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
-        if ispec is not None and ispec.response:
-            return [self._ask_free(self._say(ispec.response))]
         if intent in ("affirm", "deny"):
             return [self._ask_free(self._say("how_can_help"))]
-        if intent is None and nlu.faq is not None:  # a question no intent covers, no good FAQ match
+        if intent == OUT_OF_SCOPE or (intent is None and nlu.faq is not None):
+            # a request no flow covers (the student says so) or a question with no good FAQ match
             return [self._miss(self._say("faq_unknown"), offer=True)]
         return [self._miss(self._say("not_understood"))]
 
@@ -260,15 +286,47 @@ class DialogueSession:
         return [self._miss_in_form(form, nlu)]
 
     def _start_form(self, form: FormSpec, nlu: NluResult) -> list[str]:
+        if not self.requirement_met(form):
+            return self._require_first(form, nlu)
+        st = self.state
+        if st.pending_form and form.name != self.flow.forms[st.pending_form].requires:
+            st.pending_form, st.pending_values = None, {}  # the caller moved on to something else
+        return self._open_form(form, nlu, candidates_for_form(self.flow, form, nlu, ()))
+
+    def _open_form(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
+        """Make `form` the active form (its requirement met) and fill what the caller gave."""
+        if not self.requirement_met(form):
+            return self._require_first(form, nlu)
         st = self.state
         st.active_form, st.pending, st.requested, st.misses = form.name, None, None, 0
         for slot in form.required_slots:
             st.slots[slot] = None
         st.history.append({"event": "active_loop", "name": form.name})
-        updates = candidates_for_form(self.flow, form, nlu, ())
-        if updates:
+        if updates or self._has_validator(form):  # the validator's extract_<slot> may read more
             return self._apply_and_continue(form, nlu, updates)
         return [self._next(form)]
+
+    def _require_first(self, form: FormSpec, nlu: NluResult) -> list[str]:
+        """Run the form `form` requires first; `form` waits, with the values already given."""
+        st = self.state
+        required = self.flow.forms[form.requires]  # type: ignore[index]
+        st.pending_form = form.name
+        st.pending_values = candidates_for_form(self.flow, form, nlu, ())
+        self.log.info("form %s waits for %s", form.name, required.name)
+        if st.active_form == required.name:  # already under way: carry on with it
+            return [self._reask(required)]
+        return self._open_form(required, nlu, candidates_for_form(self.flow, required, nlu, ()))
+
+    def _start_pending(self) -> list[str] | None:
+        """After a required form: start the form that waited for it, if it may run now."""
+        st = self.state
+        name, values = st.pending_form, st.pending_values
+        st.pending_form, st.pending_values = None, {}
+        form = self.flow.forms.get(name or "")
+        if form is None or not self.requirement_met(form):
+            return None
+        nlu = NluResult(text="", intent=form.intent or "form", confidence=1.0, ranking=())
+        return self._open_form(form, nlu, dict(values))
 
     def _apply_and_continue(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
         messages = self._validate(form, nlu, updates)
@@ -331,6 +389,10 @@ class DialogueSession:
     def _complete(self, form: FormSpec) -> list[str]:
         """Run the form's action; it may re-open the form (a taken slot) or end the call."""
         st = self.state
+        if not self.requirement_met(form):  # never run a protected form's action unverified
+            self.log.error("form %s reached its action without %s", form.name, form.requires)
+            st.active_form, st.requested, st.pending = None, None, None
+            return self._require_first(form, NluResult(text="", intent="form", confidence=1.0, ranking=()))
         messages: list[str] = []
         reopen = False
         if form.action:
@@ -349,6 +411,12 @@ class DialogueSession:
             return messages + [self._next(form)]
         st.active_form, st.requested, st.pending = None, None, None
         st.history.append({"event": "active_loop", "name": None})
+        if form.success_slot is None or st.slots.get(form.success_slot):
+            st.completed_forms.add(form.name)
+        if st.pending_form:
+            resumed = self._start_pending()
+            if resumed is not None:
+                return messages + resumed
         return messages + [self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
 
     def _missing_or_empty(self, form: FormSpec) -> list[str]:
@@ -389,6 +457,18 @@ class DialogueSession:
             text = step.reprompts[min(st.misses, len(step.reprompts)) - 1]
             return self._prompt(self._render(text))
         return self._say("not_understood") + " " + self._prompt(self._render(step.prompt))
+
+    def _answers_step(self, nlu: NluResult, ispec: Any) -> bool:
+        """Whether the utterance answers the step being asked (and no keyword of `ispec` was said)."""
+        st = self.state
+        form = self.flow.forms.get(st.active_form or "")
+        step = self._step(form, st.requested) if form else None
+        if form is None or step is None or st.pending is not None:
+            return False
+        if any(re.search(rf"\b{re.escape(k.lower())}\b", nlu.text) for k in ispec.keywords):
+            return False
+        updates = candidates_for_form(self.flow, form, nlu, step.slots)
+        return any(slot in updates for slot in step.slots)
 
     def _miss(self, text: str, offer: bool = False) -> str:
         st = self.state
@@ -433,7 +513,8 @@ class DialogueSession:
     def _tracker(self, text: str, confidence: float, form: FormSpec | None, intent: str = "form",
                  candidates: dict[str, Any] | None = None) -> dict[str, Any]:
         metadata = {"call_id": self.call_id, "now": self.now.isoformat(), "timezone": self.flow.timezone,
-                    "vertical": self.flow.vertical, "store_key": self._store_key}
+                    "vertical": self.flow.vertical, "store_key": self._store_key,
+                    "variables": self._variables}
         slots = {**self.state.slots, "requested_slot": self.state.requested}
         return build_tracker(self.call_id, slots, text, intent, confidence, metadata,
                              form.name if form else None, candidates, self.state.history[-50:])
@@ -518,6 +599,8 @@ class DialogueSession:
         st.slots = {name: None for name in self.flow.slots}
         st.active_form = st.requested = st.pending = None
         st.misses = 0
+        st.completed_forms.clear()  # the slots that said who the caller is are gone too
+        st.pending_form, st.pending_values = None, {}
         st.history.append({"event": "restart"})
 
     def final_outcome(self, default: str) -> str:
@@ -601,6 +684,8 @@ def _dtmf_value(slot_type: str, length: int | None, digits: str) -> Any:
         return digits if length is None or len(digits) == length else None
     if slot_type == "phone_number":
         return normalise_phone(digits)
+    if slot_type == "number":
+        return int(digits) if len(digits) <= 3 else None
     if slot_type == "date" and len(digits) == 8:
         try:
             return datetime(int(digits[4:]), int(digits[:2]), int(digits[2:4])).date().isoformat()

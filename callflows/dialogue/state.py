@@ -26,3 +26,10 @@ class DialogueState:
     transferred_to: str | None = None
     ended: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)  # rasa events, for actions
+    # Forms completed successfully in this call (a form's `requires` is met once its
+    # required form is in here, e.g. identity verification).
+    completed_forms: set[str] = field(default_factory=set)
+    # A form the caller asked for whose required form runs first, and the values the
+    # caller already gave for it (applied when it starts).
+    pending_form: str | None = None
+    pending_values: dict[str, Any] = field(default_factory=dict)

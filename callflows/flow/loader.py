@@ -35,7 +35,7 @@ TOP_KEYS = {
 }
 SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description"}
 INTENT_KEYS = {"examples", "keywords", "response", "transfer", "end_call"}
-FORM_KEYS = {"intent", "steps", "confirm", "action", "validator"}
+FORM_KEYS = {"intent", "steps", "confirm", "action", "validator", "requires", "success_slot"}
 STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
 CONFIRM_KEYS = {"prompt", "on_deny", "change_words"}
 SETTINGS_FIELDS = set(Settings.__dataclass_fields__)
@@ -328,15 +328,45 @@ def _forms(c: _Checker, node: LineDict, slots: dict[str, SlotSpec],
                     change_words[str(slot_name)] = c.strings(raw_words, slot_name,
                                                              f"{field}.confirm.change_words.{slot_name}")
                 confirm = ConfirmSpec(prompt or "", on_deny or "", change_words)
+        action = c.string(body, "action", f"{field}.action")
+        success_slot = c.string(body, "success_slot", f"{field}.success_slot")
+        if success_slot is not None:
+            if success_slot not in slots:
+                c.error(body, "success_slot", f"{field}.success_slot", f"slot '{success_slot}' is not defined in slots")
+            elif any(success_slot in step.slots for step in steps):
+                c.error(body, "success_slot", f"{field}.success_slot",
+                        f"slot '{success_slot}' is asked by the form; it must be set by the form's action only")
+            if action is None:
+                c.error(body, "success_slot", f"{field}.success_slot", "needs an action that sets the slot")
         forms[str(name)] = FormSpec(
             name=str(name),
             intent=intent,
             steps=tuple(steps),
             confirm=confirm,
-            action=c.string(body, "action", f"{field}.action"),
+            action=action,
             validator=c.string(body, "validator", f"{field}.validator"),
+            requires=c.string(body, "requires", f"{field}.requires"),
+            success_slot=success_slot,
         )
+    _requirements(c, node, forms)
     return forms
+
+
+def _requirements(c: _Checker, node: LineDict, forms: dict[str, FormSpec]) -> None:
+    """`requires` names another form, which itself requires nothing (no chains or loops)."""
+    for form in forms.values():
+        if form.requires is None:
+            continue
+        body, field = node[form.name], f"forms.{form.name}.requires"
+        required = forms.get(form.requires)
+        if required is None:
+            known = ", ".join(sorted(forms)) or "none"
+            c.error(body, "requires", field, f"form '{form.requires}' is not defined in forms (defined: {known})")
+        elif required.name == form.name:
+            c.error(body, "requires", field, "a form cannot require itself")
+        elif required.requires is not None:
+            c.error(body, "requires", field,
+                    f"form '{required.name}' itself requires '{required.requires}'; a required form cannot have requirements")
 
 
 def _steps(c: _Checker, form: LineDict, field: str, slots: dict[str, SlotSpec]) -> list[FormStep]:

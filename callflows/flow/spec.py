@@ -14,6 +14,7 @@ SLOT_TYPES = (
     "phone_number",
     "digits",
     "money",
+    "number",
     "enum",
     "text",
     "any",  # set only by actions, never asked
@@ -63,6 +64,12 @@ class FormSpec:
     confirm: ConfirmSpec | None
     action: str | None
     validator: str | None = None  # FormValidationAction name, default validate_<form>
+    # Another form (e.g. identity verification) that must have completed successfully in
+    # this call before this one may start; the session runs it first, then this one.
+    requires: str | None = None
+    # A slot the form's action sets to a true value on success (e.g. `verified`); without it
+    # the form counts as completed once its action ran without re-opening it.
+    success_slot: str | None = None
 
     @property
     def required_slots(self) -> list[str]:
@@ -113,6 +120,11 @@ class FlowSpec:
     action_server: str | None = None  # remote rasa-sdk action server URL; None = in process
     actions_module: str | None = None  # python module with the vertical's actions
     source: Path | None = None
+
+    @property
+    def required_forms(self) -> frozenset[str]:
+        """Forms some other form `requires` (the verification forms)."""
+        return frozenset(f.requires for f in self.forms.values() if f.requires)
 
     def form_for_intent(self, intent: str) -> FormSpec | None:
         for form in self.forms.values():

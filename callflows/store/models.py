@@ -277,3 +277,127 @@ __all__ = [
     "Turn",
     "new_call_id",
 ]
+
+
+# --- retail bank
+# Accounts, their transactions and cards of the retail bank vertical (migration 0003).
+# Amounts are whole cents; a customer is a row of ``customers`` (vertical "retail_bank").
+
+from sqlalchemy import BigInteger, CheckConstraint  # noqa: E402 - kept inside this block
+
+
+class Account(Base):
+    """A customer's bank account (checking, savings, ...)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("customer_id", "number_last4"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    vertical: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    number_last4: Mapped[str] = mapped_column(String(4))
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+
+    transactions: Mapped[list[AccountTransaction]] = relationship(
+        back_populates="account", order_by="AccountTransaction.posted_at.desc()",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+
+    def __repr__(self) -> str:  # no account digits in reprs
+        return f"<Account id={self.id} {self.kind}>"
+
+
+class AccountTransaction(Base):
+    """One posted movement on an account (negative: money out)."""
+
+    __tablename__ = "account_transactions"
+    __table_args__ = (Index("ix_account_transactions_account_posted", "account_id", "posted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    description: Mapped[str] = mapped_column(String(200))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+    account: Mapped[Account] = relationship(back_populates="transactions")
+
+
+class Card(Base):
+    """A payment card; ``status`` is ``active`` or ``frozen`` (by which call, when)."""
+
+    __tablename__ = "cards"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "last4"),
+        CheckConstraint("status IN ('active', 'frozen')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="debit", server_default="debit")
+    last4: Mapped[str] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    frozen_call_id: Mapped[str | None] = mapped_column(String(36))
+
+    def __repr__(self) -> str:
+        return f"<Card id={self.id} {self.kind} {self.status}>"
+
+
+__all__ += ["Account", "AccountTransaction", "Card"]
+
+
+# --- hotel
+# Room nights are sold through ``room_night_holds``: a booked reservation owns one row per
+# night of its stay, each on one numbered unit of its room type (1..rooms in hotel.yaml), and
+# ``UNIQUE(vertical, room_type, night, unit)`` lets the database refuse the (rooms + 1)-th
+# sale of a night, whatever the number of concurrent calls (see callflows.hotel_booking).
+
+
+class Reservation(Base):
+    """A hotel stay; while ``status == "booked"`` it owns its room-night holds."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_vertical_arrival", "vertical", "arrival"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vertical: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    room_type: Mapped[str] = mapped_column(String(32))
+    arrival: Mapped[date] = mapped_column(Date)
+    departure: Mapped[date] = mapped_column(Date)
+    guests: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="booked", server_default="booked")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+
+    customer: Mapped[Customer] = relationship()
+    holds: Mapped[list[RoomNightHold]] = relationship(
+        back_populates="reservation", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:  # no personal data in reprs
+        return f"<Reservation {self.reference} {self.status} {self.room_type} {self.arrival}..{self.departure}>"
+
+
+class RoomNightHold(Base):
+    """One night of one room unit of a room type, taken by one reservation."""
+
+    __tablename__ = "room_night_holds"
+    __table_args__ = (UniqueConstraint("vertical", "room_type", "night", "unit"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vertical: Mapped[str] = mapped_column(String(64))
+    room_type: Mapped[str] = mapped_column(String(32))
+    night: Mapped[date] = mapped_column(Date)
+    unit: Mapped[int] = mapped_column(Integer)
+    reservation_id: Mapped[int] = mapped_column(
+        ForeignKey("reservations.id", ondelete="CASCADE"), index=True
+    )
+
+    reservation: Mapped[Reservation] = relationship(back_populates="holds")
+
+
+__all__ += ["Reservation", "RoomNightHold"]

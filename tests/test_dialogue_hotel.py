@@ -1,0 +1,260 @@
+"""Scripted conversations with the hotel, asserting what ends up in the database.
+
+The call's clock is fixed: Sunday 22 November 2026, 10:00 in New York, so "friday" is the
+27th. Runs on SQLite and PostgreSQL (the `store` fixture).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from callflows import hotel_booking as hb
+from callflows.dialogue import DialogueSession
+from callflows.nlu.values import ParseContext, extract
+from callflows.store import repo
+from callflows.store.models import Call, SlotValue, Turn
+from callflows.verticals import load_vertical
+
+TZ = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=TZ)
+FRI, SAT, MON, TUE = date(2026, 11, 27), date(2026, 11, 28), date(2026, 11, 30), date(2026, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def hotel():
+    return load_vertical("hotel")
+
+
+def actions():
+    return __import__("callflows_vertical_hotel_actions")  # loaded with the vertical
+
+
+def talk(session: DialogueSession, *lines: str) -> list[str]:
+    """Play caller lines; returns the bot's replies (the greeting first)."""
+    replies = [session.start().text] if session.recorder.seq == 0 else []
+    for line in lines:
+        replies.append(session.handle_text(line).text)
+    return replies
+
+
+def stays(store, include_cancelled: bool = True) -> list[hb.Stay]:
+    with store.session() as s:
+        return hb.list_stays(s, "hotel", include_cancelled=include_cancelled)
+
+
+def seed(store, hotel, *, name="Maria Lopez", room="double", arrival=FRI, departure=MON, guests=2) -> hb.Stay:
+    inv = actions().inventory()
+    with store.session() as s:
+        cid = repo.add_customer(s, "hotel", name, phone="+15559876543").id
+    return hb.book_stay(store, inv, cid, room, arrival, departure, guests)
+
+
+def fill_room(store, hotel, room: str, arrival=FRI, departure=MON) -> None:
+    for _ in range(actions().inventory().room(room).rooms):
+        seed(store, hotel, name="Some Guest", room=room, arrival=arrival, departure=departure)
+
+
+def test_book_a_room_step_by_step(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(
+        session,
+        "hi i'd like to book a room",
+        "friday",
+        "monday",
+        "two adults and a child",
+        "a family room please",
+        "my name is jane smith",
+        "five five five one two three four five six seven",
+        "yes please",
+        "no that's all thanks",
+    )
+    assert "arrive" in replies[1]
+    assert "checking out" in replies[2]
+    assert "How many guests" in replies[3]
+    assert "type of room" in replies[4]
+    assert "family room for 3 guests" in replies[7] and "Friday, November 27" in replies[7]
+    assert "3 nights" in replies[7] and "$657" in replies[7]
+    assert "booked" in replies[8] and "reservation number" in replies[8]
+    [stay] = stays(store)
+    assert (stay.room_type, stay.arrival, stay.departure, stay.guests, stay.status) == ("family", FRI, MON, 3, "booked")
+    assert " ".join(stay.reference) in replies[8]
+    with store.session() as s:
+        call = s.get(Call, session.call_id)
+        assert call.outcome == "reservation_booked"
+        texts = [t.text for t in s.scalars(select(Turn).where(Turn.call_id == session.call_id))]
+        stored = {v.name: v.value_masked for v in s.scalars(select(SlotValue).where(SlotValue.call_id == session.call_id))}
+    assert not any("1234567" in t or "one two three four five six seven" in t for t in texts)
+    assert "1234567" not in stored["phone"]
+    assert stored["arrival_date"] == "2026-11-27"
+
+
+def test_everything_in_one_sentence_with_for_three_nights(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(session, "i want to book a suite for two adults from next friday for three nights")
+    arrival = date.fromisoformat(extract("date", "next friday", ParseContext(now=NOW))[0].value)
+    slots = session.state.slots
+    assert (slots["room_type"], slots["guests"]) == ("suite", 2)
+    assert slots["arrival_date"] == arrival.isoformat()
+    assert slots["departure_date"] == date.fromordinal(arrival.toordinal() + 3).isoformat()
+    assert "name" in replies[-1]
+    replies = talk(session, "tom baker", "555 222 3333")
+    assert "suite for 2 guests" in replies[-1] and "3 nights" in replies[-1] and "$987" in replies[-1]
+    talk(session, "yes")
+    [stay] = stays(store)
+    assert (stay.room_type, stay.arrival, stay.nights) == ("suite", arrival, 3)
+
+
+def test_for_three_nights_answers_the_departure(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i need a room", "saturday")
+    replies = talk(session, "for three nights please")
+    assert session.state.slots["departure_date"] == "2026-12-01"
+    assert session.state.slots["guests"] is None  # "three nights" is not three guests
+    assert "How many guests" in replies[-1]
+
+
+def test_departure_on_or_before_arrival_is_rejected(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i'd like to make a reservation", "december the fifth")
+    replies = talk(session, "december third")
+    assert "has to be after your arrival on Saturday, December 5" in replies[-1]
+    assert "checking out" in replies[-1]
+    assert session.state.slots["departure_date"] is None and session.state.requested == "departure_date"
+    replies = talk(session, "december fifth")
+    assert "has to be after" in replies[-1]
+    talk(session, "december seventh")
+    assert session.state.slots["departure_date"] == "2026-12-07"
+
+
+def test_a_weekday_departure_is_the_one_after_the_arrival(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i'd like to make a reservation", "saturday", "tuesday")
+    assert session.state.slots["departure_date"] == "2026-12-01"
+
+
+def test_from_one_date_to_another(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "book a room please")
+    talk(session, "from friday to monday")
+    assert (session.state.slots["arrival_date"], session.state.slots["departure_date"]) == ("2026-11-27", "2026-11-30")
+
+
+def test_sold_out_room_type_offers_the_others(store, hotel):
+    fill_room(store, hotel, "suite")
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(session, "book a room", "friday", "for three nights", "two of us", "a suite")
+    assert "suite is fully booked" in replies[-1] and "standard room at $129 a night" in replies[-1]
+    assert session.state.slots["room_type"] is None and session.state.requested == "room_type"
+    assert "suite" not in session.state.slots["offered_rooms"]
+    talk(session, "a double then", "ann lee", "five five five four four four one two one two", "yes")
+    mine = [s for s in stays(store) if s.room_type == "double"]
+    assert len(mine) == 1 and mine[0].arrival == FRI
+
+
+def test_last_room_taken_while_confirming_reopens_on_the_room_type(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "book a suite for two adults from friday for three nights", "tom baker", "555 222 3333")
+    assert session.state.pending == "confirm"
+    fill_room(store, hotel, "suite")  # other calls take every suite meanwhile
+    replies = talk(session, "yes")
+    assert "just been taken" in replies[-1] and "type of room" in replies[-1]
+    talk(session, "family room", "yes")
+    assert [s.room_type for s in stays(store) if s.guests == 2 and s.room_type != "suite"] == ["family"]
+
+
+def test_change_dates_by_reference(store, hotel):
+    stay = seed(store, hotel)
+    session = DialogueSession(hotel, store, now=NOW)
+    spoken = " ".join(stay.reference.lower())  # "k 7 m 2 q p", as a recogniser writes spelled letters
+    replies = talk(session, "i need to change my reservation", f"it's {spoken}")
+    assert "double room for 2 guests, from Friday, November 27 to Monday, November 30" in replies[-1]
+    assert "What would you like to change" in replies[-1]
+    replies = talk(session, "the dates")
+    assert "new arrival date" in replies[-1]
+    replies = talk(session, "saturday", "for three nights")
+    assert "from Saturday, November 28 to Tuesday, December 1" in replies[-1] and "$447" in replies[-1]
+    replies = talk(session, "yes")
+    assert "Done" in replies[-1]
+    session.end()  # the caller hangs up
+    [changed] = stays(store)
+    assert (changed.reference, changed.arrival, changed.departure, changed.room_type) == (stay.reference, SAT, TUE, "double")
+    with store.session() as s:
+        assert s.get(Call, session.call_id).outcome == "reservation_changed"
+
+
+def test_change_room_type_by_name_and_arrival(store, hotel):
+    stay = seed(store, hotel)
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "can i upgrade my room to a suite", "i don't have the number, it's maria lopez")
+    replies = talk(session, "friday the twenty seventh")
+    assert session.state.slots["change_item"] == "room"
+    assert "suite for 2 guests" in replies[-1] and "Friday, November 27" in replies[-1], replies
+    talk(session, "yes")
+    [changed] = stays(store)
+    assert (changed.reference, changed.room_type, changed.arrival) == (stay.reference, "suite", FRI)
+
+
+def test_cancel_by_name_and_arrival_date(store, hotel):
+    seed(store, hotel)
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i need to cancel my reservation", "maria lopez")
+    replies = talk(session, "this friday")
+    assert "Do you want me to cancel it" in replies[-1] and "double room" in replies[-1]
+    replies = talk(session, "yes please")
+    assert "cancelled" in replies[-1]
+    session.end()
+    [stay] = stays(store)
+    assert stay.status == "cancelled"
+    with store.session() as s:
+        assert s.get(Call, session.call_id).outcome == "reservation_cancelled"
+        assert hb.rooms_free(s, actions().inventory(), "double", FRI, MON) == 8
+
+
+def test_unknown_reservation_is_not_found(store, hotel):
+    seed(store, hotel)
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(session, "cancel my booking", "john doherty", "friday")
+    assert "couldn't find" in replies[-1]
+    assert session.state.slots["full_name"] is None
+    replies = talk(session, "k k k k k k")
+    assert "couldn't find a reservation with the number K K K K K K" in replies[-1]
+
+
+def test_faq_outside_and_inside_a_form(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(session, "do you have parking")
+    assert "garage" in replies[-1] and "anything else" in replies[-1]
+    replies = talk(session, "yes i'd like to book a room", "friday", "what time is check in")
+    assert "3 PM" in replies[-1] and "checking out" in replies[-1]
+    assert session.state.active_form == "book_room" and session.state.requested == "departure_date"
+
+
+@pytest.mark.parametrize("line,intent", [
+    ("uh i wanna book a room for the weekend", "book_room"),
+    ("i need to cancel my hotel reservation", "cancel_reservation"),
+    ("can i change the dates of my booking", "change_reservation"),
+    ("is the wifi free", "faq"),
+    ("can i bring my dog", "faq"),
+    ("the air conditioning in my room is broken", "report_problem"),
+    ("let me speak to a human", "human"),
+])
+def test_intents_on_asr_style_text(hotel, line, intent):
+    assert hotel.nlu.parse(line, ParseContext(now=NOW)).intent == intent
+
+
+@pytest.mark.parametrize("text,ref", [
+    ("k seven m two q p", "K7M2QP"),
+    ("it's K7M2QP", "K7M2QP"),
+    ("my reference is kilo seven mike two quebec papa", "K7M2QP"),
+    ("k 7 m as in mike 2 q p", "K7M2QP"),
+    ("double k three are tee why", "KK3RTY"),
+    ("maria lopez", None),
+    ("k seven m", None),
+    ("one two three four five six", None),
+])
+def test_spoken_reservation_numbers(text, ref, hotel):
+    assert actions().parse_reference(text) == ref
