@@ -86,11 +86,12 @@ stage_models() {
 }
 
 stage_students() {
-  # Each vertical's student, trained from its committed distilled data (no teacher needed):
+  # Each vertical's student, trained from its committed distilled data and the data sets its
+  # distill.yaml names (no teacher needed):
   # models/built/<vertical>/student. Re-trained when the data, the flow or the student code change.
   local v h; mkdir -p "$STAMPS"
   for v in $(ls verticals); do
-    [ -f "verticals/$v/distilled.jsonl" ] || continue
+    [ -f "verticals/$v/distilled.jsonl" ] || [ -f "verticals/$v/distill.yaml" ] || continue
     h=$(hash_of "verticals/$v/distilled.jsonl" "verticals/$v/flow.yaml" "verticals/$v/distill.yaml" \
                 callflows/nlu/student.py callflows/distill/train.py)
     if done_stamp "student-$v" "$h" && [ -f "models/built/$v/student/student.pkl" ]; then continue; fi

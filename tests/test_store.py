@@ -18,6 +18,8 @@ from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
 from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Provider, Turn
 
+HEAD = "0004"  # the newest migration (callflows/store/migrations/versions)
+
 TABLES = {
     "customers", "providers", "appointments", "slot_holds", "calls", "turns",
     "slot_values", "flow_versions", "phone_numbers", "audit_log", "alembic_version",
@@ -26,7 +28,7 @@ TABLES = {
 
 def test_upgrade_creates_every_table_and_matches_models(store: Store) -> None:
     assert TABLES <= set(inspect(store.engine).get_table_names())
-    assert store.current_revision() == "0002"
+    assert store.current_revision() == HEAD
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
@@ -38,7 +40,7 @@ def test_downgrade_and_upgrade_again(store: Store) -> None:
     assert "calls" not in inspect(store.engine).get_table_names()
     store.upgrade()
     store.upgrade()  # idempotent
-    assert store.current_revision() == "0002"
+    assert store.current_revision() == HEAD
 
 
 def test_migrations_are_located_next_to_the_module() -> None:
@@ -287,4 +289,4 @@ def test_concurrent_upgrades_run_once(store: Store) -> None:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert errors == [] and store.current_revision() == "0002"
+    assert errors == [] and store.current_revision() == HEAD

@@ -207,7 +207,7 @@ class DialogueSession:
 
         # 2. global handlers
         has_values = bool(nlu.values)
-        if intent == "human":
+        if intent == "human" and not self._answers_step(nlu, None):  # "anyone" answers "which dentist?"
             self._transfer(outcome="caller_asked_for_person")
             return [self._say("transfer")]
         if intent == "goodbye" and not has_values and st.pending != CONFIRM:
@@ -465,7 +465,7 @@ class DialogueSession:
         step = self._step(form, st.requested) if form else None
         if form is None or step is None or st.pending is not None:
             return False
-        if any(re.search(rf"\b{re.escape(k.lower())}\b", nlu.text) for k in ispec.keywords):
+        if any(re.search(rf"\b{re.escape(k.lower())}\b", nlu.text) for k in (ispec.keywords if ispec else ())):
             return False
         updates = candidates_for_form(self.flow, form, nlu, step.slots)
         return any(slot in updates for slot in step.slots)
