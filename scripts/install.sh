@@ -90,10 +90,14 @@ stage_students() {
   # distill.yaml names (no teacher needed):
   # models/built/<vertical>/student. Re-trained when the data, the flow or the student code change.
   local v h; mkdir -p "$STAMPS"
+  if [ "${CALLFLOWS_FINETUNE:-}" = 1 ] && ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    say "torch (CPU) for fine-tuning the students' encoders"
+    pip_q "torch==2.13.0"
+  fi
   for v in $(ls verticals); do
     [ -f "verticals/$v/distilled.jsonl" ] || [ -f "verticals/$v/distill.yaml" ] || continue
     h=$(hash_of "verticals/$v/distilled.jsonl" "verticals/$v/flow.yaml" "verticals/$v/distill.yaml" \
-                callflows/nlu/student.py callflows/distill/train.py)
+                callflows/nlu/student.py callflows/distill/train.py; "$VENV/bin/python" -c "import torch" 2>/dev/null && echo torch)
     if done_stamp "student-$v" "$h" && [ -f "models/built/$v/student/student.pkl" ]; then continue; fi
     say "training the $v student (from verticals/$v/distilled.jsonl)"
     "$VENV/bin/callflows" distill "$v" --no-teacher > "$VENV/.stamps/student-$v.log" 2>&1 \

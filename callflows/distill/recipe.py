@@ -2,12 +2,14 @@
 
     per_intent: 24            # utterances the teacher writes per intent
     per_slot: 12              # answers per form slot
+    faq_per_entry: 8          # questions per FAQ entry (default: per_intent)
     batch: 8                  # utterances asked for in one teacher call
     teacher: teacher          # LLM role (callflows.llm.get_llm)
     temperature: 0.9
     asr_fraction: 0.5         # share of utterances also kept in ASR style
     verify_with_teacher: 0.0  # share of kept utterances the teacher labels again (self-consistency)
     expand_min_real: 20       # intents with this many real examples in `datasets` are not expanded
+    finetune_layers: 3        # fine-tune the encoder's top 3 layers if torch is installed (else frozen)
     intents: {lost_or_stolen_card: "the caller's card is lost or stolen"}   # descriptions
     datasets:                 # real labelled utterances the vertical may use
       - {path: "$CALLFLOWS_DEV_DATA/banking77_train.csv", format: csv, text: text, label: category}
@@ -55,12 +57,15 @@ class DataSource:
 class Recipe:
     per_intent: int = 24
     per_slot: int = 12
+    faq_per_entry: int | None = None  # utterances per FAQ entry (default: per_intent; 0: none)
     batch: int = 8
     teacher: str = "teacher"
     temperature: float = 0.9
     asr_fraction: float = 0.5
     verify_with_teacher: float = 0.0
     expand_min_real: int = 0  # > 0: no teacher expansion for intents with this many real labelled examples
+    finetune_layers: int = 0  # > 0: fine-tune the encoder's top layers on the intents (needs torch)
+    finetune_epochs: int = 3
     max_tokens: int = 400
     intents: dict[str, str] = field(default_factory=dict)
     datasets: tuple[DataSource, ...] = ()
@@ -94,7 +99,9 @@ class Recipe:
             else:
                 kwargs[key] = value
         recipe = cls(**kwargs)
-        for key in ("per_intent", "per_slot", "batch", "expand_min_real"):
+        if recipe.faq_per_entry is not None and (not isinstance(recipe.faq_per_entry, int) or recipe.faq_per_entry < 0):
+            raise RecipeError(f"{path}: faq_per_entry must be a whole number >= 0")
+        for key in ("per_intent", "per_slot", "batch", "expand_min_real", "finetune_layers", "finetune_epochs"):
             if not isinstance(getattr(recipe, key), int) or getattr(recipe, key) < 0:
                 raise RecipeError(f"{path}: {key} must be a whole number >= 0")
         return recipe

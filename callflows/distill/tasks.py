@@ -62,7 +62,6 @@ def intent_tasks(flow: FlowSpec, recipe: Recipe, real_counts: dict[str, int] | N
     """Expansion tasks; intents with at least recipe.expand_min_real real examples are skipped."""
     out: list[Task] = []
     real_counts = real_counts or {}
-    batches = max(1, -(-recipe.per_intent // max(1, recipe.batch))) if recipe.per_intent else 0
     groups: list[tuple[str, str, tuple[str, ...]]] = []
     for name, examples in BUILTIN_INTENTS.items():
         groups.append((name, BUILTIN_DESCRIPTIONS.get(name, name), examples))
@@ -70,6 +69,7 @@ def intent_tasks(flow: FlowSpec, recipe: Recipe, real_counts: dict[str, int] | N
         examples = intent.examples or intent.keywords
         if examples and not (recipe.expand_min_real and real_counts.get(intent.name, 0) >= recipe.expand_min_real):
             groups.append((intent.name, recipe.intents.get(intent.name, ""), tuple(examples)))
+    faq_n = recipe.per_intent if recipe.faq_per_entry is None else recipe.faq_per_entry
     for entry in flow.faq:
         groups.append(("faq", f"asking: {entry.questions[0]}", tuple(entry.questions)))
     seen: dict[str, int] = {}
@@ -77,8 +77,9 @@ def intent_tasks(flow: FlowSpec, recipe: Recipe, real_counts: dict[str, int] | N
         k = seen.get(name, 0)
         seen[name] = k + 1
         key = name if name != "faq" else f"faq.{k}"
-        for b in range(batches):
-            out.append(Task(f"expand:{key}:{b}", "expand", n=min(recipe.batch, recipe.per_intent - b * recipe.batch),
+        total = faq_n if name == "faq" else recipe.per_intent
+        for b in range(-(-total // max(1, recipe.batch)) if total else 0):
+            out.append(Task(f"expand:{key}:{b}", "expand", n=min(recipe.batch, total - b * recipe.batch),
                             intent=name, description=description, examples=examples))
     return out
 

@@ -95,6 +95,15 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
     log(f"[train] {len(data.texts)} intent examples ({', '.join(f'{k} {v}' for k, v in sorted(data.counts.items()))}), "
         f"{len(data.oos)} out-of-scope negatives, {len(data.tagged)} slot-tagged answers")
     t0 = time.time()
+    if embedder is None and recipe.finetune_layers:
+        from callflows.nlu import finetune
+
+        if finetune.available():
+            log(f"[train] fine-tuning the encoder's top {recipe.finetune_layers} layers ...")
+            embedder = finetune.finetune_encoder(data.texts, data.labels, layers=recipe.finetune_layers,
+                                                 epochs=recipe.finetune_epochs, log=log)
+        else:
+            log("[train] torch is not installed: the encoder stays frozen (pip install torch to fine-tune it)")
     if embedder is None:
         from callflows.nlu.embeddings import default_fast_embedder
 
