@@ -316,7 +316,10 @@ def _mask_record(record: logging.LogRecord) -> None:
         message = record.getMessage()
     except Exception:  # a broken format string: mask what we have
         message = f"{record.msg} {record.args!r}"
-    record.msg = mask_text(message)
+    masked = mask_text(message)
+    if masked != message and "phonemes=" in masked:  # a TTS debug line: the phonemes spell what was masked
+        masked = masked.split("phonemes=", 1)[0] + "phonemes=[redacted]"
+    record.msg = masked
     record.args = None
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)

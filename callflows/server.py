@@ -9,6 +9,7 @@ Run it with ``callflows serve`` (gunicorn, threads); tests run it under werkzeug
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask
@@ -44,6 +45,11 @@ def create_app(settings: Settings | None = None, store: Any = None, *, services:
         )
     if store is None:
         store = _default_store(settings)
+        interval = float(os.environ.get("CALLFLOWS_SWEEP_INTERVAL_S", "60") or 0)
+        if interval > 0:  # finish calls a killed worker left open (callflows/store/sweeper.py)
+            from callflows.store.sweeper import start_sweeper
+
+            start_sweeper(store, interval_s=interval)
 
     app = Flask("callflows", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES

@@ -79,7 +79,9 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, insecu
             "TWILIO_AUTH_TOKEN is not set; set it (and CALLFLOWS_PUBLIC_URL), or pass --insecure-dev on a "
             "development machine"
         )
-    open_store(upgrade=True)  # migrations once, in the master, before any worker starts
+    from callflows.store.sweeper import sweep_lost_calls
+
+    sweep_lost_calls(open_store(upgrade=True))  # migrations once, in the master; calls a dead process left open
     host = host or settings.host
     port = port or settings.port
 

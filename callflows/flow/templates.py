@@ -69,15 +69,37 @@ def environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
+#: What a response template may contain: values, known filters, comparisons, `a if c else b`,
+#: `~` joins and {% if %}. Attribute access, calls, loops, arithmetic that can blow up
+#: ('x' * 10**9) and Jinja's globals (self, cycler, range, ...) are refused at load time, so
+#: a flow that tries them never reaches a call (the sandbox would refuse them at render time).
+_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Filter,
+                  nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
+                  nodes.If, nodes.Tuple, nodes.List)
+_ALLOWED_FILTERS = frozenset({"speak_date", "speak_time", "speak_datetime", "speak_money", "upper", "lower",
+                              "title", "capitalize", "default", "trim", "round", "int", "string", "replace", "join",
+                              "length", "first", "last"})
+_FORBIDDEN_NAMES = frozenset({"self", "cycler", "joiner", "namespace", "lipsum", "range", "dict", "loop",
+                              "caller", "varargs", "kwargs", "config", "request", "g", "session"})
+
+
 def template_variables(source: str) -> set[str]:
-    """Names a template reads; raises TemplateError on a syntax error."""
+    """Names a template reads; raises TemplateError on a syntax error or a construct that is not allowed."""
     env = environment()
     ast = env.parse(source)
+    for node in ast.find_all(nodes.Node):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise TemplateError(f"not allowed in a template: {type(node).__name__.lower()} "
+                                "(use slot values, filters, comparisons and 'a if condition else b')")
+        if isinstance(node, nodes.Name) and (node.name in _FORBIDDEN_NAMES or node.name.startswith("_")):
+            raise TemplateError(f"not allowed in a template: the name '{node.name}'")
     names = set(meta.find_undeclared_variables(ast))
     # unknown filters are also errors worth catching at load time
     for node in ast.find_all(nodes.Filter):
         if node.name not in env.filters:
             raise TemplateError(f"unknown filter '{node.name}'")
+        if node.name not in _ALLOWED_FILTERS:
+            raise TemplateError(f"not allowed in a template: the filter '{node.name}'")
     return names
 
 
@@ -87,10 +109,13 @@ def render(source: str, context: dict[str, Any]) -> str:
     safe = {k: ("" if v is None else v) for k, v in context.items()}
     try:
         text = env.from_string(source).render(safe)
-    except (UndefinedError, TemplateError, TypeError, ValueError):
+    except (UndefinedError, TemplateError, TypeError, ValueError):  # SecurityError is a TemplateError
         # validated at load time; at call time a value of the wrong shape must not end the call
-        blank = {name: "" for name in template_variables(source)}
-        text = env.from_string(source).render(blank | {k: v for k, v in safe.items() if isinstance(v, str)})
+        try:
+            blank = {name: "" for name in template_variables(source)}
+            text = env.from_string(source).render(blank | {k: v for k, v in safe.items() if isinstance(v, str)})
+        except (UndefinedError, TemplateError, TypeError, ValueError):
+            return ""  # a template that never validated (it cannot reach a call through the loader)
     return " ".join(text.split())
 
 

@@ -152,7 +152,9 @@ class WhisperRecognizer:
             text, confidence = self._decode_window(audio.astype(np.float32), prompt)
         else:
             text, confidence = self._decode_full(audio.astype(np.float32), prompt)
-        log.debug("decoded %d ms in %.3f s: %r", codec.duration_ms(pcm16_8k), time.perf_counter() - started, text)
+        # the words themselves may be personal data (names, dates of birth): never logged
+        log.debug("decoded %d ms in %.3f s: %d characters", codec.duration_ms(pcm16_8k), time.perf_counter() - started,
+                  len(text))
         return Transcript(text, min(1.0, confidence), codec.duration_ms(pcm16_8k))
 
     def _decode_window(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
