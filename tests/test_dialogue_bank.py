@@ -85,7 +85,9 @@ def test_lost_card_is_frozen_and_the_call_handed_over_with_a_summary(store, bank
 
 
 def test_stolen_card_of_a_premium_customer_freezes_both_cards(store, bank):
-    session = DialogueSession(bank, store, now=NOW)
+    # the small model's own path (with escalation on, a premium customer's card goes to the LLM:
+    # tests/test_escalation_agent.py)
+    session = DialogueSession(bank, store, now=NOW, escalation=None)
     replies = talk(session, "someone stole my wallet with my card in it", *PRIYA)
     assert "you're verified" in replies[-1]
     assert "debit card ending in 8 8 3 4 and your credit card ending in 1 2 0 9" in replies[-1]

@@ -309,10 +309,6 @@ class RecordLost(AssertionError):
     """The call record was not completed once the database came back."""
 
 
-@pytest.mark.xfail(strict=True, raises=RecordLost, reason=(
-    "BUG callflows/dialogue/recorder.py + telephony/call.py: a call that ends while the database is "
-    "down loses its queued records (CallHandler._finish flushes 3 times over ~0.6 s, then the "
-    "recorder is dropped): the call stays 'active' with its last turns missing"))
 def test_postgres_down_when_the_call_ends_records_are_written_when_it_returns(phone_env, proxied_pg):
     app_store, direct, proxy = proxied_pg
     server, services = start_phone_server(app_store, phone_env)

@@ -47,6 +47,21 @@ def _turn(session: DialogueSession, line: str):
     return session.handle_text(line)
 
 
+def _route_line(reply) -> str | None:  # noqa: ANN001
+    """`[route: llm — lost_or_stolen_card, balance over 5000]` when this turn escalated."""
+    d = reply.decision
+    return f"[route: {d['route']} — {', '.join(d['reasons']) or 'routine'}]" if d else None
+
+
+def _drain(reply, echo=None) -> None:  # noqa: ANN001
+    """A streamed (LLM) reply: print each sentence as it arrives; `text` is complete after."""
+    if reply.sentences is None:
+        return
+    for sentence in reply.sentences:
+        if echo:
+            echo(sentence)
+
+
 @click.command()
 @click.argument("vertical")
 @click.option("--script", "script", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -69,8 +84,10 @@ def chat(vertical: str, script: Path | None, now: str | None, show_nlu: bool) ->
             if reply.end_call or reply.transfer_to:
                 break
             reply = _turn(session, line)
+            _drain(reply)
             emit({"turn": i, "caller": line, "bot": reply.text, "intent": (reply.nlu or {}).get("intent"),
-                  "expects": reply.to_json()["expects"]})
+                  "expects": reply.to_json()["expects"],
+                  **({"route": reply.decision["route"], "reasons": reply.decision["reasons"]} if reply.decision else {})})
         if not session.state.ended:
             session.end("script_ended")
         emit({"final": True, "call_id": session.call_id, "outcome": session.final_outcome("script_ended"),
@@ -86,7 +103,14 @@ def chat(vertical: str, script: Path | None, now: str | None, show_nlu: bool) ->
         reply = _turn(session, line)
         if show_nlu and reply.nlu:
             click.echo(click.style(f"     nlu: {json.dumps(reply.nlu)}", dim=True))
-        click.echo(f"bot> {reply.text}")
+        if _route_line(reply):
+            click.echo(click.style(_route_line(reply), fg="yellow"))
+        if reply.sentences is not None:
+            click.echo("bot> ", nl=False)
+            _drain(reply, lambda sentence: click.echo(sentence + " ", nl=False))
+            click.echo()
+        else:
+            click.echo(f"bot> {reply.text}")
         if show_nlu:
             click.echo(click.style(f"     slots: {json.dumps(shown_slots(session))}", dim=True))
     if reply.transfer_to:

@@ -7,6 +7,8 @@ ends a call and never loses what was said.
 
 from __future__ import annotations
 
+import atexit
+
 import threading
 import time
 from collections import deque
@@ -43,6 +45,7 @@ class CallRecorder:
         self._queue: deque[Op] = deque()
         self._lock = threading.RLock()  # the dialogue thread writes turns; the socket thread may end the call
         self.turns: list[dict[str, Any]] = []  # what was recorded, masked (for the CLI and tests)
+        self.decisions: list[dict[str, Any]] = []  # escalation decisions recorded (for the CLI and tests)
         from callflows.store import repo
 
         self._repo = repo
@@ -74,6 +77,17 @@ class CallRecorder:
         """Kept for the end of the call (a handoff summary for the person who takes it)."""
         self._summary = {**(self._summary or {}), **summary}
 
+    def escalation(self, turn_seq: int, route: str, reasons: list[str], signals: dict[str, Any] | None = None,
+                   llm_seconds: float | None = None, llm_tokens: int | None = None) -> None:
+        """One escalation_decisions row: the route of a caller turn, why, the signals, LLM use."""
+        from callflows.escalation.store import add_decision
+
+        at = datetime.now(timezone.utc)
+        self.decisions.append({"turn_seq": turn_seq, "route": route, "reasons": list(reasons),
+                               "signals": dict(signals or {}), "llm_seconds": llm_seconds, "llm_tokens": llm_tokens})
+        self._enqueue(lambda s: add_decision(s, self.call_id, turn_seq, route, list(reasons), signals,
+                                             llm_seconds, llm_tokens, created_at=at))
+
     def finish(self, outcome: str, transferred_to: str | None = None, slots: dict[str, Any] | None = None) -> None:
         if self.finished:
             self.flush()
@@ -85,6 +99,8 @@ class CallRecorder:
             s, self.call_id, outcome, ended_at=ended, summary=summary,
             transferred=bool(transferred_to), transfer_to=transferred_to))
         self.log.info("call finished: outcome=%s turns=%d", outcome, self.seq)
+        if self.store is not None and self._queue:  # the database is away: keep trying after the call
+            PENDING.adopt(self)
 
     # ----------------------------------------------------------------- queue
     def _turn(self, speaker: str, text: str, intent: str | None, confidence: float | None,
@@ -96,7 +112,7 @@ class CallRecorder:
         self.turns.append({"seq": seq, "speaker": speaker, "text": text, "intent": intent, **t})
         known = {"endpoint_ms", "stt_ms", "nlu_ms", "tts_first_audio_ms", "total_ms"}
         self._enqueue(lambda s: self._repo.add_turn(
-            s, self.call_id, speaker, text, intent=intent, confidence=confidence, started_at=at,
+            s, self.call_id, speaker, text, intent=intent, confidence=confidence, started_at=at, seq=seq,
             **{k: v for k, v in t.items() if k in known},
             extra={k: v for k, v in t.items() if k not in known} or None))
 
@@ -154,3 +170,58 @@ class CallRecorder:
             if attempt + 1 < attempts:
                 time.sleep(min(2.0, 0.2 * 2 ** attempt))
         return not self._queue
+
+
+class PendingRecords:
+    """Recorders of ended calls whose records could not be written yet (the database was
+    down when the call ended). One per process: a daemon thread retries them every few
+    seconds, oldest first, and once more at interpreter exit; at most `limit` calls are kept
+    (beyond that the oldest is dropped with an error, so memory stays bounded)."""
+
+    def __init__(self, interval_s: float = 2.0, limit: int = 10_000):
+        self.interval_s = interval_s
+        self.limit = limit
+        self._recorders: deque[CallRecorder] = deque()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def adopt(self, recorder: "CallRecorder") -> None:
+        with self._lock:
+            if recorder in self._recorders:
+                return
+            self._recorders.append(recorder)
+            if len(self._recorders) > self.limit:
+                lost = self._recorders.popleft()
+                lost.log.error("call record dropped: %d records still queued after the call and the pending list "
+                               "is full", len(lost._queue))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="pending-call-records", daemon=True)
+                self._thread.start()
+
+    def __len__(self) -> int:
+        return len(self._recorders)
+
+    def retry(self) -> int:
+        """One pass over the pending calls; how many are still pending."""
+        with self._lock:
+            recorders = list(self._recorders)
+        for recorder in recorders:
+            if recorder.flush():
+                recorder.log.info("call record written after the database came back")
+                with self._lock:
+                    if recorder in self._recorders:
+                        self._recorders.remove(recorder)
+        return len(self._recorders)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval_s)
+            if self.retry() == 0:
+                with self._lock:
+                    if not self._recorders:
+                        self._thread = None
+                        return
+
+
+PENDING = PendingRecords()
+atexit.register(PENDING.retry)

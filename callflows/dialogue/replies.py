@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,13 @@ class BotReply:
     expectation: Expectation = field(default_factory=Expectation)
     outcome: str | None = None
     nlu: dict[str, Any] | None = None
+    # A streamed reply (the LLM route): sentences arrive one by one, each as soon as it is
+    # complete. `text` (and end_call, transfer_to, outcome) are final only once the iterator is
+    # exhausted; the session records the bot turn then. The iterator never raises: on an LLM
+    # timeout, error or garbage it yields a holding line and sets `transfer_to` before finishing.
+    sentences: Iterator[str] | None = None
+    # The escalation decision made on this turn, when not `stay`: {"route", "reasons", "rules"}.
+    decision: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,4 +50,5 @@ class BotReply:
             "transfer_to": self.transfer_to,
             "expects": self.expectation.slot or ("yes_no" if self.expectation.yes_no else None),
             "outcome": self.outcome,
+            **({"route": self.decision["route"], "reasons": self.decision["reasons"]} if self.decision else {}),
         }

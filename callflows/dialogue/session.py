@@ -14,6 +14,8 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,13 +31,26 @@ from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, OFFER
 from callflows.flow.spec import FormSpec, FormStep
 from callflows.flow.templates import render
 from callflows.logs import call_logger
-from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult
-from callflows.nlu.values import ParseContext, Value
+from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult, slot_options
+from callflows.nlu.values import ParseContext, Value, extract
 from callflows.nlu.values.phone import normalise_phone
 from callflows.speech.expectation import Expectation
 from callflows.verticals import Vertical
 
 _DIGITS = re.compile(r"\d+")
+# intents that say nothing about what the caller wants (not a goal for escalation rules)
+_NOT_GOALS = {"affirm", "deny", "goodbye", "greet", "help", "repeat", "start_over", "thanks", "dtmf", "form",
+              FAQ_INTENT, OUT_OF_SCOPE}
+
+
+@dataclass
+class ToolRun:
+    """What running one of the vertical's actions for the LLM did."""
+
+    spoken: list[str] = field(default_factory=list)
+    masked_text: str = ""
+    transferred: bool = False
+    ended: bool = False
 
 
 class DialogueSession:
@@ -50,7 +65,12 @@ class DialogueSession:
         caller_number: str | None = None,
         to_number: str | None = None,
         twilio_call_sid: str | None = None,
+        escalation: Any = "auto",
+        llm: Any = None,
     ):
+        """`escalation`: "auto" (the vertical's escalation.yaml, unless CALLFLOWS_ESCALATION=off),
+        an EscalationSpec, or None (never escalate). `llm`: the LLM for the escalation route
+        (default: get_llm(spec.llm.role), loaded the first time a call needs it)."""
         self.vertical = vertical
         self.flow = vertical.flow
         self.call_id = call_id or uuid.uuid4().hex
@@ -68,6 +88,30 @@ class DialogueSession:
             store, self.call_id, self.flow, channel=channel, caller_number=caller_number,
             to_number=to_number, twilio_call_sid=twilio_call_sid, flow_version=vertical.version,
         )
+        self.escalation = self._escalation(escalation, llm)
+        self._takeover: Any = None  # a decision for the LLM made inside the policy (before a form's action)
+        self._checkpoint_decision: Any = None
+        self._stream_open = False
+
+    def _escalation(self, escalation: Any, llm: Any) -> Any:
+        if escalation is None:
+            return None
+        from callflows.escalation import for_vertical
+        from callflows.escalation.controller import EscalationController
+        from callflows.flow.errors import FlowErrors
+
+        spec = escalation
+        if isinstance(escalation, str):
+            try:
+                spec = for_vertical(self.vertical)
+            except FlowErrors as exc:
+                self.log.error("escalation.yaml of %s not usable, no escalation: %s", self.flow.vertical, exc)
+                return None
+        return EscalationController(spec, self, llm) if spec is not None else None
+
+    @property
+    def store(self) -> Any:
+        return self._store
 
     # ------------------------------------------------------------------ public API
     @property
@@ -146,18 +190,40 @@ class DialogueSession:
         nlu_ms = (time.perf_counter() - t0) * 1000
         asked = self.expectation
         asked_step = self._asked_slots()
-        try:
-            parts = self._respond(nlu)
-        except ActionError as exc:
-            self.log.warning("degrading to a person: %s", exc)
-            parts = [self._say("error_fallback")]
-            self._transfer(outcome="action_failed")
+        self._note_intent(nlu)
+        esc = self.escalation
+        decision = None
+        self._takeover = self._checkpoint_decision = None
+        parts: list[str] = []
+        if esc is not None:
+            decision = esc.before_turn(nlu, source, self._asks_person(nlu))
+        if esc is not None and decision is not None and decision.route == "person":
+            parts = [self._say("transfer")]
+            by_request = esc.signals.signals.asked_for_person
+            self._transfer(outcome="caller_asked_for_person" if by_request else "escalated_to_person")
+        elif esc is not None and esc.route == "llm":
+            self._takeover = decision if decision is not None and decision.escalates else esc.decision
+        else:
+            try:
+                parts = self._respond(nlu)
+            except ActionError as exc:
+                self.log.warning("degrading to a person: %s", exc)
+                parts = [self._say("error_fallback")]
+                self._transfer(outcome="action_failed")
+            if self._checkpoint_decision is not None:
+                decision = self._checkpoint_decision
         # mask what the caller said for a personal slot that was asked for or filled
         secrets = self._secrets() + pii_spans(self.flow, nlu, asked_step | self._filled_pii())
         self.recorder.caller_turn(text, nlu, secrets, timings={**(timings or {}), "nlu_ms": nlu_ms},
                                   masked_whole=asked.pii)
+        if self._takeover is not None and not self.state.ended:
+            return self._agent_reply(parts, text, nlu, decision)
+        if esc is not None:
+            esc.record(self.recorder.seq, decision)
         reply = self._reply(*parts)
         reply.nlu = nlu.to_json()
+        if decision is not None and decision.escalates:
+            reply.decision = decision.to_json()
         self.recorder.bot_turn(reply.text, self._secrets())
         if reply.end_call or reply.transfer_to:
             self.end(self.final_outcome("goodbye"))
@@ -180,11 +246,175 @@ class DialogueSession:
     def end(self, outcome: str | None = None) -> None:
         """Finish the call record; safe to call more than once (hang-up after goodbye)."""
         self.state.ended = True
+        if self.escalation is not None and self.escalation.budget.call.llm_turns:
+            self.recorder.summary({"llm_usage": self.escalation.usage()})
         self.recorder.finish(
             outcome or self.final_outcome("hangup"),
             transferred_to=self.state.transferred_to,
             slots=self.state.slots,
         )
+
+    # ------------------------------------------------------------------ escalation (LLM route)
+    def goal_intents(self) -> list[str]:
+        """What the caller asked for in this call (oldest first): the intents the caller said
+        with confidence, and the forms active or waiting."""
+        st = self.state
+        out = list(st.intents_seen)
+        for name in (st.active_form, st.pending_form):
+            form = self.flow.forms.get(name or "")
+            if form is not None and form.intent and form.intent not in out:
+                out.append(form.intent)
+        return out
+
+    def _note_intent(self, nlu: NluResult) -> None:
+        if nlu.confidence >= self.flow.settings.confidence_threshold and nlu.intent not in _NOT_GOALS:
+            seen = self.state.intents_seen
+            if nlu.intent in seen:
+                seen.remove(nlu.intent)
+            seen.append(nlu.intent)
+
+    def _asks_person(self, nlu: NluResult) -> bool:
+        return (nlu.intent == "human" and nlu.confidence >= self.flow.settings.confidence_threshold
+                and not self._answers_step(nlu, None))
+
+    def secrets(self) -> list[str]:
+        return self._secrets()
+
+    def say_response(self, name: str, **extra: Any) -> str:
+        return self._say(name, **extra)
+
+    def parse_slot_value(self, slot: str, text: str) -> Any:
+        """`text` parsed by `slot`'s value parser exactly as a form parses an answer
+        (callflows.nlu.values.extract with the slot's options); None if it is no such value."""
+        spec = self.flow.slots[slot]
+        if spec.type == "any":
+            return None
+        ctx = self._ctx()
+        if spec.type in ("date", "datetime"):
+            ctx = replace(ctx, prefer=spec.prefer)
+        values = [v for v in extract(spec.type, text, ctx, **slot_options(spec)) if v.value is not None]
+        if not values:
+            return None
+        value = values[0].value
+        if spec.type == "digits" and spec.length and len(str(value)) != spec.length:
+            return None
+        return value
+
+    def validate_form_values(self, form_name: str, values: dict[str, Any], text: str
+                             ) -> tuple[dict[str, Any], list[str], list[str]]:
+        """Run `form_name`'s FormValidationAction on `values` as if the caller had said them:
+        (accepted values incl. slots the validator set, slots it rejected, what it said - masked)."""
+        form = self.flow.forms[form_name]
+        name = self._validator_name(form)
+        if not values or not self.vertical.actions.has(name):
+            return dict(values), [], []
+        tracker = self._tracker(text, 1.0, form, "llm_tool", candidates=values)
+        result = self.vertical.actions.run(name, tracker, self.domain)
+        validated = dict(values)
+        for event in result.events:
+            if event.get("event") == "slot" and event.get("name") in self.state.slots:
+                validated[event["name"]] = event.get("value")
+        rejected = [slot for slot in values if validated.get(slot) is None]
+        said = []
+        for message in result.responses:
+            name_ = message.get("response") or message.get("template")
+            said.append(self._say(name_) if name_ else str(message.get("text") or ""))
+        from callflows.privacy import mask_text
+
+        return ({k: v for k, v in validated.items() if v is not None or k not in values}, rejected,
+                [mask_text(t, self._secrets()) for t in said if t])
+
+    def run_tool_action(self, action: str, form_name: str | None, values: dict[str, Any]) -> ToolRun:
+        """Run one of the vertical's actions for the LLM with validated `values` (the checks
+        are the caller's job: callflows.escalation.tools). A form counts as completed as it
+        does in the policy (its success slot set)."""
+        from callflows.privacy import mask_text
+
+        st = self.state
+        form = self.flow.forms.get(form_name or "")
+        if form is not None and not self.requirement_met(form):  # the second lock on the door
+            raise PermissionError(f"{form.name} requires {form.requires}")
+        for slot, value in values.items():
+            if slot in st.slots:
+                self._set_slot(slot, value)
+        result = self.vertical.actions.run(action, self._tracker("/llm_tool", 1.0, form), self.domain)
+        st.history.append({"event": "action", "name": action})
+        for event in result.events:
+            if event.get("event") == "slot" and event.get("name") in st.slots:
+                self._set_slot(event["name"], event.get("value"))
+        transferred_before = bool(st.transferred_to)
+        spoken = [m for m in self._messages(result.responses) if m]
+        if form is not None and (form.success_slot is None or st.slots.get(form.success_slot)):
+            st.completed_forms.add(form.name)
+        return ToolRun(spoken, mask_text(" ".join(spoken), self._secrets()),
+                       transferred=bool(st.transferred_to) and not transferred_before,
+                       ended=st.ended and not st.transferred_to)
+
+    def lookup_action(self, action: str) -> dict[str, Any]:
+        """Facts from one of the vertical's actions: the slots it would set (nothing is set)."""
+        result = self.vertical.actions.run(action, self._tracker("/lookup", 1.0, None), self.domain)
+        return {e["name"]: e.get("value") for e in result.events if e.get("event") == "slot" and e.get("name")}
+
+    def _agent_reply(self, parts: list[str], text: str, nlu: NluResult, decision: Any) -> BotReply:
+        """The LLM answers this turn: a reply whose sentences stream (BotReply.sentences)."""
+        prefix = " ".join(p.strip() for p in parts if p and p.strip())
+        st = self.state
+        st.active_form = st.requested = None
+        st.pending = None
+        esc = self.escalation
+        shown = decision if decision is not None and decision.escalates else None
+        reply = BotReply(text=prefix, expectation=Expectation(), nlu=nlu.to_json(),
+                         decision=shown.to_json() if shown is not None else None)
+        reply.sentences = self._agent_sentences(reply, prefix, text, shown)
+        return reply
+
+    def _agent_sentences(self, reply: BotReply, prefix: str, text: str, decision: Any) -> Iterator[str]:
+        from callflows.escalation.streaming import split_sentences
+
+        esc = self.escalation
+        turn_seq = self.recorder.seq
+        agent = esc.agent
+        holding = esc.spec.holding_line
+        self._stream_open = True
+        try:
+            for sentence in split_sentences(prefix):
+                yield sentence
+            for sentence in agent.respond(text):
+                reply.text = f"{reply.text} {sentence}".strip()
+                yield sentence
+        except Exception:  # noqa: BLE001 - never raises: a person takes the call
+            self.log.exception("LLM reply failed")
+            agent.result.transfer, agent.result.failure = True, "agent_error"
+            reply.text = f"{reply.text} {holding}".strip()
+            yield holding
+        finally:
+            self._stream_open = False
+            self._finish_agent_turn(reply, turn_seq, decision)
+
+    def _finish_agent_turn(self, reply: BotReply, turn_seq: int, decision: Any) -> None:
+        esc = self.escalation
+        st = self.state
+        r = esc.agent.result
+        try:
+            reason = r.transfer_reason or None
+            if r.transfer and not st.transferred_to:
+                self._transfer(outcome=f"llm_{r.failure}" if r.failure else "llm_transferred", reason=reason)
+            elif st.transferred_to:
+                self._store_handoff(reason)
+            extra = [f"LLM {r.failure}"] if r.failure else []
+            extra += [f"tool rejected: {t.split(':')[0]}" for t in r.tools_rejected]
+            esc.record(turn_seq, decision, llm_seconds=round(r.seconds, 3) if r.llm_calls else None,
+                       llm_tokens=r.tokens if r.llm_calls else None,
+                       route="person" if st.transferred_to else "llm", extra_reasons=extra)
+            st.last_bot_text = reply.text
+            self.recorder.bot_turn(reply.text, self._secrets())
+            reply.transfer_to = st.transferred_to
+            reply.end_call = st.ended and not st.transferred_to
+            reply.outcome = st.outcomes[-1] if st.outcomes else None
+            if reply.end_call or reply.transfer_to:
+                self.end(self.final_outcome("goodbye"))
+        except Exception:  # noqa: BLE001
+            self.log.exception("finishing the LLM turn failed")
 
     # ------------------------------------------------------------------ policy
     def _respond(self, nlu: NluResult) -> list[str]:
@@ -395,6 +625,17 @@ class DialogueSession:
             return self._require_first(form, NluResult(text="", intent="form", confidence=1.0, ranking=()))
         messages: list[str] = []
         reopen = False
+        esc = self.escalation
+        if form.action and esc is not None and esc.route == "stay":
+            decision = esc.before_action(form.intent)
+            if decision.route == "llm":  # the LLM takes the task over before the action runs
+                self._takeover = self._checkpoint_decision = decision
+                st.active_form, st.requested, st.pending = None, None, None
+                return []
+            if decision.route == "person":
+                self._checkpoint_decision = decision
+                self._transfer(outcome="escalated_to_person")
+                return [self._say("transfer")]
         if form.action:
             result = self.vertical.actions.run(form.action, self._tracker("/form_complete", 1.0, form), self.domain)
             st.history.append({"event": "action", "name": form.action})
@@ -587,12 +828,30 @@ class DialogueSession:
     def _step(self, form: FormSpec, slot: str | None) -> FormStep | None:
         return next((s for s in form.steps if slot in s.slots), None)
 
-    def _transfer(self, outcome: str | None) -> None:
+    def _transfer(self, outcome: str | None, reason: str | None = None) -> None:
         st = self.state
         st.transferred_to = self.flow.transfer_number or "operator"
         st.ended = True
         if outcome:
             st.outcomes.append(outcome)
+        self._store_handoff(reason)
+
+    def _store_handoff(self, reason: str | None = None) -> None:
+        """The handoff summary for whoever takes the call (any route), masked."""
+        from callflows.escalation.summary import handoff_summary
+
+        esc = self.escalation
+        reasons = list(esc.decision.reasons) if esc is not None else []
+        if reason and reason not in reasons:
+            reasons.append(reason)
+        if not reasons and st_outcome(self.state):
+            reasons.append(st_outcome(self.state))
+        try:
+            summary = handoff_summary(self, esc.route if esc is not None else "stay", reasons,
+                                      esc.usage() if esc is not None else None)
+            self.recorder.summary({"handoff": summary})
+        except Exception:  # noqa: BLE001 - a summary must never break a transfer
+            self.log.exception("handoff summary failed")
 
     def _reset(self) -> None:
         st = self.state
@@ -692,3 +951,7 @@ def _dtmf_value(slot_type: str, length: int | None, digits: str) -> Any:
         except ValueError:
             return None
     return None
+
+
+def st_outcome(state: DialogueState) -> str | None:
+    return state.outcomes[-1] if state.outcomes else None

@@ -33,3 +33,6 @@ class DialogueState:
     # caller already gave for it (applied when it starts).
     pending_form: str | None = None
     pending_values: dict[str, Any] = field(default_factory=dict)
+    # Intents the caller said with confidence (newest last): what the call is about, for
+    # escalation rules ("a lost card and a high balance").
+    intents_seen: list[str] = field(default_factory=list)

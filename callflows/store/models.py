@@ -401,3 +401,32 @@ class RoomNightHold(Base):
 
 
 __all__ += ["Reservation", "RoomNightHold"]
+
+
+# --- escalation
+# One row per caller turn of a call whose vertical has escalation rules: the route decided
+# (``stay`` / ``llm`` / ``person``), its reasons and the call's signals at that turn, and the
+# LLM seconds and tokens that turn used (None when the LLM was not asked).
+
+
+class EscalationDecision(Base):
+    """A routing decision (or, with route ``stay``, the per-turn record of the signals)."""
+
+    __tablename__ = "escalation_decisions"
+    __table_args__ = (Index("ix_escalation_decisions_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    turn_seq: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    signals: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    llm_seconds: Mapped[float | None] = mapped_column(Float)
+    llm_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<EscalationDecision call={self.call_id} seq={self.turn_seq} {self.route}>"
+
+
+__all__ += ["EscalationDecision"]

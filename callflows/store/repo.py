@@ -107,18 +107,22 @@ def add_turn(
     extra: dict[str, Any] | None = None,
     secrets: Iterable[str] = (),
     mask: bool = True,
+    seq: int | None = None,
 ) -> Turn:
-    """Append a turn (``speaker`` ``"caller"`` or ``"bot"``); ``seq`` is the next number.
+    """Append a turn (``speaker`` ``"caller"`` or ``"bot"``); ``seq`` is the next number unless
+    given (a caller that retries after a lost connection gives it, so a turn whose first
+    write did commit is refused by the unique (call, seq) constraint instead of duplicated).
 
     ``text`` goes through :func:`callflows.privacy.mask_text` (with the given
     ``secrets``, e.g. the customer's name) unless ``mask=False``.
     """
     if speaker not in ("caller", "bot"):
         raise ValueError(f"speaker must be 'caller' or 'bot', not {speaker!r}")
-    last = session.scalar(select(func.max(Turn.seq)).where(Turn.call_id == call_id))
+    if seq is None:
+        seq = (session.scalar(select(func.max(Turn.seq)).where(Turn.call_id == call_id)) or 0) + 1
     turn = Turn(
         call_id=call_id,
-        seq=(last or 0) + 1,
+        seq=seq,
         speaker=speaker,
         text=mask_text(text or "", secrets) if mask else (text or ""),
         intent=intent,
