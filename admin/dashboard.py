@@ -106,7 +106,11 @@ def compute(s: Session, days: int = 14, vertical: str | None = None, today: date
     def rate(n: int) -> float | None:
         return n / ended_n if ended_n else None
 
+    from callflows.escalation.store import route_counts
+
+    routes = route_counts(s, since, vertical)  # calls per highest route reached: stay / llm / person
     totals = {
+        "routes": routes,
         "calls": sum(calls),
         "ended": ended_n,
         "containment": rate(contained_n),

@@ -100,6 +100,20 @@ def test_dashboard_numbers(viewer, store) -> None:  # noqa: ANN001
     assert page.count("<svg") == 4 and "Calls per day" in page and "p95" in page
 
 
+def test_dashboard_shows_calls_by_escalation_route(viewer, store) -> None:  # noqa: ANN001
+    from callflows.escalation.store import add_decision
+
+    calls = [seed_call(store) for _ in range(4)]
+    with store.session() as s:
+        for call_id, routes in zip(calls, (["stay", "stay"], ["stay", "llm"], ["llm", "person"], ["person"])):
+            for seq, route in enumerate(routes, 1):
+                add_decision(s, call_id, seq, route, [f"test {route}"])
+        st = compute(s, days=14)
+    assert st.totals["routes"] == {"stay": 1, "llm": 1, "person": 2}  # each call counted at its highest route
+    page = viewer.get("/").get_data(as_text=True)
+    assert "small model 1, LLM 1, person 2" in page
+
+
 def test_dashboard_with_no_calls(viewer) -> None:  # noqa: ANN001
     page = viewer.get("/?days=7").get_data(as_text=True)
     assert "no calls in this period" in page

@@ -88,7 +88,9 @@ class CallRecorder:
         self._enqueue(lambda s: add_decision(s, self.call_id, turn_seq, route, list(reasons), signals,
                                              llm_seconds, llm_tokens, created_at=at))
 
-    def finish(self, outcome: str, transferred_to: str | None = None, slots: dict[str, Any] | None = None) -> None:
+    def finish(self, outcome: str, transferred_to: str | None = None, slots: dict[str, Any] | None = None,
+               escalated: bool = False) -> None:
+        """Queue the call's end; `escalated`: the larger LLM took part in the call."""
         if self.finished:
             self.flush()
             return
@@ -97,7 +99,7 @@ class CallRecorder:
         summary = self._summary
         self._enqueue(lambda s: self._repo.finish_call(
             s, self.call_id, outcome, ended_at=ended, summary=summary,
-            transferred=bool(transferred_to), transfer_to=transferred_to))
+            transferred=bool(transferred_to), transfer_to=transferred_to, escalated=escalated))
         self.log.info("call finished: outcome=%s turns=%d", outcome, self.seq)
         if self.store is not None and self._queue:  # the database is away: keep trying after the call
             PENDING.adopt(self)

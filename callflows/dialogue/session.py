@@ -252,6 +252,7 @@ class DialogueSession:
             outcome or self.final_outcome("hangup"),
             transferred_to=self.state.transferred_to,
             slots=self.state.slots,
+            escalated=self.escalation is not None and self.escalation.budget.call.llm_turns > 0,
         )
 
     # ------------------------------------------------------------------ escalation (LLM route)

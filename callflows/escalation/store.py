@@ -45,11 +45,15 @@ def usage_since(session: Session, since: datetime, vertical: str | None = None) 
     return Usage(float(seconds or 0.0), int(tokens or 0), int(turns or 0))
 
 
-def route_counts(session: Session, since: datetime | None = None) -> dict[str, int]:
+def route_counts(session: Session, since: datetime | None = None, vertical: str | None = None) -> dict[str, int]:
     """Calls per highest route reached (stay / llm / person), for the dashboard."""
     stmt = select(EscalationDecision.call_id, EscalationDecision.route)
     if since is not None:
         stmt = stmt.where(EscalationDecision.created_at >= since)
+    if vertical is not None:
+        from callflows.store.models import Call
+
+        stmt = stmt.join(Call, Call.id == EscalationDecision.call_id).where(Call.vertical == vertical)
     best: dict[str, int] = {}
     rank = {"stay": 0, "llm": 1, "person": 2}
     for call_id, route in session.execute(stmt):
