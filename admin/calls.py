@@ -1,4 +1,5 @@
-"""Calls: a filtered list and a call page (masked transcript, slots, outcome, latencies).
+"""Calls: a filtered list and a call page (masked transcript, slots, outcome, latencies, and the
+handoff summary a person taking the call is given: ``callflows.telephony.handoff``).
 
 Only what the store keeps masked is shown: ``turns.text``, ``slot_values.value_masked``
 and ``calls.from_number_masked``. Customer records (names, dates of birth, SSN digits)
@@ -16,6 +17,7 @@ from admin.views import store
 from callflows.privacy import is_sensitive, mask_value
 from callflows.store import repo
 from callflows.store.models import Call, SlotValue, Turn
+from callflows.telephony.handoff import SKIPPED_KEYS, build_handoff
 from callflows.verticals import list_verticals
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
@@ -39,7 +41,7 @@ def index():  # noqa: ANN201
     outcome = args.get("outcome") or None
     escalated = {"yes": True, "no": False}.get(args.get("escalated", ""))
     include_tests = args.get("tests") == "1"
-    page = max(1, args.get("page", 1, type=int) or 1)
+    page = min(max(1, args.get("page", 1, type=int) or 1), 1_000_000)  # an offset the database can hold
     stmt = select(Call)
     count = select(func.count()).select_from(Call)
     conds = []
@@ -92,5 +94,8 @@ def show(call_id: str):  # noqa: ANN201
     for row in slot_rows:
         latest[row.name] = row
     duration = (call.ended_at - call.started_at).total_seconds() if call.ended_at else None
+    handoff = None
+    if (call.summary and set(call.summary) - SKIPPED_KEYS) or call.transferred or call.escalated:
+        handoff = build_handoff(call, slot_rows)
     return render_template("calls/show.html", call=call, turns=turns, slots=list(latest.values()),
-                           slot_history=slot_rows, duration=duration, shown_value=shown_value)
+                           slot_history=slot_rows, duration=duration, shown_value=shown_value, handoff=handoff)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Callflows set-up: one script, in stages, idempotent and quiet on a second run.
 #   scripts/install.sh            all stages
-#   scripts/install.sh core       only the named stages (apt core speech models llama browser students)
+#   scripts/install.sh core       only the named stages (apt core speech models llama browser students fillers)
 # Everything goes into ./.venv; weights go into ./models/.cache (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMPS="$VENV/.stamps"
-STAGES=${*:-"apt core speech browser llama models students"}
+STAGES=${*:-"apt core speech browser llama models students fillers"}
 
 say() { printf '[install] %s\n' "$*"; }
 done_stamp() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
@@ -104,6 +104,12 @@ stage_students() {
       || { cat "$VENV/.stamps/student-$v.log" >&2; return 1; }
     mark "student-$v" "$h"
   done
+}
+
+stage_fillers() {
+  # What the phone plays while the caller waits (acknowledgements, progress lines with Piper, a
+  # keyboard sound made with numpy): rendered once into the prompt cache, never downloaded.
+  "$VENV/bin/callflows" fillers build > /dev/null
 }
 
 for s in $STAGES; do "stage_$s"; done

@@ -177,9 +177,6 @@ def test_guard_skips_events_before_start_and_replays_after_it():
     assert guard.check(parse_message(stop_msg(seq=4))) is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor) callflows/telephony/media_stream.py StreamGuard: media on a track the start event "
-    "did not declare (tracks=['inbound']) is accepted and fed to the recogniser as caller audio"))
 def test_guard_skips_media_on_a_track_the_start_did_not_declare():
     guard = StreamGuard()
     assert guard.check(parse_message(start_msg(seq=1))) is None  # tracks: ["inbound"]
@@ -426,9 +423,6 @@ def test_sql_injection_and_junk_in_search_filters(admin_app, sqlite_store):
         assert s.scalar(select(func.count()).select_from(Call)) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG admin/calls.py index: ?page= is only clamped below; a page number past 64 bits gives "
-    "OFFSET overflow -> 500 (OverflowError on SQLite, 'bigint out of range' DataError on PostgreSQL)"))
 def test_a_huge_page_number_in_the_calls_list_is_not_a_500(admin_app, sqlite_store):
     seed_call(sqlite_store)
     client = admin_app.test_client()

@@ -10,6 +10,7 @@ from callflows.cli.db import appointments, db
 from callflows.cli.doctor import doctor
 from callflows.cli.distill import distill_command
 from callflows.cli.eval import eval_command
+from callflows.cli.fillers import fillers
 from callflows.cli.flows import flows, import_rasa
 from callflows.cli.models import models
 from callflows.cli.nlu import nlu
@@ -26,7 +27,7 @@ def cli(log_level: str) -> None:
 
 
 for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin, models, eval_command,
-                distill_command, doctor):
+                distill_command, doctor, fillers):
     cli.add_command(command)
 
 

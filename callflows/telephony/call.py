@@ -6,7 +6,12 @@ Two threads per call:
   also detects barge-in and collects keypad digits. It never waits on a model.
 - the dialogue thread (`_run`) takes finished caller turns from a queue: finishes
   recognition, runs the DialogueSession, and plays the reply (TTS streamed sentence by
-  sentence, paced, with marks). Silence timeouts are handled here too.
+  sentence, paced, with marks). A reply may stream its sentences (``BotReply.sentences``,
+  e.g. from an LLM): each is synthesised and sent as soon as it arrives. Silence timeouts
+  are handled here too.
+- the masking thread (``WaitMasker``) fills the wait between the caller's turn and the
+  reply, and the gaps between streamed sentences, with acknowledgements, progress lines
+  and a soft keyboard sound, so the caller never hears more than about 2 s of dead air.
 
 Whatever happens (hang-up mid-sentence, socket drop, a crashing backend), `close` leaves
 a complete call record.
@@ -18,17 +23,22 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from callflows.dialogue import BotReply, DialogueSession
 from callflows.logs import call_logger
 from callflows.speech import codec
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel
+from callflows.telephony.masking import FillerPlayed, WaitMasker
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
-from callflows.telephony.outbound import OutboundAudio
+from callflows.telephony.outbound import OutboundAudio, PlayResult
+from callflows.telephony.waiting import WaitingConfig
 from callflows.verticals import load_vertical
 
 DTMF_TIMEOUT_S = 3.0
+REPLY_STALL_S = 45.0  # a streamed reply that yields nothing for this long has failed: a person takes over
+CALLER_TALKING_WAIT_S = 8.0  # a ready reply waits at most this long for the caller to finish talking
+WHISPER_PATH = "/twilio/whisper"
 FALLBACK_TEXT = "I'm sorry, I'm having trouble on my side. Let me connect you with someone who can help."
 
 
@@ -54,6 +64,7 @@ class TurnLatency:
     nlu_ms: float
     tts_first_audio_ms: float | None
     total_ms: float | None  # caller's last speech frame -> bot's first audio frame sent
+    first_filler_ms: float | None = None  # caller's last speech frame -> first masking audio sent
 
 
 @dataclass
@@ -62,12 +73,24 @@ class CallStats:
     barge_ins: int = 0
     max_gap_ms: float = 0.0
     transcripts: list[str] = field(default_factory=list)
+    fillers: list[FillerPlayed] = field(default_factory=list)  # every masking clip, in order
+
+
+class _End:
+    """The end of a reply's audio."""
+
+
+_REPLY_END = _End()
 
 
 class CallHandler:
-    def __init__(self, services: Any, send: Callable[[str], None], start: StreamStart):
+    accepts_base_url = True  # the media route passes the public base URL (for the whisper webhook)
+
+    def __init__(self, services: Any, send: Callable[[str], None], start: StreamStart,
+                 base_url: str | None = None):
         self.services = services
         self.start_event = start
+        self.base_url = (base_url or "").rstrip("/") or None
         params = start.custom_parameters or {}
         vertical = load_vertical(params.get("vertical") or services.settings.default_vertical, services.store)
         self.session = DialogueSession(
@@ -81,6 +104,13 @@ class CallHandler:
         self.out = OutboundAudio(self._send, start.stream_sid)
         self.endpointer = Endpointer(services.endpoint_config, self.session.expectation)
         self.stats = CallStats()
+        waiting_config = getattr(services, "waiting_config", None)
+        self.masker = WaitMasker(
+            self.out, waiting_config(vertical) if waiting_config else WaitingConfig(enabled=False),
+            getattr(services, "fillers", None), caller_speaking=lambda: self.endpointer.in_speech,
+            log=self.log, seed=self.call_id,
+        )
+        self.stats.fillers = self.masker.played
         self._stream: Any = None  # recogniser stream of the turn in progress
         self._speech_frames = 0  # frames of the turn in progress
         self._turn_audio = bytearray()  # the turn in progress, for the barge-in check
@@ -239,9 +269,11 @@ class CallHandler:
                 if turn is None:
                     break
                 if isinstance(turn, KeypadTurn):
-                    self._speak(self.session.handle_text(turn.digits, source="dtmf"), None)
+                    with self._masked_wait(turn.at):
+                        self._speak(self.session.handle_text(turn.digits, source="dtmf"), None)
                 else:
-                    self._caller_turn(turn)
+                    with self._masked_wait(turn.speech_end_at + turn.endpoint_ms / 1000):
+                        self._caller_turn(turn)
         except Exception:  # noqa: BLE001 - never leave a caller in silence
             self.log.exception("call pipeline failed; transferring")
             self._fail_over()
@@ -269,22 +301,31 @@ class CallHandler:
         nlu_ms = (time.perf_counter() - t1) * 1000
         self._speak(reply, (turn, stt_ms, nlu_ms, t1))
 
+    def _masked_wait(self, origin: float) -> "_MaskedWait":
+        return _MaskedWait(self, origin)
+
     def _speak(self, reply: BotReply, timing: tuple | None) -> None:
         self.endpointer.set_expectation(reply.expectation)
         started = time.perf_counter()
-        result = self.out.play(self.services.speech(reply.text), label="bot") if reply.text else None
-        if result is not None:
-            self.stats.max_gap_ms = max(self.stats.max_gap_ms, result.max_gap_ms)
-        if timing is not None and result is not None and result.first_frame_at is not None:
+        result = self._play_reply(reply)
+        self.endpointer.set_expectation(reply.expectation)  # final once a streamed reply is exhausted
+        self.stats.max_gap_ms = max(self.stats.max_gap_ms, result.max_gap_ms)
+        if timing is not None and result.first_frame_at is not None:
             turn, stt_ms, nlu_ms, _ = timing
+            fillers = self.masker.wait_fillers()
             latency = TurnLatency(
                 endpoint_ms=turn.endpoint_ms, stt_ms=stt_ms, nlu_ms=nlu_ms,
                 tts_first_audio_ms=(result.first_frame_at - started) * 1000,
                 total_ms=(result.first_frame_at - turn.speech_end_at) * 1000,
+                first_filler_ms=(fillers[0].wait_ms + turn.endpoint_ms) if fillers else None,
             )
             self.stats.latencies.append(latency)
-            self.session.recorder.update_last_caller_turn(
-                tts_first_audio_ms=latency.tts_first_audio_ms, total_ms=latency.total_ms)
+            timings: dict[str, Any] = {"tts_first_audio_ms": latency.tts_first_audio_ms, "total_ms": latency.total_ms}
+            if fillers:  # kept with the turn's timings in memory and in the log; never a bot turn
+                timings["first_filler_ms"] = latency.first_filler_ms
+                self.log.info("wait masked: %s; reply audio after %.0f ms",
+                              ", ".join(f"{f.kind} at {f.wait_ms:.0f} ms" for f in fillers), latency.total_ms)
+            self.session.recorder.update_last_caller_turn(**timings)
         self._last_activity = time.perf_counter()
         if reply.transfer_to:
             self.out.wait_played(timeout=15)
@@ -293,13 +334,91 @@ class CallHandler:
             self.out.wait_played(timeout=15)
             self._ended = True
 
+    def _play_reply(self, reply: BotReply) -> PlayResult:
+        """Speak a reply: its text, or its sentences as they stream in (each synthesised as
+        soon as it exists, on a producer thread); the masker fills any gap. A barge-in stops
+        the speaking, but a streamed reply is still read to its end (its transfer and
+        end-of-call are final only then)."""
+        sentences = getattr(reply, "sentences", None)
+        texts: Iterable[str] = sentences if sentences is not None else ([reply.text] if reply.text else [])
+        chunks: queue.Queue = queue.Queue()
+        mute = threading.Event()  # stop synthesising (barge-in, call over); keep draining the sentences
+        threading.Thread(target=self._synthesise, args=(texts, chunks, mute), name="reply-tts", daemon=True).start()
+        result = PlayResult()
+        generation: int | None = None  # out.generation when the reply started playing
+        waited_since = time.perf_counter()
+        try:
+            while True:
+                try:
+                    item = chunks.get(timeout=0.1)
+                except queue.Empty:
+                    if self._closed.is_set():
+                        mute.set()
+                    if time.perf_counter() - waited_since > REPLY_STALL_S:
+                        raise TimeoutError("the reply produced nothing for too long") from None
+                    continue
+                waited_since = time.perf_counter()
+                if item is _REPLY_END:
+                    break
+                if isinstance(item, Exception):
+                    raise item
+                if generation is not None and self.out.generation != generation:
+                    result.interrupted = True  # the caller barged in (over a sentence or a filler between)
+                if result.interrupted or self._closed.is_set():
+                    mute.set()
+                    continue
+                self.masker.hold()
+                if generation is None:
+                    self._wait_caller_quiet()
+                    generation = self.out.generation
+                played = self.out.play_chunk(item, label="bot")
+                _merge(result, played)
+                if played.interrupted:
+                    result.interrupted = True
+                    mute.set()
+                self.masker.release()
+        finally:
+            mute.set()
+            self.masker.end()
+        return result
+
+    def _synthesise(self, texts: Iterable[str], chunks: queue.Queue, mute: threading.Event) -> None:
+        """Producer: each sentence to phone audio as soon as it arrives; after `mute`, the
+        sentences are still read (the reply becomes final) but not synthesised."""
+        try:
+            for i, text in enumerate(texts):
+                if mute.is_set() or not text or not text.strip():
+                    continue
+                for chunk in self.services.speech(text, split_first_clause=(i == 0)):
+                    if mute.is_set():
+                        break
+                    chunks.put(chunk)
+        except Exception as exc:  # noqa: BLE001 - handed to the dialogue thread
+            chunks.put(exc)
+        finally:
+            chunks.put(_REPLY_END)
+
+    def _wait_caller_quiet(self) -> None:
+        """Do not start a reply over the caller (they may be talking over a filler)."""
+        deadline = time.perf_counter() + CALLER_TALKING_WAIT_S
+        while self.endpointer.in_speech and not self._closed.is_set() and time.perf_counter() < deadline:
+            time.sleep(0.02)
+
+    def _whisper_url(self) -> str | None:
+        """Where Twilio fetches what the agent hears before the caller is connected."""
+        base = self.base_url or (self.services.settings.public_url or "").rstrip("/")
+        return f"{base}{WHISPER_PATH}?call={self.call_id}" if base else None
+
     def _transfer(self, number: str) -> None:
         twilio = self.services.twilio
         if twilio is None:
             self.log.warning("transfer requested but no Twilio credentials are configured")
         else:
+            # the call record (and the session's handoff summary) is complete before the
+            # agent's phone rings: the whisper webhook reads it from the store
+            self._finish("transferred")
             try:
-                twilio.transfer(self.start_event.call_sid, number)
+                twilio.transfer(self.start_event.call_sid, number, whisper_url=self._whisper_url())
                 self.log.info("transferred to the vertical's number")
             except Exception as exc:  # noqa: BLE001
                 self.log.error("transfer failed: %s", exc)
@@ -307,16 +426,17 @@ class CallHandler:
 
     def _fail_over(self) -> None:
         """A backend failed: a spoken fallback, then a person."""
+        self.masker.end()
         try:
             self.out.play([self.services.prompts.get(FALLBACK_TEXT)], label="fallback")
             self.out.wait_played(timeout=10)
         except Exception:  # noqa: BLE001 - TTS itself may be what failed
             pass
+        self.session.state.outcomes.append("pipeline_failed")
         number = self.session.flow.transfer_number
         if number:
             self.session.state.transferred_to = number
             self._transfer(number)
-        self.session.state.outcomes.append("pipeline_failed")
 
     # ================================================================ ending
     def close(self, reason: str = "socket_closed") -> None:
@@ -325,6 +445,7 @@ class CallHandler:
             return
         self._closed.set()
         self.out.cancel()
+        self.masker.close()
         self._turns.put(None)
         self._finish(reason)
         self._thread.join(timeout=5)
@@ -335,6 +456,8 @@ class CallHandler:
                 return
             self._finished = True
         self._closed.set()
+        self.out.cancel()
+        self.masker.close()
         self.session.end(self.session.final_outcome(reason))
         self.session.recorder.flush(attempts=3)
         self.services.call_ended()
@@ -344,3 +467,25 @@ class CallHandler:
     def ended(self) -> bool:
         """The dialogue is over (goodbye, transfer): the route closes the socket."""
         return self._ended
+
+
+class _MaskedWait:
+    """``with``: the masker fills the wait from ``origin`` until the reply is over."""
+
+    def __init__(self, handler: CallHandler, origin: float):
+        self.handler = handler
+        self.origin = origin
+
+    def __enter__(self) -> None:
+        self.handler.masker.begin(self.origin)
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.handler.masker.end()
+
+
+def _merge(total: PlayResult, part: PlayResult) -> None:
+    total.frames_sent += part.frames_sent
+    if total.first_frame_at is None:
+        total.first_frame_at = part.first_frame_at
+    total.max_gap_ms = max(total.max_gap_ms, part.max_gap_ms)
+    total.marks += part.marks

@@ -366,6 +366,7 @@ class StreamGuard:
         self.stream_sid: str | None = None
         self.last_sequence: int | None = None
         self.last_chunk: dict[str, int] = {}
+        self.tracks: tuple[str, ...] = ()
         self.skipped = 0
 
     def check(self, event: InboundEvent) -> str | None:
@@ -386,6 +387,7 @@ class StreamGuard:
                 return "duplicate start" if event.stream_sid == self.stream_sid else "start of another stream"
             self.stream_sid = event.stream_sid
             self.last_sequence = event.sequence_number
+            self.tracks = event.tracks
             return None
         if self.stream_sid is None:
             return f"{type(event).__name__} before start"
@@ -395,6 +397,8 @@ class StreamGuard:
         if self.last_sequence is not None and seq <= self.last_sequence:
             return "replayed or out-of-order sequenceNumber"
         if isinstance(event, MediaChunk):
+            if self.tracks and event.track not in self.tracks:  # e.g. outbound audio: never the caller's
+                return f"media on a track the stream did not start ({event.track})"
             last = self.last_chunk.get(event.track)
             if last is not None and event.chunk <= last:
                 return "replayed or out-of-order media chunk"

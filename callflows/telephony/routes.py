@@ -5,6 +5,9 @@
   ``from``, ``to`` and ``call_sid``.
 * ``POST /twilio/status`` call status callbacks: noted on the call; a final status
   (completed, failed, busy, no-answer, canceled) finishes a call still open.
+* ``POST /twilio/whisper?call=<id>`` the person a call is transferred to answers: TwiML
+  ``<Say>`` of the call's handoff summary (masked), played to them before the caller is
+  connected (``<Dial><Number url=...>``, see ``twiml.dial_twiml``).
 * ``GET /healthz``        ``{"ok": true}``.
 * ``WS /twilio/media``    the bidirectional Media Stream: each message is parsed
   (``media_stream.parse_message``); malformed ones are logged and skipped; from ``start`` on a
@@ -18,6 +21,7 @@ violation) when the upgrade is not signed.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,7 +41,7 @@ from callflows.telephony.media_stream import (
     parse_message,
 )
 from callflows.telephony.security import TwilioSignatureChecker
-from callflows.telephony.twiml import connect_stream_twiml
+from callflows.telephony.twiml import connect_stream_twiml, whisper_twiml
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,9 @@ DEFAULT_IDLE_TIMEOUT_S = 30.0  # Twilio sends 50 media messages a second: silenc
 DEFAULT_START_TIMEOUT_S = 10.0  # a socket with no valid "start" by then is closed (1008)
 POLL_S = 0.5
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})  # how often the socket loop looks at the handler between messages
+WHISPER_WAIT_S = 3.0  # a call still being finished gets this long to store its summary
+_CALL_ID = re.compile(r"^[0-9A-Za-z-]{8,64}$")
+GENERIC_WHISPER = "Transferred call. No summary is available. Connecting you now."
 
 
 @dataclass
@@ -84,6 +91,15 @@ def _check_webhook(ctx: TwilioContext, *, replay_protect: bool = False) -> Respo
     if verdict:
         return None
     return _refuse(verdict.reason, 409 if verdict.reason == "replayed request" else 403)
+
+
+def public_base_url(settings: Settings) -> str:
+    """``https://<public host>`` as Twilio reaches us (the request's host when no public URL is set)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    if not request.is_secure and request.host.split(":")[0].strip("[]") in LOOPBACK_HOSTS:
+        return f"http://{request.host}"
+    return f"https://{request.host}"
 
 
 def stream_url(settings: Settings) -> str:
@@ -159,6 +175,29 @@ def status() -> Response:
             repo.finish_call(s, call.id, outcome, status="completed" if call_status == "completed" else "failed")
         log.info("call %s: twilio status %s", call.id, call_status)
     return Response(status=204)
+
+
+@bp.route("/twilio/whisper", methods=["POST", "GET"])
+def whisper() -> Response:
+    """What the person taking a transfer hears first: the call's summary, masked."""
+    ctx = _ctx()
+    refused = _check_webhook(ctx)
+    if refused is not None:
+        return refused
+    call_id = request.args.get("call", "")
+    if not _CALL_ID.match(call_id):
+        return Response("a call id is required", status=400, mimetype="text/plain")
+    from callflows.telephony.handoff import load_handoff
+
+    try:
+        handoff = load_handoff(ctx.store, call_id, wait_s=WHISPER_WAIT_S)
+    except Exception as exc:  # noqa: BLE001 - the agent is connected anyway
+        log.error("whisper for call %s: the summary could not be read (%s)", call_id, type(exc).__name__)
+        handoff = None
+    text = handoff.spoken() if handoff is not None and not handoff.empty else GENERIC_WHISPER
+    call_logger(__name__, call_id).info("whisper played to the agent (%s)",
+                                        "summary" if text != GENERIC_WHISPER else "no summary")
+    return Response(whisper_twiml(text), mimetype="text/xml")
 
 
 # --------------------------------------------------------------------------- #
@@ -265,7 +304,9 @@ def media(ws: Any) -> None:
                 continue
             if isinstance(event, StreamStart):
                 clog = call_logger(__name__, event.call_sid)
-                handler = _handler_factory(ctx)(services, send=send, start=event)
+                factory = _handler_factory(ctx)
+                extra = {"base_url": public_base_url(ctx.settings)} if getattr(factory, "accepts_base_url", False) else {}
+                handler = factory(services, send=send, start=event, **extra)
                 call_id = getattr(handler, "call_id", None)
                 if call_id:
                     clog = call_logger(__name__, call_id)

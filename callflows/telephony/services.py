@@ -25,6 +25,7 @@ class PhoneServices:
         self.active_calls = 0
         self._lock = threading.Lock()
         self._quick = ThreadPoolExecutor(max_workers=1, thread_name_prefix="barge-in")
+        self._waiting: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ models
     @cached_property
@@ -52,6 +53,23 @@ class PhoneServices:
         return PromptCache(self.tts, self.settings.tts_cache_dir)
 
     @cached_property
+    def fillers(self) -> Any:
+        """Audio that masks a wait (phrases in the bot's voice, the keyboard sound)."""
+        from callflows.speech.fillers import FillerLibrary
+
+        return FillerLibrary(self.prompts)
+
+    def waiting_config(self, vertical: Any) -> Any:
+        """The vertical's ``waiting:`` settings (``verticals/<v>/phone.yaml``), read once."""
+        from callflows.telephony.waiting import load_waiting_config
+
+        key = str(vertical.root)
+        config = self._waiting.get(key)
+        if config is None:
+            config = self._waiting[key] = load_waiting_config(vertical.root)
+        return config
+
+    @cached_property
     def twilio(self) -> Any:
         from callflows.telephony.transfer import TwilioCalls
 
@@ -61,10 +79,11 @@ class PhoneServices:
         return TwilioCalls(s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base)
 
     def warm_up(self) -> None:
-        """Load the models and synthesise every vertical's static sentences before the first call."""
+        """Load the models, synthesise every vertical's static sentences and render any
+        missing filler audio before the first call."""
         self.recognizer.load()
         self.tts.load()
-        count = 0
+        count = fillers = 0
         for name in list_verticals():
             try:
                 vertical = load_vertical(name, self.store)
@@ -74,18 +93,23 @@ class PhoneServices:
             for sentence in static_sentences(vertical.flow):
                 self.prompts.get(sentence)
                 count += 1
-        logger.info("models loaded, %d static sentences cached", count)
+            waiting = self.waiting_config(vertical)
+            if waiting.enabled:
+                fillers += self.fillers.build(waiting.phrases, [waiting.keyboard_ms] if waiting.keyboard else []).total
+        logger.info("models loaded, %d static sentences and %d filler clips cached", count, fillers)
 
     # ------------------------------------------------------------------ speech out
-    def speech(self, text: str) -> Iterator[bytes]:
-        """Phone audio for a reply, sentence by sentence: cached sentences instantly, the rest synthesised."""
+    def speech(self, text: str, split_first_clause: bool = True) -> Iterator[bytes]:
+        """Phone audio for a reply, sentence by sentence: cached sentences instantly, the rest
+        synthesised (a long first sentence cut at its first comma, unless told not to: a
+        streamed reply's later sentences are not first)."""
         for i, sentence in enumerate(split_sentences(text)):
             if self.prompts.has(sentence):  # a static sentence, cached at warm-up
                 yield self.prompts.get(sentence)
                 continue
             # the first words reach the caller sooner when a long first sentence is cut at a comma
             head, sep, tail = sentence.partition(", ")
-            if i == 0 and sep and 12 <= len(head) and len(tail) >= 12:
+            if i == 0 and split_first_clause and sep and 12 <= len(head) and len(tail) >= 12:
                 yield from self.tts.synthesize_stream(head + ",")
                 yield from self.tts.synthesize_stream(tail)
             else:

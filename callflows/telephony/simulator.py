@@ -8,8 +8,15 @@ Bot audio is "played" on a real-time clock; each `mark` is echoed when the audio
 it has played, and `clear` drops what is buffered, as Twilio does. The caller waits for
 the bot to finish before speaking, and can barge in or press keys.
 
-Latency per turn: from the caller's last speech frame sent to the first bot audio frame
-received after it.
+Latency per turn: from the caller's last speech frame sent to the first frame of the bot's
+reply received after it. Audio that only masks a wait (marks named ``filler-...``: "mm-hm",
+progress lines, typing) is not the reply: the simulated caller keeps waiting through it, and
+it is reported apart (``TurnResult.fillers``, ``first_audio_ms``).
+
+Everything the caller heard is kept as a timeline (``SimResult.heard``: each 20 ms frame
+with when it played, ``clear`` cutting what was buffered, and ``SimResult.segments``: the
+audio between marks, labelled by the mark), so ``callflows.telephony.silence`` can tell the
+longest stretch of dead air after the caller stopped speaking (``TurnResult.longest_silence_ms``).
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import requests
 import websocket
 import yaml
 from twilio.request_validator import RequestValidator
+
+from callflows.telephony.silence import HeardFrame, heard_frame, is_audible, longest_silence_ms
 
 FRAME = 160  # 20 ms of 8 kHz mu-law
 SILENCE = b"\xff" * FRAME
@@ -53,10 +62,41 @@ class BotUtterance:
 
 
 @dataclass
+class HeardSegment:
+    """Bot audio between two marks (one sentence, or one filler), as the caller got it."""
+
+    received_at: float  # perf_counter of its first frame
+    start: float  # when its first frame started playing
+    label: str | None = None  # the mark that closed it (for one cut by a clear, the mark sent after it)
+    audio: bytearray = field(default_factory=bytearray)
+    frames: int = 0
+    cleared: bool = False  # a clear cut it while it was arriving
+
+    @property
+    def kind(self) -> str:
+        """"reply", the filler's kind ("ack", "progress", "keyboard"), or "cleared" for cut
+        audio the server never named."""
+        if self.label is None:
+            return "cleared" if self.cleared else "reply"
+        if self.label.startswith("filler-"):
+            return self.label.split("-")[1]
+        return "reply"
+
+    @property
+    def is_filler(self) -> bool:
+        return bool(self.label and self.label.startswith("filler-"))
+
+
+@dataclass
 class TurnResult:
     caller: str
-    latency_ms: float | None
+    latency_ms: float | None  # caller's last speech frame -> the reply's first frame
     bot: str = ""
+    first_audio_ms: float | None = None  # -> any bot audio (a filler, or the reply)
+    longest_silence_ms: float | None = None  # longest dead air after the caller stopped speaking
+    fillers: list[str] = field(default_factory=list)  # kinds of masking audio heard, in order
+    speech_end_at: float | None = None  # perf_counter of the caller's last audible frame
+    window_end: float | None = None  # when the caller spoke next (or the call ended)
 
 
 @dataclass
@@ -67,9 +107,18 @@ class SimResult:
     clears: int
     closed_by_server: bool
     max_gap_ms: float  # longest silence inside one bot utterance while it was streaming
+    heard: list[HeardFrame] = field(default_factory=list)  # every bot frame as it played
+    segments: list[HeardSegment] = field(default_factory=list)
+    clear_times: list[float] = field(default_factory=list)
+    caller_speech: list[tuple[float, float]] = field(default_factory=list)  # (first, last audible frame) per step
 
     def latencies(self) -> list[float]:
         return [t.latency_ms for t in self.turns if t.latency_ms is not None]
+
+    @property
+    def longest_silence_ms(self) -> float:
+        """The longest dead air any caller turn was followed by (0 with no measured turn)."""
+        return max((t.longest_silence_ms for t in self.turns if t.longest_silence_ms is not None), default=0.0)
 
 
 def load_script(path: str | Path) -> tuple[str | None, list[Step]]:
@@ -125,6 +174,14 @@ class SimulatedCall:
         self._clears = 0
         self._first_bot_frame_after_speech: float | None = None
         self._max_gap = 0.0
+        self._speech_start_at: float | None = None  # first audible frame of the current utterance
+        self._caller_speech: list[tuple[float, float]] = []
+        self._heard: list[HeardFrame] = []
+        self._segments: list[HeardSegment] = []
+        self._open: HeardSegment | None = None  # frames received since the last mark
+        self._cut: HeardSegment | None = None  # cut by a clear, its mark not yet received
+        self._clear_times: list[float] = []
+        self._frames_received = 0
 
     # ------------------------------------------------------------------ protocol
     def _sign(self, url: str, params: dict[str, str]) -> dict[str, str]:
@@ -180,9 +237,14 @@ class SimulatedCall:
         while not self._closed.is_set():
             with self._lock:
                 frame = self._outgoing.pop(0) if self._outgoing else None
-                if frame is not None and not self._outgoing:
-                    self._speech_end_at = time.perf_counter()
+                if frame is not None and is_audible(frame):
+                    now = time.perf_counter()
+                    if self._speech_start_at is None:
+                        self._speech_start_at = now
+                    self._speech_end_at = now + len(frame) / 8000  # the last audible frame so far
                     self._first_bot_frame_after_speech = None
+                if frame is not None and not self._outgoing and self._speech_start_at is not None:
+                    self._caller_speech.append((self._speech_start_at, self._speech_end_at or time.perf_counter()))
             self._chunk += 1
             self._send({"event": "media", "streamSid": self.stream_sid, "media": {
                 "track": "inbound", "chunk": str(self._chunk), "timestamp": str(self._chunk * 20),
@@ -223,26 +285,74 @@ class SimulatedCall:
                     self._max_gap = max(self._max_gap, (now - self._play_until) * 1000)
                 self._bot[-1].audio += audio
                 self._last_bot_frame_at = now
-                self._play_until = max(self._play_until, now) + len(audio) / 8000
+                start = max(self._play_until, now)
+                with self._lock:
+                    self._heard.append(heard_frame(start, audio))
+                    if self._open is None:
+                        self._open = HeardSegment(received_at=now, start=start)
+                        self._segments.append(self._open)
+                        self._cut = None
+                    self._open.audio += audio
+                    self._open.frames += 1
+                    self._frames_received += 1
+                self._play_until = start + len(audio) / 8000
                 if self._speech_end_at is not None and self._first_bot_frame_after_speech is None:
                     self._first_bot_frame_after_speech = now
             elif event == "mark":
-                self._pending_marks.append((max(self._play_until, now), msg["mark"]["name"]))
+                name = msg["mark"]["name"]
+                self._pending_marks.append((max(self._play_until, now), name))
+                with self._lock:
+                    if self._open is not None:
+                        self._open.label = name
+                        self._open = None
+                    elif self._cut is not None:
+                        self._cut.label = name
+                        self._cut = None
             elif event == "clear":
                 self._clears += 1
                 self._play_until = now
                 self._pending_marks = [(now, name) for _, name in self._pending_marks]
+                with self._lock:
+                    self._clear_times.append(now)
+                    # what was buffered and not yet played is never heard
+                    self._heard = [f if f.end <= now else HeardFrame(f.start, now, f.audible)
+                                   for f in self._heard if f.start < now]
+                    if self._open is not None:
+                        self._open.cleared = True
+                        self._cut, self._open = self._open, None
 
     # ------------------------------------------------------------------ script
     def bot_speaking(self) -> bool:
         return time.perf_counter() < self._play_until
 
+    def _quiet(self) -> bool:
+        """The bot has gone quiet, and not just between fillers (a caller who heard "one
+        moment" or typing keeps waiting)."""
+        if self.bot_speaking() or time.perf_counter() - self._last_bot_frame_at <= self.idle_s:
+            return False
+        with self._lock:
+            last = self._segments[-1] if self._segments else None
+            return self._open is None and (last is None or not last.is_filler)
+
+    def _replied_since(self, since: float) -> bool:
+        """Reply audio (not a filler, named by its mark) arrived at or after `since`."""
+        with self._lock:
+            return any(seg.received_at >= since and seg.label is not None and not seg.is_filler
+                       for seg in self._segments)
+
     def wait_for_bot(self, timeout: float = 30.0, require_new: int | None = None) -> None:
         """Until the bot has said something new (if `require_new` utterances exist before) and gone quiet."""
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline and not self._closed.is_set():
-            quiet = (not self.bot_speaking()) and time.perf_counter() - self._last_bot_frame_at > self.idle_s
-            if quiet and (require_new is None or len(self._bot) > require_new):
+            if self._quiet() and (require_new is None or len(self._bot) > require_new):
+                return
+            time.sleep(0.02)
+
+    def wait_for_reply(self, since: float, timeout: float = 30.0) -> None:
+        """Until reply audio (not a filler) that arrived after `since` has played and the bot is quiet."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline and not self._closed.is_set():
+            if self._quiet() and self._replied_since(since):
                 return
             time.sleep(0.02)
 
@@ -251,6 +361,7 @@ class SimulatedCall:
         frames = [audio[i:i + FRAME].ljust(FRAME, b"\xff") for i in range(0, len(audio), FRAME)]
         with self._lock:
             self._speech_end_at = None
+            self._speech_start_at = None
             self._outgoing.extend(frames)
 
     def press(self, keys: str) -> None:
@@ -270,15 +381,17 @@ class SimulatedCall:
         for t in threads:
             t.start()
         turns: list[TurnResult] = []
+        starts: list[float] = []  # when each measured step's caller began (audible speech, or keys)
         try:
-            self._wait_turn(steps[0] if steps else None, 0, turn_timeout)
+            self._wait_turn(steps[0] if steps else None, 0, 0.0, turn_timeout)
             for i, step in enumerate(steps):
                 if self._closed.is_set():
                     break
                 if step.pause_s:
                     time.sleep(step.pause_s)
-                before = len(self._bot)
+                frames_before = self._frames_received
                 if step.dtmf:
+                    starts.append(time.perf_counter())
                     self.press(step.dtmf)
                     with self._lock:
                         self._speech_end_at = time.perf_counter()
@@ -296,12 +409,14 @@ class SimulatedCall:
                     turns.append(TurnResult(label + " [hung up]", None))
                     break
                 self._wait_spoken(turn_timeout)
-                self._wait_turn(steps[i + 1] if i + 1 < len(steps) else None, before, turn_timeout)
-                latency = None
-                if self._speech_end_at and self._first_bot_frame_after_speech:
-                    latency = (self._first_bot_frame_after_speech - self._speech_end_at) * 1000
-                turns.append(TurnResult(label, latency))
-                self.log(f"caller: {label}  ({latency:.0f} ms)" if latency else f"caller: {label}")
+                if step.say:
+                    starts.append(self._speech_start_at or time.perf_counter())
+                turn = TurnResult(label, None, speech_end_at=self._speech_end_at or time.perf_counter())
+                turns.append(turn)
+                self._wait_turn(steps[i + 1] if i + 1 < len(steps) else None, frames_before, turn.speech_end_at,
+                                turn_timeout)
+                self._measure(turn, None)
+                self.log(f"caller: {label}  ({turn.latency_ms:.0f} ms)" if turn.latency_ms else f"caller: {label}")
         finally:
             if not self._closed.is_set():
                 self.hangup()
@@ -312,25 +427,61 @@ class SimulatedCall:
                     self._ws.close()
                 except (websocket.WebSocketException, OSError):
                     pass
+        ended = time.perf_counter()
+        measured = [t for t in turns if t.speech_end_at is not None]
+        for n, turn in enumerate(measured):  # each window ends when the caller began again
+            later = [s for s in starts if s > turn.speech_end_at]
+            self._measure(turn, later[0] if later else ended)
         greeting = ""
         if transcribe is not None:
-            texts = [transcribe(bytes(u.audio)) for u in self._bot]
-            greeting = texts[0] if texts else ""
-            # bot utterances after the greeting map to the turns in order
-            replies = texts[1:]
-            for turn, text in zip(turns, replies):
+            bounds = [0.0] + [t.speech_end_at for t in measured]
+            nexts = [t.window_end or ended for t in measured]
+            greeting_end = min(starts) if starts else ended
+            texts = []
+            for lo, hi in zip(bounds, [greeting_end] + nexts):
+                audio = b"".join(bytes(seg.audio) for seg in self._segments
+                                 if not seg.is_filler and lo <= seg.received_at < hi)
+                texts.append(transcribe(audio) if audio else "")
+            greeting = texts[0]
+            for turn, text in zip(measured, texts[1:]):
                 turn.bot = text
-        return SimResult(self.call_sid, turns, greeting, self._clears, self._closed_by_server, self._max_gap)
+        with self._lock:
+            heard, segments = list(self._heard), list(self._segments)
+        return SimResult(self.call_sid, turns, greeting, self._clears, self._closed_by_server, self._max_gap,
+                         heard=heard, segments=segments, clear_times=list(self._clear_times),
+                         caller_speech=list(self._caller_speech))
 
-    def _wait_turn(self, next_step: Step | None, before: int, timeout: float) -> None:
-        """Wait for the bot's reply: all of it, or (if the next step barges in) its start plus a delay."""
+    def _measure(self, turn: TurnResult, window_end: float | None) -> None:
+        """Latency, fillers and the longest silence of a turn, from what was heard up to `window_end`."""
+        stopped = turn.speech_end_at
+        if stopped is None:
+            return
+        turn.window_end = window_end
+        hi = window_end if window_end is not None else float("inf")
+        with self._lock:
+            after = [seg for seg in self._segments if stopped <= seg.received_at < hi]
+            heard = list(self._heard)
+        reply = next((seg for seg in after if seg.label is not None and not seg.is_filler), None)
+        turn.latency_ms = (reply.received_at - stopped) * 1000 if reply else None
+        turn.first_audio_ms = (after[0].received_at - stopped) * 1000 if after else None
+        turn.fillers = [seg.kind for seg in after if seg.is_filler]
+        if window_end is None:
+            return
+        audible_ends = [f.end for f in heard if f.audible and f.end > stopped and f.start < window_end]
+        until = min(max(audible_ends), window_end) if audible_ends else window_end
+        turn.longest_silence_ms = longest_silence_ms(heard, stopped, until)
+
+    def _wait_turn(self, next_step: Step | None, frames_before: int, since: float, timeout: float) -> None:
+        """Wait for the bot's reply (audio after `since`, when the caller stopped): all of it,
+        or (if the next step barges in) the start of any bot audio (a filler counts) plus a delay."""
         if next_step is not None and next_step.barge_in_ms is not None:
             deadline = time.perf_counter() + timeout
-            while len(self._bot) <= before and time.perf_counter() < deadline and not self._closed.is_set():
+            while (self._frames_received <= frames_before and time.perf_counter() < deadline
+                   and not self._closed.is_set()):
                 time.sleep(0.01)
             time.sleep(next_step.barge_in_ms / 1000)
             return
-        self.wait_for_bot(timeout, require_new=before)
+        self.wait_for_reply(since, timeout)
 
     def _wait_spoken(self, timeout: float) -> None:
         deadline = time.perf_counter() + timeout

@@ -81,10 +81,11 @@ class TwilioCalls:
         except ValueError as exc:  # an answer that is not JSON
             raise TransferError(f"unreadable answer from Twilio to the {what}: {type(exc).__name__}") from None
 
-    def transfer(self, call_sid: str, number: str, say: str | None = None) -> None:
-        """Replace the call's TwiML with ``<Say>say</Say><Dial>number</Dial>``."""
+    def transfer(self, call_sid: str, number: str, say: str | None = None, whisper_url: str | None = None) -> None:
+        """Replace the call's TwiML with ``<Say>say</Say><Dial>number</Dial>``; with
+        ``whisper_url``, the person hears that URL's TwiML (the call's summary) first."""
         try:
-            twiml = dial_twiml(number, say)
+            twiml = dial_twiml(number, say, whisper_url)
         except ValueError as exc:
             raise TransferError(str(exc)) from None
         self._update(call_sid, "transfer", twiml=twiml)
