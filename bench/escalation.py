@@ -169,7 +169,12 @@ def main() -> None:
         rows = []
         started = time.perf_counter()
         for i, script in enumerate(scripts(args.calls, random.Random(7)), 1):
-            row = run_call(script, verticals[script.vertical], specs[script.vertical], store, silence)
+            # each call on its own fresh database: an earlier call's booking, lockout or frozen card must
+            # not decide whether this one succeeds
+            call_store = Store(f"sqlite:///{tmp}/call{i}.db")
+            call_store.upgrade()
+            row = run_call(script, verticals[script.vertical], specs[script.vertical], call_store, silence)
+            call_store.dispose()
             rows.append(row)
             print(f"{i:3d} {row['vertical']:14s} {row['kind']:24s} expected {row['expected']:6s} got {row['route']:6s} "
                   f"llm {row['llm_seconds']:6.1f}s {'ok' if row['success'] else 'FAIL'}", flush=True)
