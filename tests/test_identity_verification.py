@@ -271,3 +271,11 @@ def test_loader_errors_name_the_line_and_field(old, new, field, words):
     assert words in error.message
     line = text.splitlines()[error.line - 1]
     assert field.rsplit(".", 1)[1] in line
+
+
+def test_a_name_the_recogniser_misspelt_still_matches_with_exact_date_and_digits():
+    from callflows.store.bank import names_match
+
+    assert names_match("Linda Ken", "Linda Chen") and names_match("jordan elis", "Jordan Ellis")
+    assert not names_match("Maria Chen", "Linda Chen")  # another first name
+    assert not names_match("Linda", "Linda Chen") and not names_match("", "Linda Chen")

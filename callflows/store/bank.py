@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
+from difflib import SequenceMatcher
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from callflows.store import repo
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 #: PostgreSQL advisory lock taken while demo data is seeded ("CFbk").
 SEED_LOCK_ID = 0x4346626B
+NAME_MATCH = 0.75  # SequenceMatcher ratio for a name heard by the recogniser vs the name on file
 
 Factor = Literal["ssn", "account", "zip"]
 Outcome = Literal["verified", "failed", "locked"]
@@ -94,6 +97,24 @@ def factor_matches(customer: Customer, accounts: list[Account], code: str, facto
     return any(checks)
 
 
+def names_match(heard: str, on_file: str, threshold: float = NAME_MATCH) -> bool:
+    """Whether a name as the speech recogniser heard it is the name on file: case, spacing and
+    punctuation ignored, and close spellings accepted ("Linda Ken" for Linda Chen, "Jordan
+    Elis"). Only ever used together with an exact date of birth and an exact last-4 / ZIP."""
+    a, b = _name_key(heard), _name_key(on_file)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    whole = SequenceMatcher(None, a, b).ratio()
+    first_a, first_b = a.split()[0], b.split()[0]
+    return whole >= threshold and SequenceMatcher(None, first_a, first_b).ratio() >= threshold
+
+
+def _name_key(name: str) -> str:
+    return " ".join(re.sub(r"[^a-z ]", " ", (name or "").lower()).split())
+
+
 def verify_identity(
     session: Session,
     vertical: str,
@@ -118,14 +139,13 @@ def verify_identity(
         dob = date_of_birth if isinstance(date_of_birth, date) else date.fromisoformat(str(date_of_birth)[:10])
     except ValueError:
         return VerificationResult("failed")
-    name = " ".join((full_name or "").split()).lower()
     rows = [c for c in session.scalars(
         select(Customer)
-        .where(Customer.vertical == vertical, func.lower(Customer.full_name) == name)
+        .where(Customer.vertical == vertical, Customer.date_of_birth == dob)
         .order_by(Customer.id)
         .with_for_update()  # concurrent calls for one customer count their failures one by one
         .execution_options(populate_existing=True)
-    ) if c.date_of_birth == dob]
+    ) if names_match(full_name, c.full_name)]
     if not rows:
         return VerificationResult("failed")
     for customer in rows:
