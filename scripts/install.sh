@@ -22,7 +22,7 @@ pip_q() {  # quiet: pip's output is shown only when it fails
   fi
   rm -f "$log"
 }
-hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+hash_of() { { cat "$@" 2>/dev/null || true; } | sha256sum | cut -c1-16; }  # missing files hash as absent
 
 stage_apt() {
   local pkgs="espeak-ng sox libsndfile1"
@@ -97,9 +97,10 @@ stage_students() {
   for v in $(ls verticals); do
     [ -f "verticals/$v/distilled.jsonl" ] || [ -f "verticals/$v/distill.yaml" ] || continue
     h=$(hash_of "verticals/$v/distilled.jsonl" "verticals/$v/flow.yaml" "verticals/$v/distill.yaml" \
-                callflows/nlu/student.py callflows/distill/train.py; "$VENV/bin/python" -c "import torch" 2>/dev/null && echo torch)
+                callflows/nlu/student.py callflows/distill/train.py)
+    if "$VENV/bin/python" -c "import torch" 2>/dev/null; then h="$h+torch"; fi  # a fine-tuned build differs
     if done_stamp "student-$v" "$h" && [ -f "models/built/$v/student/student.pkl" ]; then continue; fi
-    say "training the $v student (from verticals/$v/distilled.jsonl)"
+    say "training the $v student (verticals/$v: flow, distilled data, data sets)"
     "$VENV/bin/callflows" distill "$v" --no-teacher > "$VENV/.stamps/student-$v.log" 2>&1 \
       || { cat "$VENV/.stamps/student-$v.log" >&2; return 1; }
     mark "student-$v" "$h"
