@@ -12,7 +12,7 @@ from typing import Any
 
 from admin.security import create_user
 from callflows.store import Store, repo
-from callflows.verticals import verticals_dir
+from callflows.verticals import list_verticals, verticals_dir
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -29,9 +29,13 @@ _CALL_SCRIPT = [
 ]
 
 
-def copy_verticals(dest: Path, names: tuple[str, ...] = ("dental_clinic",)) -> Path:
-    """Copy verticals into ``dest`` (the admin writes knowledge.d/ files there); returns it."""
+def copy_verticals(dest: Path, names: tuple[str, ...] | None = None) -> Path:
+    """Copy verticals (default: every one) into ``dest`` (the admin writes knowledge.d/ files
+    there); returns it. A session-wide CALLFLOWS_VERTICALS_DIR pointing at the copy must still
+    find every vertical the other tests use."""
     dest.mkdir(parents=True, exist_ok=True)
+    if names is None:
+        names = tuple(list_verticals())
     for name in names:
         shutil.copytree(verticals_dir() / name, dest / name, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "knowledge.d"))
