@@ -19,6 +19,7 @@ from callflows.escalation.spec import (
     ToolArg,
 )
 from callflows.flow.errors import FlowError, FlowErrors
+from callflows.flow.loader import _Checker as FlowChecker
 from callflows.flow.spec import FlowSpec
 from callflows.flow.yaml_lines import LineDict, LineList, load_yaml_with_lines
 
@@ -41,25 +42,12 @@ ENV = {
 }
 
 
-class _Checker:
-    def __init__(self, file: str):
-        self.file = file
-        self.errors: list[FlowError] = []
-
-    def error(self, node: Any, key: Any, field: str, message: str) -> None:
-        line = None
-        if isinstance(node, LineDict) and key is not None and str(key) in node:
-            line = node.line_of(str(key))
-        elif isinstance(node, LineList) and isinstance(key, int):
-            line = node.line_of(key)
-        elif isinstance(node, (LineDict, LineList)):
-            line = node.line
-        self.errors.append(FlowError(self.file, line, field, message))
+class _Checker(FlowChecker):
+    """The flow loader's error collector (file, line, field), with escalation.yaml's own helpers."""
 
     def unknown(self, node: Any, allowed: set[str], field: str) -> None:
-        for key in node if isinstance(node, dict) else ():
-            if str(key) not in allowed:
-                self.error(node, key, f"{field}.{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        if isinstance(node, dict):
+            self.unknown_keys(node, allowed, field)  # type: ignore[arg-type]
 
     def mapping(self, node: Any, key: str, field: str) -> dict:
         value = node.get(key) if isinstance(node, dict) else None

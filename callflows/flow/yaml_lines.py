@@ -14,7 +14,7 @@ class LineDict(dict):
     key_lines: dict[str, int]
 
     def line_of(self, key: str) -> int:
-        return self.key_lines.get(key, self.line)
+        return getattr(self, "key_lines", {}).get(key, self.line)  # a LineDict() built in code has none
 
 
 class LineList(list):

@@ -15,8 +15,6 @@ renders any that are missing.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import codec
+from .tts import write_atomic
 
 __all__ = ["BuildReport", "FillerLibrary", "keyboard_sound"]
 
@@ -130,7 +129,7 @@ class FillerLibrary:
                 audio = path.read_bytes()
             else:
                 audio = keyboard_sound(duration_ms, seed=variant % KEYBOARD_VARIANTS)
-                self._write(path, audio)
+                write_atomic(path, audio)
                 log.info("keyboard sound written: %s", path.name)
             self._memory[path.name] = audio
             return audio
@@ -161,13 +160,3 @@ class FillerLibrary:
                 self.keyboard(ms, variant)
         return BuildReport(synthesised, cached, written, kept)
 
-    def _write(self, path: Path, audio: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(audio)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

@@ -164,7 +164,7 @@ class PromptCache:
                 audio = path.read_bytes()
             else:
                 audio = self.tts.synthesize(text)
-                self._write(path, audio)
+                write_atomic(path, audio)
                 log.info("cached prompt %s (%d bytes)", path.name, len(audio))
             self._memory[key] = audio
             return audio
@@ -175,13 +175,15 @@ class PromptCache:
             self.get(text)
         return len(self._memory)
 
-    def _write(self, path: Path, audio: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(audio)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a cache file so a reader never sees half of it (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
