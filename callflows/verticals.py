@@ -78,6 +78,12 @@ class VerticalRegistry:
         self._cache: dict[tuple[str, str, int | None, str], Vertical] = {}
         self._modules: dict[str, ModuleType | None] = {}
         self._students: dict[str, object] = {}
+        self._last: dict[str, Vertical] = {}  # by name: the version the last call was given
+
+    def last(self, name: str) -> Vertical | None:
+        """The version of `name` this process served last (None if none yet)."""
+        with self._lock:
+            return self._last.get(name)
 
     def _nlu(self, name: str, flow: FlowSpec) -> VerticalNLU:
         student = self._student(name, flow)
@@ -134,6 +140,7 @@ class VerticalRegistry:
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
+                self._last[name] = cached
                 return cached
             if flow_text is None:
                 flow = load_flow(root / FLOW_FILE)
@@ -151,6 +158,7 @@ class VerticalRegistry:
                 version=version,
             )
             self._cache[key] = vertical
+            self._last[name] = vertical
             logger.info("loaded vertical %s (version %s)", name, version or "file")
             return vertical
 
@@ -159,12 +167,24 @@ _REGISTRY = VerticalRegistry()
 
 
 def load_vertical(name: str, store=None) -> Vertical:  # noqa: ANN001 - Store, imported lazily
-    """The vertical as the next call should see it: the published version if the store has one."""
+    """The vertical as the next call should see it: the published version if the store has one.
+
+    With the database unreachable (a restart, a network cut) a call is still answered: with the
+    version this process served last, or the vertical's flow file if it has served none."""
     if store is not None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from callflows.store import repo
 
-        with store.session() as s:
-            published = repo.published(s, name)
-            if published is not None:
-                return _REGISTRY.load(name, published.yaml_text, published.version)
+        try:
+            with store.session() as s:
+                published = repo.published(s, name)
+                version = (published.yaml_text, published.version) if published is not None else None
+        except SQLAlchemyError as exc:
+            last = _REGISTRY.last(name)
+            logger.warning("database unreachable (%s) while loading %s: using %s", type(exc).__name__, name,
+                           f"version {last.version or 'file'} served last" if last else "the flow file")
+            return last or _REGISTRY.load(name)
+        if version is not None:
+            return _REGISTRY.load(name, version[0], version[1])
     return _REGISTRY.load(name)

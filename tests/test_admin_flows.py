@@ -89,6 +89,21 @@ def test_published_greeting_is_used_by_the_next_call_and_rollback_restores_it(ed
     assert "roll-back to version 1" in page and "flow.rollback" in page
 
 
+def test_a_call_starting_while_the_database_is_down_gets_the_version_served_last(editor, store) -> None:  # noqa: ANN001
+    from callflows.store.db import Store
+
+    edit(editor, GREET, NEW_GREETING)
+    assert publish(editor, 2).status_code == 302
+    assert load_vertical("dental_clinic", store).flow.responses["greet"][0] == NEW_GREETING
+    down = Store("postgresql+psycopg://postgres@127.0.0.1:9/none", connect_args={"connect_timeout": 2})
+    try:
+        vertical = load_vertical("dental_clinic", down)  # no exception: the call is answered
+    finally:
+        down.dispose()
+    assert vertical.version == 2
+    assert DialogueSession(vertical, None).start().text == NEW_GREETING
+
+
 def test_an_invalid_flow_is_saved_as_a_draft_but_never_published(editor, store) -> None:  # noqa: ANN001
     bad = "And what time on {{ dat | speak_date }}?"
     r = edit(editor, ("forms", "book_appointment", "steps", 3, "prompt"), bad)

@@ -271,7 +271,8 @@ def test_postgres_restart_mid_call_calls_continue_and_records_are_complete(phone
         deadline = time.time() + 120
         while any(len(s._bot) < 2 for s in sims) and time.time() < deadline:
             time.sleep(0.05)
-        assert all(len(s._bot) >= 2 for s in sims), "the calls did not get going"
+        assert all(len(s._bot) >= 2 for s in sims), ("the calls did not get going",
+                                                      [len(s._bot) for s in sims], errors)
         proxy.outage(20.0)  # from the first answer until past the second question's reply
         for t in threads:
             t.join(timeout=240)

@@ -76,7 +76,7 @@ def test_booking_call_by_voice_and_keypad(phone):
         Step(dtmf="5551234567#"),
         Step(say="yes please"),
         Step(say="no thanks"),
-    ])
+    ], linger_s=15.0)
     call, turns = wait_closed(store, sim.call_sid)
     with store.session() as s:
         booked = repo.list_appointments(s, vertical="dental_clinic")

@@ -52,7 +52,7 @@ def simulate_call(vertical: str, script: Path, url: str, to_number: str | None, 
         recognizer = WhisperRecognizer(incremental=False)
         transcribe = lambda ulaw: recognizer.transcribe(codec.ulaw_to_pcm16(ulaw)).text  # noqa: E731
     try:
-        result = call.run(steps, transcribe=transcribe)
+        result = call.run(steps, transcribe=transcribe, linger_s=3.0)
     except Exception as exc:  # noqa: BLE001 - a clear message, not a traceback
         raise click.ClickException(f"call failed: {type(exc).__name__}: {exc}") from None
     lat = result.latencies()

@@ -375,7 +375,9 @@ class SimulatedCall:
         self._closed.set()
 
     def run(self, steps: list[Step], transcribe: Callable[[bytes], str] | None = None,
-            turn_timeout: float = 30.0) -> SimResult:
+            turn_timeout: float = 30.0, linger_s: float = 0.0) -> SimResult:
+        """Play the script. After the last reply the caller stays on the line up to `linger_s`
+        (as a person does after "goodbye"), so a server that ends the call itself is seen doing so."""
         self._connect()
         threads = [threading.Thread(target=self._sender, daemon=True), threading.Thread(target=self._receiver, daemon=True)]
         for t in threads:
@@ -417,6 +419,8 @@ class SimulatedCall:
                                 turn_timeout)
                 self._measure(turn, None)
                 self.log(f"caller: {label}  ({turn.latency_ms:.0f} ms)" if turn.latency_ms else f"caller: {label}")
+            if linger_s > 0:
+                self._closed.wait(linger_s)
         finally:
             if not self._closed.is_set():
                 self.hangup()
