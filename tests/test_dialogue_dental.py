@@ -208,6 +208,15 @@ def test_faq_outside_a_form_and_goodbye(store, dental):
         assert s.get(Call, session.call_id).ended_at is not None
 
 
+def test_a_yes_to_anything_else_that_carries_a_question_gets_its_answer(store, dental):
+    session = DialogueSession(dental, store, now=NOW)
+    replies = talk(session, "what are your opening hours", "yes and what about parking")
+    assert "parking" in replies[-1].lower() and "anything else" in replies[-1], replies
+    replies = talk(session, "yes")  # a plain yes still asks what the caller needs
+    assert "anything else" not in replies[-1] and "parking" not in replies[-1].lower(), replies
+    assert not session.state.ended
+
+
 def test_emergency_goes_to_a_person(store, dental):
     session = DialogueSession(dental, store, now=NOW)
     session.start()

@@ -258,3 +258,24 @@ def test_intents_on_asr_style_text(hotel, line, intent):
 ])
 def test_spoken_reservation_numbers(text, ref, hotel):
     assert actions().parse_reference(text) == ref
+
+
+def test_chat_script_final_line_carries_the_reservation_number(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from callflows.cli.chat import chat
+
+    monkeypatch.setenv("CALLFLOWS_DATABASE_URL", f"sqlite:///{tmp_path / 'chat.db'}")
+    script = tmp_path / "book.txt"
+    script.write_text("\n".join(["hi i'd like to book a room", "friday", "monday", "two adults and a child",
+                                 "a family room please", "my name is jane smith",
+                                 "five five five one two three four five six seven", "yes please"]) + "\n")
+    result = CliRunner().invoke(chat, ["hotel", "--script", str(script), "--now", NOW.isoformat()])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
+    final = lines[-1]
+    assert final["final"] and final["outcome"] == "reservation_booked", final
+    ref = final["slots"].get("reservation_ref")
+    assert ref and ref in lines[-2]["bot"].replace(" ", ""), (final, lines[-2])  # spelled out: "X F V W F U"

@@ -35,7 +35,8 @@ def shown_slots(session: DialogueSession) -> dict[str, Any]:
     out = {}
     for name, value in session.state.slots.items():
         spec = session.flow.slots[name]
-        if value is None or spec.type == "any" and name != "appointment_ref":
+        # free-form slots are internal, except references given to the caller (appointment_ref, reservation_ref)
+        if value is None or spec.type == "any" and not name.endswith("_ref"):
             continue
         out[name] = mask_value(spec.type, value) if spec.pii else value
     return out

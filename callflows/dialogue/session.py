@@ -467,13 +467,17 @@ class DialogueSession:
             return self._on_change_which(nlu)
         if st.pending == ANYTHING_ELSE:
             yes = self._yes_no(nlu)
-            nothing_more = not has_values and (intent in (None, "affirm", "deny", "goodbye"))
+            # "yes, and what about parking": the yes comes with a question for the knowledge file
+            asks = nlu.faq is not None and nlu.faq.score >= self.flow.settings.faq_threshold
+            nothing_more = not has_values and not asks and (intent in (None, "affirm", "deny", "goodbye"))
             if yes is False and nothing_more:
                 st.ended = True
                 return [self._say("goodbye")]
             st.pending = None
             if yes and nothing_more:
                 return [self._ask_free(self._say("how_can_help"))]
+            if asks and intent in (None, "affirm", "deny"):
+                return [self._faq_answer(nlu), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
 
         # 4. inside a form
         if st.active_form:
