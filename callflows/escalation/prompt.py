@@ -49,7 +49,7 @@ def build_messages(spec: EscalationSpec, session: Any, decision_reasons: list[st
     messages = [{"role": "system", "content": system}]
     for turn in session.recorder.turns:  # already masked when recorded
         role = "user" if turn["speaker"] == "caller" else "assistant"
-        text = turn["text"] if role == "user" else turn["text"]
+        text = turn["text"]
         if messages[-1]["role"] == role and role != "system":
             messages[-1]["content"] += " " + text
         else:
