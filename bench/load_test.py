@@ -191,9 +191,10 @@ def prepare_store(url: str) -> None:
     store.dispose()
 
 
-def start_server(workdir: Path, db_url: str, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(workdir: Path, db_url: str, threads: int, malloc_arenas: int | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+    extra = {"CALLFLOWS_MALLOC_ARENAS": str(malloc_arenas)} if malloc_arenas is not None else {}
+    env = dict(os.environ, **extra, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32,
                CALLFLOWS_DATABASE_URL=db_url, CALLFLOWS_TTS_CACHE_DIR=TTS_CACHE,
                CALLFLOWS_TWILIO_API_BASE="http://127.0.0.1:9", CALLFLOWS_SILENCE_TIMEOUT_S="60")
     # INFO: the server logs each masked wait ("wait masked: ack at 850 ms; ..."), which the record
@@ -545,6 +546,8 @@ def main() -> None:
                     help="a PostgreSQL server (postgresql+psycopg://user@host:port/db): a fresh database is "
                          "created there and dropped after; default: a fresh SQLite file")
     ap.add_argument("--threads", type=int, default=64)
+    ap.add_argument("--malloc-arenas", type=int, default=None,
+                    help="CALLFLOWS_MALLOC_ARENAS for the server (0 = glibc's default; unset = the environment's)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/load.json"))
     args = ap.parse_args()
 
@@ -567,7 +570,7 @@ def main() -> None:
         database = Database(workdir, args.database_url)
         prepare_store(database.url)
         print(f"starting the server ({'PostgreSQL' if args.database_url else 'SQLite'})...", flush=True)
-        proc, url = start_server(workdir, database.url, args.threads)
+        proc, url = start_server(workdir, database.url, args.threads, args.malloc_arenas)
         idle_rss = sum(rss_mb(p) for p in workers_of(proc.pid))
         print(f"server up, worker RSS {idle_rss:.0f} MB; {args.calls} callers for {args.minutes:g} min "
               f"({args.vertical})", flush=True)
@@ -577,6 +580,7 @@ def main() -> None:
         out["records"] = check_records(database.url, load["runs"], workdir / "server.log")
         out["config"] = {"calls": args.calls, "minutes": args.minutes, "vertical": args.vertical,
                          "database": "postgresql" if args.database_url else "sqlite", "threads": args.threads,
+                         "malloc_arenas": args.malloc_arenas,
                          "idle_rss_mb": round(idle_rss, 1), "wall_s": round(load["wall_s"], 1),
                          "machine": f"{os.cpu_count()} cores", "when": time.strftime("%Y-%m-%d %H:%M:%S")}
         out["targets"] = {

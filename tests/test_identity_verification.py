@@ -66,6 +66,23 @@ def test_verified_with_spoken_name_date_of_birth_and_ssn_then_balance(store, ban
     assert "2,481 dollars and 56 cents" in replies[-1] and "anything else" in replies[-1].lower()
 
 
+def test_a_name_said_before_it_was_asked_is_masked_in_the_stored_turns(store, bank):
+    """A turn recorded before the name was known (no name parser caught it then) is masked
+    again, in memory and in the database, once the name slot is filled."""
+    from callflows.dialogue.recorder import CallRecorder
+    from callflows.store.models import Turn
+
+    recorder = CallRecorder(store, "remask-call", bank.flow, channel="phone")
+    recorder.caller_turn("jordan ellis again about the card", None, secrets=[])
+    recorder.bot_turn("Sure, Jordan Ellis. Let me verify you first.", secrets=[])
+    recorder.slot("full_name", "person_name", "Jordan Ellis", pii=True)
+    recorder.finish("test")
+    with store.session() as s:
+        texts = [t.text for t in s.scalars(select(Turn).where(Turn.call_id == "remask-call").order_by(Turn.seq))]
+    assert texts == ["[redacted] again about the card", "Sure, [redacted]. Let me verify you first."], texts
+    assert [t["text"] for t in recorder.turns] == texts
+
+
 def test_verified_on_the_keypad_with_account_last_four(store, bank):
     session = DialogueSession(bank, store, now=NOW)
     talk(session, "what's the balance on my savings", NAME)

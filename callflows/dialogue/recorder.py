@@ -72,6 +72,18 @@ class CallRecorder:
         seq = self.seq
         self._enqueue(lambda s: self._repo.set_slot(
             s, self.call_id, name, slot_type, value, turn_seq=seq, pii=pii))
+        if pii and value:
+            self._remask(str(value))
+
+    def _remask(self, secret: str) -> None:
+        """A personal value just became known (a name said before it was asked for): mask it in
+        the turns already recorded, in memory and in the database."""
+        for turn in self.turns:
+            masked = mask_text(turn["text"], [secret])
+            if masked != turn["text"]:
+                turn["text"] = masked
+                seq = turn["seq"]
+                self._enqueue(lambda s, seq=seq, text=masked: self._repo.update_turn_text(s, self.call_id, seq, text))
 
     def summary(self, summary: dict[str, Any]) -> None:
         """Kept for the end of the call (a handoff summary for the person who takes it)."""

@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 
 def available() -> bool:
+    """torch is installed, and CALLFLOWS_FINETUNE is not 0 (0 keeps the encoder frozen)."""
+    import os
+
+    if (os.environ.get("CALLFLOWS_FINETUNE") or "").strip() == "0":
+        return False
     try:
         import torch  # noqa: F401
     except ImportError:

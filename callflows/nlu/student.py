@@ -206,7 +206,9 @@ class StudentModel:
         self.threshold = 0.0
         if calibrate and self.oos_false_reject > 0 and len(texts) >= 40:
             held = np.zeros(len(all_texts), bool)
-            for lab in set(labels):  # a tenth of each in-scope intent (at least one if it has 3+)
+            # a tenth of each in-scope intent (at least one if it has 3+); sorted, so that every
+            # process draws the same split (set order changes with Python's hash seed)
+            for lab in sorted(set(labels)):
                 idx = np.flatnonzero(all_labels == lab)
                 k = len(idx) // 10 if len(idx) >= 10 else (1 if len(idx) >= 3 else 0)
                 held[rng.choice(idx, k, replace=False)] = True

@@ -578,6 +578,14 @@ __all__ = [
 ]
 
 
+def update_turn_text(session: Session, call_id: str, seq: int, text: str) -> None:
+    """Replace a stored turn's text (masked again once a personal value became known)."""
+    turn = session.scalar(select(Turn).where(Turn.call_id == call_id, Turn.seq == seq))
+    if turn is not None:
+        turn.text = text
+        session.flush()
+
+
 def update_turn_timings(session: Session, call_id: str, seq: int, **timings: float | None) -> None:
     """Latency parts measured after the turn was written (TTS first audio, total)."""
     allowed = {"endpoint_ms", "stt_ms", "nlu_ms", "tts_first_audio_ms", "total_ms"}
