@@ -122,6 +122,10 @@ def test_verified_premium_lost_card_frozen_by_the_llm_with_a_handoff_summary(sto
     session = DialogueSession(bank, store, now=NOW, escalation=bank_spec(bank), llm=llm)
     replies = play(session, "someone stole my wallet with my card in it", *PRIYA)
     assert replies[-1].decision["route"] == "llm"
+    # the takeover turn began with the engine's "you're verified": the LLM is told, so it does not say it again
+    assert replies[-1].text.lower().count("you're verified") == 1
+    said = [m["content"] for m in llm.prompts[0] if m["role"] == "assistant"]
+    assert said and "you're verified" in said[-1].lower(), llm.prompts[0]
     reply = play(session, "yes please freeze them")[-1]
     assert "debit card ending in 8 8 3 4 and your credit card ending in 1 2 0 9" in reply.text
     assert reply.transfer_to == "+15550100299"

@@ -121,6 +121,9 @@ def test_signal_tracker_counts_only_turns_not_understood():
     assert t.signals.low_confidence_streak == 0 and t.signals.out_of_scope == 1 and t.signals.reprompts == 2
     t.observe(N("this is ridiculous, let me talk to someone"), "speech", 0, False)
     assert t.signals.frustration == 1 and t.signals.asked_for_person == 1
+    # answering a form's question: "out of scope" is a misheard answer, never an out-of-scope request
+    t.observe(N("hold them", intent="out_of_scope", confidence=0.7), "speech", 0, False, answering=True)
+    assert t.signals.out_of_scope == 1 and t.signals.low_confidence_streak == 1
 
 
 # --------------------------------------------------------------------------- the file

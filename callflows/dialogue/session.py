@@ -380,7 +380,7 @@ class DialogueSession:
         try:
             for sentence in split_sentences(prefix):
                 yield sentence
-            for sentence in agent.respond(text):
+            for sentence in agent.respond(text, said=prefix):
                 reply.text = f"{reply.text} {sentence}".strip()
                 yield sentence
         except Exception:  # noqa: BLE001 - never raises: a person takes the call

@@ -54,12 +54,14 @@ class EscalationAgent:
         self.schema = toolkit.turn_schema(spec.tools)
         self.result = TurnResult()
 
-    def respond(self, text: str | None) -> Iterator[str]:
+    def respond(self, text: str | None, said: str = "") -> Iterator[str]:
+        """The LLM's sentences for this caller turn. `said`: what the call already said in this turn
+        before the LLM took over ("Thank you, you're verified."), so that it is not said twice."""
         self.result = TurnResult()
         if text:
             self.caller_texts = (self.caller_texts + [text])[-6:]
         try:
-            yield from self._turn()
+            yield from self._turn(said)
         except LLMTimeout:
             self.log.warning("escalation LLM: no answer within %.1f s", self.spec.llm.timeout_s)
             yield from self._hold("timeout")
@@ -74,9 +76,9 @@ class EscalationAgent:
             yield from self._hold("agent_error")
 
     # ------------------------------------------------------------------ one caller turn
-    def _turn(self) -> Iterator[str]:
+    def _turn(self, said: str = "") -> Iterator[str]:
         r = self.result
-        extra: list[dict[str, str]] = []
+        extra: list[dict[str, str]] = [{"role": "assistant", "content": json.dumps({"say": said})}] if said else []
         deadline = time.monotonic() + self.spec.llm.timeout_s
         for _ in range(self.spec.llm.max_steps):
             spent = self.budget.exceeded()

@@ -48,7 +48,9 @@ class EscalationController:
     # ------------------------------------------------------------------ checkpoints
     def before_turn(self, nlu: Any, source: str, asks_person: bool) -> Decision:
         """A caller turn, before the small model's policy answers it."""
-        self.signals.observe(nlu, source, self.session.state.misses, asks_person)
+        state = self.session.state
+        self.signals.observe(nlu, source, state.misses, asks_person,
+                             answering=bool(state.active_form and state.requested))
         self._turn_text = str(getattr(nlu, "text", "") or "")
         return self._decide()
 

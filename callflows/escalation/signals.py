@@ -54,20 +54,24 @@ class SignalTracker:
         self._person = phrase_pattern(settings.person_phrases or DEFAULT_PERSON)
         self.signals = Signals()
 
-    def observe(self, nlu: object, source: str, misses: int, asks_person: bool) -> Signals:
+    def observe(self, nlu: object, source: str, misses: int, asks_person: bool, answering: bool = False) -> Signals:
         """`nlu` is the turn's NluResult; `misses` the policy's re-prompt count so far;
-        `asks_person` whether the NLU's "human" intent is a request for a person here."""
+        `asks_person` whether the NLU's "human" intent is a request for a person here;
+        `answering` whether a form's question was pending (the caller is answering it)."""
         s = self.signals
         text = str(getattr(nlu, "text", "") or "").lower().replace("’", "'")
         intent = getattr(nlu, "intent", None)
         confidence = float(getattr(nlu, "confidence", 1.0) or 0.0)
         understood = bool(getattr(nlu, "values", None)) or getattr(nlu, "yes_no", None) is not None
-        if source != "dtmf" and confidence < self.threshold and not understood:
+        # "out of scope" for an answer to the bot's question is a misheard answer ("hold them" for
+        # "all of them"), not a request no flow covers: it counts as not understood
+        misheard = answering and intent == OUT_OF_SCOPE and not understood
+        if source != "dtmf" and (confidence < self.threshold or misheard) and not understood:
             s.low_confidence_streak += 1
         else:
             s.low_confidence_streak = 0
         s.reprompts = misses
-        if intent == OUT_OF_SCOPE and not understood:  # an answer to a question is never out of scope
+        if intent == OUT_OF_SCOPE and not understood and not answering:  # an answer is never out of scope
             s.out_of_scope += 1
         if asks_person or (self._person is not None and self._person.search(text)):
             s.asked_for_person = 1
