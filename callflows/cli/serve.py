@@ -45,11 +45,11 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter
 def limit_malloc_arenas(arenas: int) -> bool:
     """At most `arenas` glibc malloc arenas in this process and the workers it forks.
 
-    glibc gives threads that allocate at the same time their own arenas (up to 8 per core). A call is
-    several threads (socket, dialogue, speech), so a long-running server spreads its short-lived
-    buffers over many arenas whose free space is rarely returned: RSS creeps up with the number of
-    calls served. Fewer arenas keep the heap compact for a small cost in lock contention (measured by
-    bench/load_test.py --malloc-arenas). 0 leaves glibc's default. False if libc is not glibc."""
+    glibc gives threads that allocate at the same time their own arenas (up to 8 per core), and a
+    call is several threads, so a server may spread short-lived buffers over many arenas. Fewer
+    arenas can keep the heap compact at some cost in lock contention; the 8-minute load runs of
+    2026-12-02 (bench/README.md) showed no difference, so it is off unless asked for.
+    0 leaves glibc's default. False if libc is not glibc."""
     if arenas <= 0:
         return False
     try:

@@ -468,7 +468,7 @@ class DialogueSession:
         if st.pending == ANYTHING_ELSE:
             yes = self._yes_no(nlu)
             # "yes, and what about parking": the yes comes with a question for the knowledge file
-            asks = nlu.faq is not None and nlu.faq.score >= self.flow.settings.faq_threshold
+            asks = self._is_faq(nlu, None)
             nothing_more = not has_values and not asks and (intent in (None, "affirm", "deny", "goodbye"))
             if yes is False and nothing_more:
                 st.ended = True

@@ -578,9 +578,13 @@ __all__ = [
 ]
 
 
+def _turn_at(session: Session, call_id: str, seq: int) -> Turn | None:
+    return session.scalar(select(Turn).where(Turn.call_id == call_id, Turn.seq == seq))
+
+
 def update_turn_text(session: Session, call_id: str, seq: int, text: str) -> None:
     """Replace a stored turn's text (masked again once a personal value became known)."""
-    turn = session.scalar(select(Turn).where(Turn.call_id == call_id, Turn.seq == seq))
+    turn = _turn_at(session, call_id, seq)
     if turn is not None:
         turn.text = text
         session.flush()
@@ -592,7 +596,7 @@ def update_turn_timings(session: Session, call_id: str, seq: int, **timings: flo
     values = {k: v for k, v in timings.items() if k in allowed}
     if not values:
         return
-    turn = session.scalar(select(Turn).where(Turn.call_id == call_id, Turn.seq == seq))
+    turn = _turn_at(session, call_id, seq)
     if turn is not None:
         for key, value in values.items():
             setattr(turn, key, value)
