@@ -50,6 +50,7 @@ from callflows.telephony.simulator import SimulatedCall, SimResult, Step  # noqa
 
 TOKEN = "bench-token"
 LOCK = Path("/tmp/callflows-bench.lock")
+LLM_ALIAS = "qwen2.5-coder-1.5b-instruct"
 PG_CREATE_LOCK = Path("/tmp/callflows-pg-create.lock")  # shared with tests/fixtures/db.py
 DENTAL_NUMBER = "+15550100000"
 BANK_NUMBER = "+15550100300"
@@ -191,9 +192,41 @@ def prepare_store(url: str) -> None:
     store.dispose()
 
 
-def start_server(workdir: Path, db_url: str, threads: int, malloc_arenas: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_llm_server(workdir: Path, threads: int) -> tuple[subprocess.Popen, str]:
+    """llama-cpp-python's OpenAI-compatible server on the escalation GGUF, as the compose `llm`
+    service runs it (its own process, so the phone server's RSS is the phone server's alone)."""
+    from callflows.models import resolve
+
+    try:
+        import llama_cpp.server.app  # noqa: F401
+    except ImportError as exc:
+        raise SystemExit(f"--llm-server needs llama-cpp-python's server extra ({exc}); install it as the Dockerfile does: "
+                         ".venv/bin/pip install \"llama-cpp-python[server]==$(.venv/bin/python -c "
+                         "'import llama_cpp; print(llama_cpp.__version__)')\"")
+    gguf = resolve("llm_escalation")  # the same file the compose service names
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+                             "--model_alias", LLM_ALIAS, "--host", "127.0.0.1", "--port", str(port),
+                             "--n_ctx", "4096", "--n_threads", str(threads)],
+                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=open(workdir / "llm.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if requests.get(url + "/v1/models", timeout=2).ok:
+                return proc, url
+        except requests.RequestException:
+            time.sleep(1)
+    proc.kill()
+    raise RuntimeError(f"the LLM server did not start; see {workdir / 'llm.log'}")
+
+
+def start_server(workdir: Path, db_url: str, threads: int, malloc_arenas: int | None = None,
+                 llm_url: str | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     extra = {"CALLFLOWS_MALLOC_ARENAS": str(malloc_arenas)} if malloc_arenas is not None else {}
+    if llm_url:
+        extra.update(CALLFLOWS_LLM_ESCALATION_URL=llm_url, CALLFLOWS_LLM_ESCALATION_MODEL=LLM_ALIAS)
     env = dict(os.environ, **extra, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32,
                CALLFLOWS_DATABASE_URL=db_url, CALLFLOWS_TTS_CACHE_DIR=TTS_CACHE,
                CALLFLOWS_TWILIO_API_BASE="http://127.0.0.1:9", CALLFLOWS_SILENCE_TIMEOUT_S="60")
@@ -418,7 +451,8 @@ def check_records(db_url: str, runs: list[CallRun], server_log: Path | None = No
 # --------------------------------------------------------------------------- main
 
 
-def run_load(url: str, master: int, callers: int, minutes: float, vertical: str) -> dict[str, Any]:
+def run_load(url: str, master: int, callers: int, minutes: float, vertical: str,
+             llm_pid: int | None = None) -> dict[str, Any]:
     duration = minutes * 60
     t0 = time.time()
     stop_at = t0 + duration
@@ -426,12 +460,15 @@ def run_load(url: str, master: int, callers: int, minutes: float, vertical: str)
     runs_lock = threading.Lock()
     rss_samples: list[tuple[float, float]] = []
     cpu_samples: list[tuple[float, float]] = []
+    llm_rss: list[tuple[float, float]] = []
     done = threading.Event()
 
     def watch() -> None:
         while not done.is_set():
             pids = workers_of(master)
             rss_samples.append((time.time() - t0, round(sum(rss_mb(p) for p in pids), 1)))
+            if llm_pid:
+                llm_rss.append((time.time() - t0, round(rss_mb(llm_pid), 1)))
             cpu_samples.append((time.time() - t0, cpu_s([master, *pids])))
             done.wait(RSS_EVERY_S)
 
@@ -467,7 +504,8 @@ def run_load(url: str, master: int, callers: int, minutes: float, vertical: str)
     pids = workers_of(master)
     rss_samples.append((wall, round(sum(rss_mb(p) for p in pids), 1)))
     cpu_samples.append((wall, cpu_s([master, *pids])))
-    return {"runs": runs, "rss": rss_samples, "cpu": cpu_samples, "wall_s": wall, "duration_s": duration}
+    return {"runs": runs, "rss": rss_samples, "cpu": cpu_samples, "wall_s": wall, "duration_s": duration,
+            "llm_rss": llm_rss}
 
 
 def summarise(load: dict[str, Any], minutes: float) -> dict[str, Any]:
@@ -509,7 +547,9 @@ def summarise(load: dict[str, Any], minutes: float) -> dict[str, Any]:
         "memory": {"rss_samples": load["rss"], "rss_start_mb": load["rss"][0][1] if load["rss"] else None,
                    "rss_end_mb": load["rss"][-1][1] if load["rss"] else None,
                    "slope_second_half_mb_per_min": slope_mb_per_min(second_half),
-                   "slope_whole_run_mb_per_min": slope_mb_per_min([s for s in load["rss"] if s[0] <= load["duration_s"]])},
+                   "slope_whole_run_mb_per_min": slope_mb_per_min([s for s in load["rss"] if s[0] <= load["duration_s"]]),
+                   "llm_server_rss_start_mb": load["llm_rss"][0][1] if load["llm_rss"] else None,
+                   "llm_server_rss_end_mb": load["llm_rss"][-1][1] if load["llm_rss"] else None},
         "latency_last_over_first_minute": {"p50": ratio("p50_ms"), "p95": ratio("p95_ms"), "p99": ratio("p99_ms")},
         "errors": Counter(r.error.split(":")[0] for r in runs if r.error).most_common(5),
         "error_examples": [r.error for r in runs if r.error][:3],
@@ -530,6 +570,8 @@ def print_table(out: dict[str, Any]) -> None:
     print(f"latency last/first minute: {out['latency_last_over_first_minute']}")
     print(f"worker RSS {m['rss_start_mb']} -> {m['rss_end_mb']} MB; slope over the second half "
           f"{m['slope_second_half_mb_per_min']} MB/min (whole run {m['slope_whole_run_mb_per_min']})")
+    if m.get("llm_server_rss_start_mb") is not None:
+        print(f"LLM server (own process) RSS {m['llm_server_rss_start_mb']} -> {m['llm_server_rss_end_mb']} MB")
     print(f"records: {rec['calls_in_db']} calls in the database, {rec['lost']} lost, {rec['incomplete']} incomplete, "
           f"{rec['turn_count_mismatch']} turn-count mismatches of {rec['calls_compared']} compared "
           f"({rec['calls_with_filler_utterances']} calls heard filler clips, {rec['fillers_logged']} logged), "
@@ -548,6 +590,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=64)
     ap.add_argument("--malloc-arenas", type=int, default=None,
                     help="CALLFLOWS_MALLOC_ARENAS for the server (0 = glibc's default; unset = the environment's)")
+    ap.add_argument("--llm-server", action="store_true",
+                    help="run the escalation LLM as its own OpenAI-compatible server (llama_cpp.server), as the "
+                         "compose deployment does, instead of in the phone server's process")
+    ap.add_argument("--llm-threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench/results/load.json"))
     args = ap.parse_args()
 
@@ -558,7 +604,7 @@ def main() -> None:
         print(f"waiting for {LOCK} (another benchmark is running)...", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
     workdir = Path(tempfile.mkdtemp(prefix="callflows-load-"))
-    proc = None
+    proc = llm = None
     database = None
     try:
         print("synthesising caller audio...", flush=True)
@@ -570,17 +616,22 @@ def main() -> None:
         database = Database(workdir, args.database_url)
         prepare_store(database.url)
         print(f"starting the server ({'PostgreSQL' if args.database_url else 'SQLite'})...", flush=True)
-        proc, url = start_server(workdir, database.url, args.threads, args.malloc_arenas)
+        llm_url = None
+        if args.llm_server:
+            print("starting the LLM server (llama_cpp.server, escalation GGUF)...", flush=True)
+            llm, llm_url = start_llm_server(workdir, args.llm_threads)
+        proc, url = start_server(workdir, database.url, args.threads, args.malloc_arenas, llm_url)
         idle_rss = sum(rss_mb(p) for p in workers_of(proc.pid))
         print(f"server up, worker RSS {idle_rss:.0f} MB; {args.calls} callers for {args.minutes:g} min "
               f"({args.vertical})", flush=True)
-        load = run_load(url, proc.pid, args.calls, args.minutes, args.vertical)
+        load = run_load(url, proc.pid, args.calls, args.minutes, args.vertical, llm.pid if llm else None)
         wait_for_records(database.url, load["runs"])  # written as the server closes each socket
         out = summarise(load, args.minutes)
         out["records"] = check_records(database.url, load["runs"], workdir / "server.log")
         out["config"] = {"calls": args.calls, "minutes": args.minutes, "vertical": args.vertical,
                          "database": "postgresql" if args.database_url else "sqlite", "threads": args.threads,
                          "malloc_arenas": args.malloc_arenas,
+                         "escalation_llm": f"own server ({llm_url})" if llm_url else "in the phone server's process",
                          "idle_rss_mb": round(idle_rss, 1), "wall_s": round(load["wall_s"], 1),
                          "machine": f"{os.cpu_count()} cores", "when": time.strftime("%Y-%m-%d %H:%M:%S")}
         out["targets"] = {
@@ -602,6 +653,12 @@ def main() -> None:
                 proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if llm is not None:
+            llm.terminate()
+            try:
+                llm.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                llm.kill()
         if database is not None:
             try:
                 database.drop()

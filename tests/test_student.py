@@ -134,3 +134,22 @@ def test_noise_is_seeded_and_keeps_spans():
     styler = AsrStyler(seed=1, fillers=1.0, errors=0.0)
     noisy = styler("i want to check my balance")
     assert len(noisy.split()) > len("i want to check my balance".split())
+
+
+def test_calibration_holdout_keeps_copies_together_and_is_reproducible():
+    from callflows.nlu.student import calibration_holdout
+
+    labels = ["a"] * 40 + ["b"] * 30 + ["c"] * 4
+    # every utterance followed later by its ASR-style copy: ids 0..73 twice
+    both = labels + labels
+    groups = list(range(len(labels))) * 2
+    held = calibration_holdout(both, groups)
+    n = len(labels)
+    assert (held[:n] == held[n:]).all(), "an utterance and its copy were split between training and calibration"
+    # a tenth of each intent's utterances (at least one for an intent with 3+)
+    assert [int(held[:n][[i for i, lab in enumerate(labels) if lab == x]].sum()) for x in "abc"] == [4, 3, 1]
+    assert (calibration_holdout(both, groups) == held).all()
+    # without groups every example is drawn on its own, as before
+    assert calibration_holdout(labels).sum() == 8
+    with pytest.raises(ValueError):
+        calibration_holdout(labels, groups)

@@ -24,7 +24,7 @@ from callflows.flow.spec import FlowSpec
 from callflows.nlu.asr_style import AsrStyler
 from callflows.nlu.builtin_intents import BUILTIN_INTENTS
 from callflows.nlu.pipeline import FAQ_INTENT
-from callflows.nlu.student import GENERIC_NEGATIVES, StudentModel
+from callflows.nlu.student import GENERIC_NEGATIVES, StudentModel, calibration_holdout
 from callflows.nlu.values import normalize_asr
 
 logger = logging.getLogger(__name__)
@@ -35,16 +35,19 @@ class TrainingData:
     texts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     seed: list[bool] = field(default_factory=list)  # True: the flow's own examples (never held out)
+    groups: list[int] = field(default_factory=list)  # an utterance and its ASR-style copy share an id
     oos: list[str] = field(default_factory=list)
     tagged: list[tuple[str, list[tuple[str, int, int]]]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def add(self, text: str, label: str, seed: bool, source: str) -> None:
+    def add(self, text: str, label: str, seed: bool, source: str, same_group_as_last: bool = False) -> None:
         text = normalize_asr(text)
         if text:
+            group = self.groups[-1] if same_group_as_last and self.groups else (self.groups[-1] + 1 if self.groups else 0)
             self.texts.append(text)
             self.labels.append(label)
             self.seed.append(seed)
+            self.groups.append(group)
             self.counts[source] = self.counts.get(source, 0) + 1
 
 
@@ -57,11 +60,11 @@ def collect(flow: FlowSpec, root: Path, recipe: Recipe, log: Callable[[str], Non
     for intent in flow.intents.values():
         for e in intent.examples or intent.keywords:
             data.add(e, intent.name, True, "flow_examples")
-            data.add(styler(e), intent.name, True, "flow_examples_asr")
+            data.add(styler(e), intent.name, True, "flow_examples_asr", same_group_as_last=True)
     for entry in flow.faq:
         for q in entry.questions:
             data.add(q, FAQ_INTENT, True, "faq_questions")
-            data.add(styler(q), FAQ_INTENT, True, "faq_questions_asr")
+            data.add(styler(q), FAQ_INTENT, True, "faq_questions_asr", same_group_as_last=True)
     known = set(flow.intents) | set(BUILTIN_INTENTS) | {FAQ_INTENT}
     for source in recipe.datasets:
         rows = read_source(source, root)
@@ -73,7 +76,7 @@ def collect(flow: FlowSpec, root: Path, recipe: Recipe, log: Callable[[str], Non
                 unknown += 1
                 continue
             data.add(text, label, False, f"dataset:{source.path}")
-            data.add(styler(text), label, False, f"dataset:{source.path}:asr")
+            data.add(styler(text), label, False, f"dataset:{source.path}:asr", same_group_as_last=True)
         if unknown:
             log(f"[train] {source.path}: {unknown} rows with labels the flow does not have: skipped")
     for source in recipe.oos_datasets:
@@ -99,9 +102,13 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
         from callflows.nlu import finetune
 
         if finetune.available():
-            log(f"[train] fine-tuning the encoder's top {recipe.finetune_layers} layers ...")
-            embedder = finetune.finetune_encoder(data.texts, data.labels, layers=recipe.finetune_layers,
-                                                 epochs=recipe.finetune_epochs, log=log)
+            # the examples that will set the out-of-scope threshold stay out of the fine-tuning
+            cal = calibration_holdout(data.labels, data.groups)
+            log(f"[train] fine-tuning the encoder's top {recipe.finetune_layers} layers "
+                f"({int(cal.sum())} calibration examples left out) ...")
+            embedder = finetune.finetune_encoder([t for t, c in zip(data.texts, cal) if not c],
+                                                 [lab for lab, c in zip(data.labels, cal) if not c],
+                                                 layers=recipe.finetune_layers, epochs=recipe.finetune_epochs, log=log)
         else:
             log("[train] torch is not installed: the encoder stays frozen (pip install torch to fine-tune it)")
     if embedder is None:
@@ -121,14 +128,16 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
         keep = [i for i in range(n) if i not in held]
         idx = keep + list(range(n, len(all_texts)))
         check = StudentModel(embedder=embedder).fit([data.texts[i] for i in keep], [data.labels[i] for i in keep],
-                                                    oos_texts=oos, vectors=vectors[idx])
+                                                    oos_texts=oos, vectors=vectors[idx],
+                                                    groups=[data.groups[i] for i in keep])
         order = sorted(held)
         pred = check.predict([data.texts[i] for i in order], vectors=vectors[order])
         acc = float(np.mean([p == data.labels[i] for p, i in zip(pred, order)]))
         metrics["heldout_intent_accuracy"] = round(acc, 4)
         metrics["heldout_examples"] = len(order)
         log(f"[train] held-out intent accuracy {acc:.1%} on {len(order)} examples")
-    student = StudentModel(embedder=embedder).fit(data.texts, data.labels, oos_texts=oos, vectors=vectors)
+    student = StudentModel(embedder=embedder).fit(data.texts, data.labels, oos_texts=oos, vectors=vectors,
+                                                  groups=data.groups)
     if data.tagged:
         try:
             student.fit_tagger(data.tagged)

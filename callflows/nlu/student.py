@@ -128,6 +128,30 @@ def sha256_of(items: Iterable[Any]) -> str:
     return h.hexdigest()
 
 
+def calibration_holdout(labels: Sequence[str], groups: Sequence[int] | None = None, seed: int = 0) -> np.ndarray:
+    """Which in-scope examples set the out-of-scope threshold (a boolean mask over `labels`).
+
+    A tenth of each intent's examples (at least one if it has 3+), drawn by `groups`: examples that
+    share a group id (an utterance and its ASR-style copies) land on the same side, so the
+    threshold is never set on a copy of something the model was trained on. Intents are visited in
+    sorted order, so every process draws the same split (set order changes with Python's hash
+    seed). An encoder fine-tuned before `fit` must leave these examples out too (see
+    callflows/distill/train.py and the evaluation)."""
+    labels_a = np.asarray(list(labels), dtype=object)
+    groups_a = np.arange(len(labels_a)) if groups is None else np.asarray(list(groups))
+    if len(groups_a) != len(labels_a):
+        raise ValueError(f"{len(groups_a)} group ids for {len(labels_a)} examples")
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(labels_a), bool)
+    for lab in sorted(set(labels_a.tolist())):
+        idx = np.flatnonzero(labels_a == lab)
+        ids = np.unique(groups_a[idx])
+        k = len(ids) // 10 if len(ids) >= 10 else (1 if len(ids) >= 3 else 0)
+        chosen = rng.choice(ids, k, replace=False)
+        held[idx[np.isin(groups_a[idx], chosen)]] = True
+    return held
+
+
 class StudentModel:
     """Intent classifier (IntentClassifier protocol) + slot tagger + OOS detection."""
 
@@ -189,11 +213,13 @@ class StudentModel:
     # ---- intents --------------------------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence[str], oos_texts: Sequence[str] = (),
             generic_negatives: bool = True, calibrate: bool = True, seed: int = 0,
-            vectors: np.ndarray | None = None) -> "StudentModel":
+            vectors: np.ndarray | None = None, groups: Sequence[int] | None = None) -> "StudentModel":
         """Train the intent model. `oos_texts` are out-of-scope negatives (their label is OOS).
 
         `vectors`: precomputed sentence embeddings for texts + oos_texts + generic negatives, in that
-        order (an evaluation shares them between models)."""
+        order (an evaluation shares them between models). `groups`: one id per text; texts with the
+        same id (an utterance and its ASR-style copies) stay together when the threshold's
+        held-out tenth is drawn (`calibration_holdout`)."""
         texts, labels = list(texts), list(labels)
         if len(set(labels)) < 2:
             raise ValueError("an intent classifier needs examples of at least two intents")
@@ -202,16 +228,9 @@ class StudentModel:
         all_labels = np.array(labels + [OOS] * len(negatives))
         if self.use_embeddings and vectors is None:
             vectors = self.embedder.encode(all_texts)
-        rng = np.random.default_rng(seed)
         self.threshold = 0.0
         if calibrate and self.oos_false_reject > 0 and len(texts) >= 40:
-            held = np.zeros(len(all_texts), bool)
-            # a tenth of each in-scope intent (at least one if it has 3+); sorted, so that every
-            # process draws the same split (set order changes with Python's hash seed)
-            for lab in sorted(set(labels)):
-                idx = np.flatnonzero(all_labels == lab)
-                k = len(idx) // 10 if len(idx) >= 10 else (1 if len(idx) >= 3 else 0)
-                held[rng.choice(idx, k, replace=False)] = True
+            held = np.concatenate([calibration_holdout(labels, groups, seed), np.zeros(len(negatives), bool)])
             self._fit_intents([all_texts[i] for i in np.flatnonzero(~held)], all_labels[~held],
                               None if vectors is None else vectors[~held])
             probs = self._proba([all_texts[i] for i in np.flatnonzero(held)], None if vectors is None else vectors[held])
