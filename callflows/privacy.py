@@ -198,8 +198,11 @@ _PATTERNS: list[re.Pattern[str]] = [
     re.compile(rf"{_B}{_MONTH},?\s+(?:of\s+)?(?:\d{{4}}|{_SPOKEN_YEAR}){_E}", re.IGNORECASE),
     # spoken years on their own: nineteen eighty five, two thousand and three
     re.compile(rf"{_B}{_SPOKEN_YEAR}{_E}", re.IGNORECASE),
-    # runs of 4+ digits, possibly spaced/dashed: 4567, 4 5 6 7, 45-67 (not money)
-    re.compile(r"(?<![\w$.,])\d(?:[ \t\-]{0,2}\d){3,}(?![\w]|[.,]\d)"),
+    # runs of 4+ digits, possibly spaced/dashed: 4567, 4 5 6 7, 45-67 (not money, and not a
+    # measurement in a log line: "1234 ms", "2048 MB", nor the year of an access-log timestamp
+    # "02/Dec/2026:09:26:07 +0000")
+    re.compile(r"(?<![\w$.,])(?<!/[A-Za-z]{3}/)(?<!\d:\d\d [+\-])\d(?:[ \t\-]{0,2}\d){3,}(?![\w]|[.,]\d|:\d\d:\d\d)"
+               r"(?!\s?(?:ms|MB|KB|kB|GB|MiB|KiB|bytes|Hz|%)(?!\w))"),
 ]
 
 _DIGIT_WORDS = {w: 1 for w in _UNITS}

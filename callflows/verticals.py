@@ -78,12 +78,14 @@ class VerticalRegistry:
         self._cache: dict[tuple[str, str, int | None, str], Vertical] = {}
         self._modules: dict[str, ModuleType | None] = {}
         self._students: dict[str, object] = {}
-        self._last: dict[str, Vertical] = {}  # by name: the version the last call was given
+        # by (name, verticals folder): the version the last call was given
+        self._last: dict[tuple[str, str], Vertical] = {}
 
     def last(self, name: str) -> Vertical | None:
-        """The version of `name` this process served last (None if none yet)."""
+        """The version of `name` (in the current verticals folder) this process served last (None if none yet)."""
+        key = (name, str(vertical_root(name)))
         with self._lock:
-            return self._last.get(name)
+            return self._last.get(key)
 
     def _nlu(self, name: str, flow: FlowSpec) -> VerticalNLU:
         student = self._student(name, flow)
@@ -140,7 +142,7 @@ class VerticalRegistry:
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
-                self._last[name] = cached
+                self._last[(name, str(root))] = cached
                 return cached
             if flow_text is None:
                 flow = load_flow(root / FLOW_FILE)
@@ -158,7 +160,7 @@ class VerticalRegistry:
                 version=version,
             )
             self._cache[key] = vertical
-            self._last[name] = vertical
+            self._last[(name, str(root))] = vertical
             logger.info("loaded vertical %s (version %s)", name, version or "file")
             return vertical
 

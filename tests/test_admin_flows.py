@@ -104,6 +104,23 @@ def test_a_call_starting_while_the_database_is_down_gets_the_version_served_last
     assert DialogueSession(vertical, None).start().text == NEW_GREETING
 
 
+def test_the_database_down_fallback_never_serves_another_folders_copy(editor, store, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from callflows.store.db import Store
+
+    edit(editor, GREET, NEW_GREETING)
+    assert publish(editor, 2).status_code == 302
+    assert load_vertical("dental_clinic", store).version == 2  # served last from this test's folder
+    other = copy_verticals(tmp_path / "other", ("dental_clinic",))
+    monkeypatch.setenv("CALLFLOWS_VERTICALS_DIR", str(other))
+    down = Store("postgresql+psycopg://postgres@127.0.0.1:9/none", connect_args={"connect_timeout": 2})
+    try:
+        vertical = load_vertical("dental_clinic", down)
+    finally:
+        down.dispose()
+    assert vertical.root == other / "dental_clinic" and vertical.version is None  # that folder's own flow file
+    assert DialogueSession(vertical, None).start().text != NEW_GREETING
+
+
 def test_an_invalid_flow_is_saved_as_a_draft_but_never_published(editor, store) -> None:  # noqa: ANN001
     bad = "And what time on {{ dat | speak_date }}?"
     r = edit(editor, ("forms", "book_appointment", "steps", 3, "prompt"), bad)

@@ -55,6 +55,10 @@ MASKED = [
     ("555.123.4567", REDACTED),
     ("+1 555 123 4567", REDACTED),
     ("five five five one two three four five six seven", REDACTED),
+    # a unit or timestamp exemption needs the unit right after the number
+    ("pin 4567 msg sent", "pin [redacted] msg sent"),
+    ("account 12345678, 30 ms later", "account [redacted], 30 ms later"),
+    ("last four 4567 at 10:30", "last four [redacted] at 10:30"),
 ]
 
 KEPT = [
@@ -81,6 +85,10 @@ KEPT = [
     "I'd like to book for 2 at 3",
     "one two three",
     "Dr. Patel on the 22nd at 2:15",
+    # timings and sizes in log lines, and an access-log timestamp
+    "turn answered in 1234 ms",
+    "worker RSS 2048 MB, 1500ms",
+    "127.0.0.1 - - [02/Dec/2026:09:26:07 +0000] \"POST /twilio/voice HTTP/1.1\" 200",
     "",
 ]
 
