@@ -352,6 +352,43 @@ def fillers_by_call(server_log: Path) -> Counter[str]:
     return out
 
 
+def latency_parts_by_minute(db_url: str, t0: float, duration_s: float) -> list[dict[str, Any]]:
+    """Per minute of the run, the median of each stored part of a caller turn's latency (the
+    server's own measure: end-of-turn wait, STT finish, NLU, TTS first audio, total), and how
+    many of the minute's turns were free speech, a form answer, or keypad: what moves the p50."""
+    from datetime import timezone
+
+    from sqlalchemy import select
+
+    from callflows.store import Store
+    from callflows.store.models import Call, Turn
+
+    store = Store(db_url)
+    rows: dict[Any, dict[str, list[float]]] = {}
+    with store.session() as s:
+        q = select(Turn, Call.vertical).join(Call, Call.id == Turn.call_id).where(Turn.speaker == "caller",
+                                                                                   Turn.total_ms.is_not(None))
+        for turn, vertical in s.execute(q):
+            at = turn.started_at if turn.started_at.tzinfo else turn.started_at.replace(tzinfo=timezone.utc)
+            since = at.timestamp() - t0
+            minute: Any = "drain" if since >= duration_s else int(since // 60) + 1
+            bucket = rows.setdefault(minute, {})
+            for part in ("endpoint_ms", "stt_ms", "nlu_ms", "tts_first_audio_ms", "total_ms"):
+                value = getattr(turn, part)
+                if value is not None:
+                    bucket.setdefault(part, []).append(float(value))
+            bucket.setdefault("_vertical", []).append(vertical)  # type: ignore[arg-type]
+    store.dispose()
+    out = []
+    for minute in sorted(rows, key=lambda m: (m == "drain", m if m != "drain" else 0)):
+        b = rows[minute]
+        verticals = Counter(b.pop("_vertical"))  # type: ignore[arg-type]
+        out.append({"minute": minute, "turns": len(b.get("total_ms", [])),
+                    **{f"{part}_p50": round(statistics.median(v), 1) for part, v in b.items() if v},
+                    "total_ms_p95": pct(b.get("total_ms", []), 95), "turns_by_vertical": dict(verticals)})
+    return out
+
+
 def check_records(db_url: str, runs: list[CallRun], server_log: Path | None = None) -> dict[str, Any]:
     """Every call in the database complete; every simulated call's turns all there, once.
 
@@ -505,7 +542,7 @@ def run_load(url: str, master: int, callers: int, minutes: float, vertical: str,
     rss_samples.append((wall, round(sum(rss_mb(p) for p in pids), 1)))
     cpu_samples.append((wall, cpu_s([master, *pids])))
     return {"runs": runs, "rss": rss_samples, "cpu": cpu_samples, "wall_s": wall, "duration_s": duration,
-            "llm_rss": llm_rss}
+            "llm_rss": llm_rss, "t0": t0}
 
 
 def summarise(load: dict[str, Any], minutes: float) -> dict[str, Any]:
@@ -564,6 +601,13 @@ def print_table(out: dict[str, Any]) -> None:
         cpu = f"{100 * r['cpu_share']:.0f}" if r["cpu_share"] is not None else "-"
         print(f"{r['minute']!s:>6} {r['turns']:>5} {r['p50_ms']!s:>7} {r['p95_ms']!s:>7} {r['p99_ms']!s:>7} "
               f"{r['calls_completed']:>10} {r['calls_failed']:>6} {r['rss_mb_mean']!s:>7} {cpu:>6}")
+    if out.get("latency_parts_by_minute"):
+        print(f"\n{'minute':>6} {'turns':>5} {'endpoint':>8} {'stt':>5} {'nlu':>5} {'tts 1st':>7} {'total':>6} "
+              f"{'total p95':>9}  (server-side medians, ms)")
+        for r in out["latency_parts_by_minute"]:
+            print(f"{r['minute']!s:>6} {r['turns']:>5} {r.get('endpoint_ms_p50', '-')!s:>8} {r.get('stt_ms_p50', '-')!s:>5} "
+                  f"{r.get('nlu_ms_p50', '-')!s:>5} {r.get('tts_first_audio_ms_p50', '-')!s:>7} "
+                  f"{r.get('total_ms_p50', '-')!s:>6} {r['total_ms_p95']!s:>9}  {r['turns_by_vertical']}")
     o, m, rec = out["overall"], out["memory"], out["records"]
     print(f"all: {o['calls']} calls, {o['turns']} turns, p50 {o['p50_ms']} / p95 {o['p95_ms']} / p99 {o['p99_ms']} "
           f"/ max {o['max_ms']} ms; failed calls {o['calls_failed']}")
@@ -628,6 +672,7 @@ def main() -> None:
         wait_for_records(database.url, load["runs"])  # written as the server closes each socket
         out = summarise(load, args.minutes)
         out["records"] = check_records(database.url, load["runs"], workdir / "server.log")
+        out["latency_parts_by_minute"] = latency_parts_by_minute(database.url, load["t0"], load["duration_s"])
         out["config"] = {"calls": args.calls, "minutes": args.minutes, "vertical": args.vertical,
                          "database": "postgresql" if args.database_url else "sqlite", "threads": args.threads,
                          "malloc_arenas": args.malloc_arenas,

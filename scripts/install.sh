@@ -98,7 +98,8 @@ stage_students() {
     [ -f "verticals/$v/distilled.jsonl" ] || [ -f "verticals/$v/distill.yaml" ] || continue
     h=$(hash_of "verticals/$v/distilled.jsonl" "verticals/$v/flow.yaml" "verticals/$v/distill.yaml" \
                 callflows/nlu/student.py callflows/distill/train.py)
-    if "$VENV/bin/python" -c "import torch" 2>/dev/null; then h="$h+torch"; fi  # a fine-tuned build differs
+    # a fine-tuned build differs (CALLFLOWS_FINETUNE=0 keeps the encoder frozen even with torch)
+    if [ "${CALLFLOWS_FINETUNE:-}" != 0 ] && "$VENV/bin/python" -c "import torch" 2>/dev/null; then h="$h+torch"; fi
     if done_stamp "student-$v" "$h" && [ -f "models/built/$v/student/student.pkl" ]; then continue; fi
     say "training the $v student (verticals/$v: flow, distilled data, data sets)"
     "$VENV/bin/callflows" distill "$v" --no-teacher > "$VENV/.stamps/student-$v.log" 2>&1 \

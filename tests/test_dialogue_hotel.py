@@ -166,6 +166,21 @@ def test_last_room_taken_while_confirming_reopens_on_the_room_type(store, hotel)
     assert [s.room_type for s in stays(store) if s.guests == 2 and s.room_type != "suite"] == ["family"]
 
 
+def test_a_reservation_number_holding_the_party_size_keeps_the_guests(store, hotel):
+    """"5 3 j 2 2 f" for a stay of 2 guests: the digits are not a party size, and the size the
+    reservation gave is kept (it was lost when the two happened to be equal)."""
+    from callflows.store.models import Reservation
+
+    stay = seed(store, hotel)
+    with store.session() as s:
+        s.execute(Reservation.__table__.update().where(Reservation.reference == stay.reference).values(reference="53J22F"))
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i need to change my reservation", "it's 5 3 j 2 2 f", "the dates", "saturday")
+    replies = talk(session, "for three nights")
+    assert "for 2 guests, from Saturday, November 28 to Tuesday, December 1" in replies[-1]
+    assert session.state.slots["guests"] == 2
+
+
 def test_change_dates_by_reference(store, hotel):
     stay = seed(store, hotel)
     session = DialogueSession(hotel, store, now=NOW)

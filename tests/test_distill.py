@@ -161,6 +161,52 @@ class FakeLLM:
         return Completion(self.text, 10, 10, 0.01, "stop")
 
 
+REAL = ["uh where's my pizza it's been an hour", "are you open on sundays", "what's the weather like tomorrow"]
+
+
+def test_unlabelled_real_utterances_are_labelled_by_the_real_small_llm(tiny_vertical, tiny_llm):
+    (tiny_vertical / "real.txt").write_text("\n".join(REAL) + "\n")
+    (tiny_vertical / "distill.yaml").write_text("per_intent: 0\nper_slot: 0\nteacher: tiny\nunlabelled: real.txt\n")
+    flow = load_flow(tiny_vertical / "flow.yaml")
+    recipe = Recipe.load(tiny_vertical)
+    tasks = plan(flow, tiny_vertical, recipe)
+    assert [(t.kind, t.text) for t in tasks] == [("label", text) for text in REAL]
+    report = distill(flow, tiny_vertical, teacher_llm=Counting(tiny_llm), recipe=recipe, train=False, log=lambda _: None)
+    assert report.tasks_run == 3
+    data = DistilledFile(tiny_vertical / DATA_FILE)
+    assert data.done_tasks() == {"label:0", "label:1", "label:2"}
+    rows = [r for r in data.records() if r.get("kind") == "intent"]
+    # whatever the small model chose is one of the flow's goals or a knowledge question; "none" is dropped
+    assert all(r["text"] in REAL and r["source"] == "teacher_label" for r in rows)
+    assert all(r["intent"] in {"order_pizza", "track_order", "faq"} for r in rows)
+
+
+def test_the_labelling_prompt_offers_the_knowledge_file_and_a_data_source_can_be_unlabelled(tiny_vertical):
+    from callflows.distill.recipe import DataSource
+
+    (tiny_vertical / "real.txt").write_text("are you open on sundays\n")
+    (tiny_vertical / "distill.yaml").write_text("per_intent: 0\nper_slot: 0\nunlabelled: real.txt\n")
+    flow = load_flow(tiny_vertical / "flow.yaml")
+    seen = []
+
+    class Recording(FakeLLM):
+        def complete(self, messages, **kwargs):
+            seen.append(messages[-1]["content"])
+            return super().complete(messages, **kwargs)
+
+    distill(flow, tiny_vertical, teacher_llm=Recording('{"intent": "faq"}'), train=False, log=lambda _: None)
+    assert "- faq: a question about the business itself" in seen[0] and "- none: none of these" in seen[0]
+    [row] = [r for r in DistilledFile(tiny_vertical / DATA_FILE).records() if r.get("kind") == "intent"]
+    assert (row["text"], row["intent"]) == ("are you open on sundays", "faq")
+    # a labelled data source can be used as unlabelled text (its labels are ignored)
+    (tiny_vertical / "distill.yaml").write_text(
+        "unlabelled: {path: real.jsonl, format: jsonl, text: t, label: l, limit_per_label: 1}\n")
+    (tiny_vertical / "real.jsonl").write_text('{"t": "a", "l": "x"}\n{"t": "b", "l": "x"}\n{"t": "c", "l": "y"}\n')
+    recipe = Recipe.load(tiny_vertical)
+    assert recipe.unlabelled == DataSource("real.jsonl", format="jsonl", text="t", label="l", limit_per_label=1)
+    assert [t.text for t in plan(flow, tiny_vertical, recipe) if t.kind == "label"] == ["a", "c"]
+
+
 def test_teacher_output_is_filtered_duplicates_and_wrong_intents_dropped(tiny_vertical):
     flow = load_flow(tiny_vertical / "flow.yaml")
     recipe = Recipe(per_intent=4, per_slot=0, batch=4, asr_fraction=0.0)

@@ -17,6 +17,7 @@
     oos_datasets:             # out-of-scope negatives
       - {path: clinc150, format: split}
     unlabelled: unlabelled.txt  # real caller utterances, one per line, for the teacher to label
+    unlabelled: {path: nlupp_hotels, format: split, limit_per_label: 80}   # or a data source (labels ignored)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class RecipeError(ValueError):
 @dataclass(frozen=True)
 class DataSource:
     path: str
-    format: str = "csv"  # csv | jsonl | clinc_oos | lines | split (path: banking77 | clinc150)
+    format: str = "csv"  # csv | jsonl | clinc_oos | lines | split (path: banking77 | clinc150 | nlupp_hotels | nlupp_banking)
     text: str = "text"
     label: str = "label"
     limit_per_label: int | None = None
@@ -70,7 +71,7 @@ class Recipe:
     intents: dict[str, str] = field(default_factory=dict)
     datasets: tuple[DataSource, ...] = ()
     oos_datasets: tuple[DataSource, ...] = ()
-    unlabelled: str | None = None
+    unlabelled: str | DataSource | None = None  # a file of lines, or any data source (its labels are ignored)
 
     @classmethod
     def load(cls, root: Path) -> "Recipe":
@@ -92,6 +93,11 @@ class Recipe:
             if key in ("datasets", "oos_datasets"):
                 try:
                     kwargs[key] = tuple(DataSource(**item) for item in value or [])
+                except TypeError as exc:
+                    raise RecipeError(f"{path}: {key}: {exc}") from exc
+            elif key == "unlabelled" and isinstance(value, dict):
+                try:
+                    kwargs[key] = DataSource(**value)
                 except TypeError as exc:
                     raise RecipeError(f"{path}: {key}: {exc}") from exc
             elif key == "intents":
@@ -127,8 +133,11 @@ def read_source(source: DataSource, root: Path) -> list[tuple[str, str]]:
                 rows = list(D.banking77_split()[0])
             elif source.path == "clinc150":
                 rows = [(t, "out_of_scope") for t, _ in D.clinc_split()["oos_train"]]
+            elif source.path in ("nlupp_hotels", "nlupp_banking"):  # texts only: NLU++ labels are not a flow's
+                domain = source.path.split("_", 1)[1]
+                rows = [(e["text"], "") for e in D.nlupp_split()[0] if e["domain"] == domain and e.get("intents")]
             else:
-                raise RecipeError(f"unknown split {source.path!r} (banking77, clinc150)")
+                raise RecipeError(f"unknown split {source.path!r} (banking77, clinc150, nlupp_hotels, nlupp_banking)")
         except FileNotFoundError:
             return []
         return _limit(rows, source.limit_per_label)

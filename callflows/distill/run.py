@@ -23,6 +23,8 @@ from callflows.nlu.asr_style import AsrStyler
 from callflows.nlu.builtin_intents import BUILTIN_INTENTS
 from callflows.nlu.pipeline import FAQ_INTENT
 
+FAQ_DESCRIPTION = "a question about the business itself: its facilities, opening hours, prices, policies or directions"
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,8 +52,8 @@ def plan(flow: FlowSpec, root: Path, recipe: Recipe) -> list[Task]:
     if recipe.unlabelled:
         from callflows.distill.recipe import DataSource
 
-        texts = [t for t, _ in read_source(DataSource(recipe.unlabelled, format="lines"), root)]
-        tasks += label_tasks(texts)
+        source = recipe.unlabelled if isinstance(recipe.unlabelled, DataSource) else DataSource(recipe.unlabelled, format="lines")
+        tasks += label_tasks([t for t, _ in read_source(source, root)])
     return tasks
 
 
@@ -97,7 +99,9 @@ def run_task(task: Task, teacher: Teacher, flow: FlowSpec, ifilter: IntentFilter
                                  "style": "asr", "source": "teacher"})
     elif task.kind == "label":
         label = teacher.label(task.text, intents)
-        if label == "none":
+        # two labellers must agree (self-consistency): the teacher, and the classifier trained on
+        # the flow's own examples; a real utterance the two read differently is left out
+        if label == "none" or not ifilter.keep(task.text, label)[0]:
             dropped += 1
         else:
             rows.append({"kind": "intent", "text": task.text, "intent": label, "style": "real", "source": "teacher_label"})
@@ -135,6 +139,8 @@ def distill(flow: FlowSpec, root: Path, *, teacher_llm: Any = None, recipe: Reci
         for ex in data.examples():  # what earlier runs kept counts as seen (no duplicates on resume)
             ifilter.seen.add(key(ex.text))
         intents = {name: recipe.intents.get(name, name.replace("_", " ")) for name in flow.intents}
+        if flow.faq:  # a real caller's question the knowledge file answers is FAQ data, not "none"
+            intents[FAQ_INTENT] = recipe.intents.get(FAQ_INTENT, FAQ_DESCRIPTION)
         for i, task in enumerate(todo, 1):
             try:
                 rows, drop = run_task(task, teacher, flow, ifilter, recipe, intents)

@@ -285,6 +285,11 @@ class StayChecks:
                                                                        and not _NOT_GUESTS_AFTER.match(text[v.end:])))
                        for v in extract("number", text, parse_ctx(tracker))):
                 current = tracker.get_slot("guests")  # another validator may have set it this turn
+                found_now = tracker.get_slot("reservation_ref") not in (None, previous_value(tracker, "reservation_ref"))
+                if found_now and getattr(self, "fills_stay", False):
+                    # the reservation found this turn gave the party size, even when it equals a
+                    # digit of the spoken reservation number ("5 3 j 2 2 f" for 2 guests)
+                    return {"guests": current}
                 return {"guests": current if current != value else previous_value(tracker, "guests")}
         try:
             guests = int(value)
