@@ -210,15 +210,31 @@ def start_llm_server(workdir: Path, threads: int) -> tuple[subprocess.Popen, str
                              "--n_ctx", "4096", "--n_threads", str(threads)],
                             cwd=workdir, stdout=subprocess.DEVNULL, stderr=open(workdir / "llm.log", "w"))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
+    wait_ready(proc, url + "/v1/models", 180, workdir / "llm.log")
+    return proc, url
+
+
+def wait_ready(proc: subprocess.Popen, health_url: str, timeout_s: float, log: Path) -> None:
+    """Until `health_url` answers 200; kills `proc` and raises if it dies or the time runs out."""
+    deadline = time.time() + timeout_s
     while time.time() < deadline and proc.poll() is None:
         try:
-            if requests.get(url + "/v1/models", timeout=2).ok:
-                return proc, url
+            if requests.get(health_url, timeout=2).ok:
+                return
         except requests.RequestException:
-            time.sleep(1)
+            pass
+        time.sleep(1)
     proc.kill()
-    raise RuntimeError(f"the LLM server did not start; see {workdir / 'llm.log'}")
+    raise RuntimeError(f"{health_url} did not come up; see {log}")
+
+
+def stop(proc: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL after `timeout_s`."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def start_server(workdir: Path, db_url: str, threads: int, malloc_arenas: int | None = None,
@@ -236,18 +252,10 @@ def start_server(workdir: Path, db_url: str, threads: int, malloc_arenas: int | 
                              "--threads", str(threads)], env=env, cwd=workdir, stdout=subprocess.DEVNULL,
                             stderr=open(workdir / "server.log", "w"))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 600  # the first start synthesises every vertical's static sentences
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if requests.get(url + "/healthz", timeout=1).ok:
-                time.sleep(5)
-                return proc, url
-        except requests.RequestException:
-            time.sleep(1)
-    proc.kill()
-    raise RuntimeError(f"server did not start; see {workdir / 'server.log'}")
+    # the first start synthesises every vertical's static sentences
+    wait_ready(proc, url + "/healthz", 600, workdir / "server.log")
+    time.sleep(5)
+    return proc, url
 
 
 # --------------------------------------------------------------------------- callers
@@ -354,8 +362,8 @@ def fillers_by_call(server_log: Path) -> Counter[str]:
 
 def latency_parts_by_minute(db_url: str, t0: float, duration_s: float) -> list[dict[str, Any]]:
     """Per minute of the run, the median of each stored part of a caller turn's latency (the
-    server's own measure: end-of-turn wait, STT finish, NLU, TTS first audio, total), and how
-    many of the minute's turns were free speech, a form answer, or keypad: what moves the p50."""
+    server's own measure: end-of-turn wait, STT finish, NLU, TTS first audio, total), and the
+    minute's turns per vertical: whether the mix of turns or slower compute moves the p50."""
     from datetime import timezone
 
     from sqlalchemy import select
@@ -365,6 +373,7 @@ def latency_parts_by_minute(db_url: str, t0: float, duration_s: float) -> list[d
 
     store = Store(db_url)
     rows: dict[Any, dict[str, list[float]]] = {}
+    verticals: dict[Any, Counter[str]] = {}
     with store.session() as s:
         q = select(Turn, Call.vertical).join(Call, Call.id == Turn.call_id).where(Turn.speaker == "caller",
                                                                                    Turn.total_ms.is_not(None))
@@ -377,15 +386,14 @@ def latency_parts_by_minute(db_url: str, t0: float, duration_s: float) -> list[d
                 value = getattr(turn, part)
                 if value is not None:
                     bucket.setdefault(part, []).append(float(value))
-            bucket.setdefault("_vertical", []).append(vertical)  # type: ignore[arg-type]
+            verticals.setdefault(minute, Counter())[vertical] += 1
     store.dispose()
     out = []
     for minute in sorted(rows, key=lambda m: (m == "drain", m if m != "drain" else 0)):
         b = rows[minute]
-        verticals = Counter(b.pop("_vertical"))  # type: ignore[arg-type]
         out.append({"minute": minute, "turns": len(b.get("total_ms", [])),
                     **{f"{part}_p50": round(statistics.median(v), 1) for part, v in b.items() if v},
-                    "total_ms_p95": pct(b.get("total_ms", []), 95), "turns_by_vertical": dict(verticals)})
+                    "total_ms_p95": pct(b.get("total_ms", []), 95), "turns_by_vertical": dict(verticals[minute])})
     return out
 
 
@@ -693,17 +701,9 @@ def main() -> None:
         print(f"JSON: {args.out}; server log: {workdir / 'server.log'}")
     finally:
         if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, 40)
         if llm is not None:
-            llm.terminate()
-            try:
-                llm.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                llm.kill()
+            stop(llm, 20)
         if database is not None:
             try:
                 database.drop()

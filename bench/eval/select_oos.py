@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from callflows.eval import data as D  # noqa: E402
 from callflows.eval.runner import ASR_NOISE, _VectorCache  # noqa: E402
 from callflows.nlu.asr_style import AsrStyler  # noqa: E402
-from callflows.nlu.student import GENERIC_NEGATIVES, OOS, StudentModel  # noqa: E402
+from callflows.nlu.student import GENERIC_NEGATIVES, OOS, StudentModel, paired_groups  # noqa: E402
 
 SHARES = (0.005, 0.01, 0.02, 0.03, 0.05)
 MIN_OOS_RECALL, MIN_IN_SCOPE = 0.85, 0.90
@@ -69,9 +69,8 @@ def main() -> None:
         rows = rows + [(aug(t), lab) for t, lab in rows]
         texts = [t for t, _ in rows]
         vec = cache.vectors(texts + negatives + list(GENERIC_NEGATIVES))
-        groups = list(range(len(rows) // 2)) * 2  # an utterance and its ASR-style copy, as callflows eval does
         return StudentModel(embedder=cache.embedder, oos_false_reject=share).fit(
-            texts, [lab for _, lab in rows], oos_texts=negatives, vectors=vec, groups=groups)
+            texts, [lab for _, lab in rows], oos_texts=negatives, vectors=vec, groups=paired_groups(len(rows) // 2))
 
     table = []
     b_oos_neg = [t for t, _ in clinc["oos_train"]]  # as in callflows eval: all of oos_train for Banking77

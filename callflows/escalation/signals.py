@@ -65,7 +65,7 @@ class SignalTracker:
         understood = bool(getattr(nlu, "values", None)) or getattr(nlu, "yes_no", None) is not None
         # "out of scope" for an answer to the bot's question is a misheard answer ("hold them" for
         # "all of them"), not a request no flow covers: it counts as not understood
-        misheard = answering and intent == OUT_OF_SCOPE and not understood
+        misheard = answering and intent == OUT_OF_SCOPE
         if source != "dtmf" and (confidence < self.threshold or misheard) and not understood:
             s.low_confidence_streak += 1
         else:

@@ -28,7 +28,7 @@ from callflows.eval import data as D
 from callflows.eval.gold import NLUPP_TODAY, NLUPP_TYPES, SGD_TODAY, nlupp_gold, sgd_date, sgd_time
 from callflows.nlu.asr_style import AsrStyler
 from callflows.nlu.classifier import TfidfIntentClassifier
-from callflows.nlu.student import OOS, StudentModel, calibration_holdout
+from callflows.nlu.student import OOS, StudentModel, calibration_holdout, paired_groups
 from callflows.nlu.values import ParseContext, extract, words_to_digits
 
 ASR_NOISE = {"fillers": 0.1, "errors": 0.03}
@@ -323,7 +323,7 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
     oos_train = [t for t, _ in clinc["oos_train"]]
     aug = asr_train()
     b_train_aug = b_train + [(aug(t), lab) for t, lab in b_train]
-    b_groups = list(range(len(b_train))) * 2  # an utterance and its ASR-style copy
+    b_groups = paired_groups(len(b_train))
     seed_rows = _seed_examples(b_train, SEED_PER_INTENT, 0)
     seed_aug = seed_rows + [(aug(t), lab) for t, lab in seed_rows]
     log(f"banking77: {len(b_train)} train, {len(b_val)} val; embedding ...")
@@ -334,10 +334,8 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
         from callflows.nlu.student import GENERIC_NEGATIVES
 
         vec = cache.vectors(texts + list(oos) + list(GENERIC_NEGATIVES))
-        if groups is None:
-            groups = list(range(len(rows) // 2)) * 2
         return StudentModel(embedder=embedder).fit(texts, [lab for _, lab in rows], oos_texts=oos, vectors=vec,
-                                                   groups=groups)
+                                                   groups=paired_groups(len(rows) // 2) if groups is None else groups)
 
     preds: dict[str, dict[str, list[str]]] = defaultdict(dict)
 

@@ -152,6 +152,11 @@ def calibration_holdout(labels: Sequence[str], groups: Sequence[int] | None = No
     return held
 
 
+def paired_groups(originals: int) -> list[int]:
+    """Group ids for `originals` utterances followed by one ASR-style copy of each, in the same order."""
+    return list(range(originals)) * 2
+
+
 class StudentModel:
     """Intent classifier (IntentClassifier protocol) + slot tagger + OOS detection."""
 
