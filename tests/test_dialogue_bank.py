@@ -13,21 +13,20 @@ import json
 import logging
 import threading
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from callflows.dialogue import DialogueSession
+from callflows.eval.data import data_dir
 from callflows.store import bank as bank_repo
 from callflows.store.models import Account, AccountTransaction, Call, Card, Customer, SlotValue, Turn
 from callflows.verticals import load_vertical
 
 TZ = ZoneInfo("America/Chicago")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
-ROOT = Path(__file__).resolve().parent.parent
-CATEGORIES = ROOT.parent / "shared" / "data" / "nlu" / "banking77_categories.json"
+CATEGORIES = data_dir() / "banking77_categories.json"  # the project's own lookup (CALLFLOWS_DEV_DATA, ../shared, ...)
 
 JORDAN = ("jordan ellis", "july fourteenth nineteen eighty eight", "four four one seven")
 PRIYA = ("my name is priya raman", "february third nineteen seventy five", "nine zero two three")
