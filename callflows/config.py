@@ -22,6 +22,7 @@ class Settings:
     public_url: str | None = None  # https://callflows.example.com, as Twilio reaches us
     twilio_auth_token: str | None = None
     twilio_account_sid: str | None = None
+    stream_secret: str | None = None  # key of the per-call stream grants; default: derived from the auth token
     twilio_api_base: str = "https://api.twilio.com"  # tests point it at a local stand-in
     insecure_dev: bool = False  # allow running without TWILIO_AUTH_TOKEN (development only)
     default_vertical: str = "dental_clinic"
@@ -45,6 +46,7 @@ class Settings:
             public_url=(_env("CALLFLOWS_PUBLIC_URL") or "").rstrip("/") or None,
             twilio_auth_token=_env("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
+            stream_secret=_env("CALLFLOWS_STREAM_SECRET"),
             twilio_api_base=_env("CALLFLOWS_TWILIO_API_BASE", "https://api.twilio.com") or "https://api.twilio.com",
             insecure_dev=_flag("CALLFLOWS_INSECURE_DEV"),
             default_vertical=_env("CALLFLOWS_DEFAULT_VERTICAL", "dental_clinic") or "dental_clinic",

@@ -17,6 +17,7 @@ from flask import Flask
 from callflows.config import Settings
 from callflows.telephony.routes import EXTENSION_KEY, TwilioContext, bp
 from callflows.telephony.security import TwilioSignatureChecker
+from callflows.telephony.stream_grant import StreamGrants, derive_key
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None, store: Any = None, *, services:
     if not settings.public_url:
         log.warning("CALLFLOWS_PUBLIC_URL is not set: stream URLs and signatures use the request's host")
 
-    app.extensions[EXTENSION_KEY] = TwilioContext(settings=settings, store=store, checker=checker)
+    grants = StreamGrants(derive_key(settings.stream_secret, settings.twilio_auth_token))
+    app.extensions[EXTENSION_KEY] = TwilioContext(settings=settings, store=store, checker=checker, grants=grants)
     if services is _UNSET:
         services = _phone_services(settings, store)
     app.extensions["callflows"] = services

@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ from callflows.nlu.pipeline import VerticalNLU
 logger = logging.getLogger(__name__)
 
 FLOW_FILE = "flow.yaml"
+VERTICAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+"""What a vertical's folder name may be: it is looked up, never joined into a path as given."""
+MODULE_FILE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
+
+
+class UnknownVertical(LookupError):
+    """A vertical name that is not one of the installed verticals (the message is safe to log)."""
 
 
 @dataclass
@@ -42,22 +50,38 @@ def verticals_dir() -> Path:
 
 
 def list_verticals() -> list[str]:
+    """The installed verticals: folders of the verticals folder with a flow file and a valid name."""
     base = verticals_dir()
-    return sorted(p.name for p in base.iterdir() if (p / FLOW_FILE).is_file()) if base.is_dir() else []
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if VERTICAL_NAME.match(p.name) and (p / FLOW_FILE).is_file())
+
+
+def is_known_vertical(name: object) -> bool:
+    return isinstance(name, str) and bool(VERTICAL_NAME.match(name)) and name in list_verticals()
 
 
 def vertical_root(name: str) -> Path:
-    root = verticals_dir() / name
-    if not (root / FLOW_FILE).is_file():
+    """The folder of the installed vertical `name`.
+
+    Why a lookup and not a join: a name can come from request data (a stream's parameters, a
+    form), and ``verticals_dir() / "../../tmp/x"`` would import code from anywhere."""
+    if not is_known_vertical(name):
+        shown = name[:64] if isinstance(name, str) else type(name).__name__
         known = ", ".join(list_verticals()) or "none"
-        raise LookupError(f"no vertical '{name}' in {verticals_dir()} (known: {known})")
-    return root
+        raise UnknownVertical(f"no vertical {shown!r} in {verticals_dir()} (known: {known})")
+    return verticals_dir() / name
 
 
 def load_actions_module(name: str, root: Path, module_file: str | None = None) -> ModuleType | None:
-    """Import verticals/<name>/actions.py under a private module name."""
-    path = root / (module_file or "actions.py")
-    if not path.is_file():
+    """Import the vertical's actions module (a bare ``*.py`` file name in its own folder) under a
+    private module name. Anything else is refused: a flow edited in the admin must never name code
+    outside the vertical's folder (the flow loader refuses it too)."""
+    module_file = module_file or "actions.py"
+    if not MODULE_FILE.match(module_file):
+        raise ValueError(f"vertical {name}: actions must be a file name in the vertical's folder, not {module_file[:80]!r}")
+    path = root / module_file
+    if path.resolve().parent != root.resolve() or not path.is_file():
         return None
     suffix = "" if root.resolve() == (verticals_dir() / name).resolve() else "_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
     mod_name = f"callflows_vertical_{name}_actions{suffix}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import xml.etree.ElementTree as ET
 import re
 import time
 from pathlib import Path
@@ -187,9 +188,9 @@ def test_guard_skips_media_on_a_track_the_start_did_not_declare():
 
 
 def test_a_message_over_the_websocket_limit_closes_the_socket_and_the_call(phone_server):  # noqa: F811
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.recv()
         handler = _the_handler()
         try:
@@ -202,18 +203,18 @@ def test_a_message_over_the_websocket_limit_closes_the_socket_and_the_call(phone
     assert handler.wait(lambda h: h.closed)
     assert handler.closed in (["socket_closed"], ["error"])
     # the server is fine: the next call is answered
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server, call_sid="CA" + "f" * 32)
     try:
-        ws.send(start_msg(seq=1, call_sid="CA" + "f" * 32))
+        ws.send(start_msg(seq=1, call_sid="CA" + "f" * 32, params=params))
         assert json.loads(ws.recv())["event"] == "mark"
     finally:
         ws.close()
 
 
 def test_a_flood_of_bad_messages_is_skipped_logged_briefly_and_the_call_goes_on(phone_server, caplog):  # noqa: F811
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.recv()
         handler = _the_handler()
         for i in range(300):
@@ -221,7 +222,7 @@ def test_a_flood_of_bad_messages_is_skipped_logged_briefly_and_the_call_goes_on(
             ws.send_binary(b"\x00\xff" * 40)
             ws.send(json.dumps(_media("!!!")))
         # replays of what came before start, a replayed start and an old stop: all skipped
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.send(stop_msg(seq=1))
         ws.send(media_msg(seq=2, chunk=1, payload=b"\x22" * 160))
         assert handler.wait(lambda h: h.events)
@@ -238,9 +239,9 @@ def test_a_flood_of_bad_messages_is_skipped_logged_briefly_and_the_call_goes_on(
 
 def test_a_start_declaring_l16_audio_starts_no_call(phone_server):  # noqa: F811
     phone_server.app.extensions[EXTENSION_KEY].start_timeout_s = 0.5
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(json.dumps(_start(mediaFormat={"encoding": "audio/x-l16", "sampleRate": 8000, "channels": 1})))
+        ws.send(json.dumps(_start(customParameters=params, mediaFormat={"encoding": "audio/x-l16", "sampleRate": 8000, "channels": 1})))
         ws.send(json.dumps(_media()))
         assert _close_code(ws) == 1008
     finally:
@@ -285,13 +286,22 @@ def test_crafted_body_sha256_query_is_not_a_500(sqlite_store):
 
 
 def test_a_replayed_voice_webhook_only_answers_the_same_twiml(sqlite_store):
-    """The voice webhook has no replay cache: a replay is harmless (no state changes, same TwiML)."""
+    """The voice webhook has no replay cache: a replay is harmless. No state changes, and the
+    same TwiML but for a new stream token, which only opens a socket with Twilio's signature
+    over that exact URL (one the replayer cannot make)."""
     client = _twilio_app(sqlite_store).test_client()
     params = _voice_params()
     headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, f"{PUBLIC_URL}/twilio/voice", params)}
     first = client.post("/twilio/voice", data=params, headers=headers)
     second = client.post("/twilio/voice", data=params, headers=headers)
-    assert first.status_code == second.status_code == 200 and first.data == second.data
+    assert first.status_code == second.status_code == 200
+
+    def answer(resp):
+        stream = ET.fromstring(resp.get_data(as_text=True)).find("./Connect/Stream")
+        values = {p.get("name"): p.get("value") for p in stream.findall("Parameter") if p.get("name") != "sig"}
+        return stream.get("url").rsplit("/", 1)[0], values
+
+    assert answer(first) == answer(second)
     with sqlite_store.session() as s:
         assert s.scalar(select(func.count()).select_from(Call)) == 0
 

@@ -38,6 +38,7 @@ from tests.fixtures.twilio import (
     CALL_SID,
     STREAM_SID,
     LiveServer,
+    answer_call,
     connected_msg,
     dtmf_msg,
     mark_msg,
@@ -203,15 +204,15 @@ def phone_server(sqlite_store):
         yield server
 
 
-def _connect(server: LiveServer, signature: str | None = "wss") -> websocket.WebSocket:
-    headers = []
-    if signature == "wss":
-        headers.append(f"X-Twilio-Signature: {sign(AUTH_TOKEN, 'wss://callflows.example.test/twilio/media')}")
-    elif signature == "https":
-        headers.append(f"X-Twilio-Signature: {sign(AUTH_TOKEN, 'https://callflows.example.test/twilio/media')}")
-    elif signature:
-        headers.append(f"X-Twilio-Signature: {signature}")
-    return websocket.create_connection(f"{server.ws_url}/twilio/media", header=headers, timeout=5)
+def _connect(server: LiveServer, signature: str | None = "wss",
+             call_sid: str = CALL_SID) -> tuple[websocket.WebSocket, dict[str, str]]:
+    """A socket opened as Twilio opens it after the voice webhook; (socket, the signed start parameters)."""
+    invite = answer_call(server.url, public_url=PUBLIC_URL, call_sid=call_sid)
+    if signature in ("wss", "https"):
+        headers = invite.headers(signature)
+    else:
+        headers = [f"X-Twilio-Signature: {signature}"] if signature else []
+    return websocket.create_connection(invite.ws_url, header=headers, timeout=5), invite.params
 
 
 def _close_code(ws: websocket.WebSocket) -> int | None:
@@ -237,7 +238,7 @@ def _the_handler() -> FakeHandler:
 
 @pytest.mark.parametrize("signature", [None, "bm90IGEgc2lnbmF0dXJl", sign("another-token", "wss://callflows.example.test/twilio/media")])
 def test_upgrade_without_a_valid_signature_is_closed_with_1008(phone_server, signature):
-    ws = _connect(phone_server, signature)
+    ws, _ = _connect(phone_server, signature)
     try:
         assert _close_code(ws) == 1008
     finally:
@@ -247,10 +248,10 @@ def test_upgrade_without_a_valid_signature_is_closed_with_1008(phone_server, sig
 
 @pytest.mark.parametrize("form", ["wss", "https"])
 def test_signed_upgrade_is_accepted_and_the_call_runs(phone_server, form):
-    ws = _connect(phone_server, form)
+    ws, params = _connect(phone_server, form)
     try:
         ws.send(connected_msg())
-        ws.send(start_msg(seq=1, params={"vertical": "dental_clinic", "from": "+15551234567"}))
+        ws.send(start_msg(seq=1, params=params))
         assert json.loads(ws.recv()) == {"event": "mark", "streamSid": STREAM_SID, "mark": {"name": "hello"}}
         handler = _the_handler()
         assert handler.start.custom_parameters["from"] == "+15551234567"
@@ -267,9 +268,9 @@ def test_signed_upgrade_is_accepted_and_the_call_runs(phone_server, form):
 
 
 def test_malformed_frames_are_skipped_and_the_call_goes_on(phone_server):
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.recv()  # the handler's "hello" mark
         handler = _the_handler()
         bad_frames = [
@@ -295,9 +296,9 @@ def test_malformed_frames_are_skipped_and_the_call_goes_on(phone_server):
 
 
 def test_replayed_and_out_of_order_media_are_skipped(phone_server):
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.recv()
         handler = _the_handler()
         for seq, chunk in [(2, 1), (3, 2), (3, 2), (2, 1), (5, 4), (4, 3), (6, 4), (7, 5)]:
@@ -312,9 +313,9 @@ def test_replayed_and_out_of_order_media_are_skipped(phone_server):
 
 
 def test_server_closes_the_socket_when_the_dialogue_ends(phone_server):
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.recv()
         handler = _the_handler()
         ws.send(dtmf_msg(seq=2, digit="9"))  # the fake handler's "goodbye"
@@ -327,9 +328,9 @@ def test_server_closes_the_socket_when_the_dialogue_ends(phone_server):
 
 def test_a_stream_that_falls_silent_is_closed(phone_server):
     phone_server.app.extensions[EXTENSION_KEY].idle_timeout_s = 0.6
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.recv()
         handler = _the_handler()
         assert _close_code(ws) == 1000
@@ -345,9 +346,9 @@ def test_a_handler_that_fails_is_still_closed(phone_server):
             raise RuntimeError("pipeline broke")
 
     phone_server.app.extensions[EXTENSION_KEY].handler_factory = Exploding
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1))
+        ws.send(start_msg(seq=1, params=params))
         ws.recv()
         handler = _the_handler()
         ws.send(media_msg(seq=2, chunk=1))
@@ -360,9 +361,9 @@ def test_a_handler_that_fails_is_still_closed(phone_server):
 
 def test_a_socket_without_a_valid_start_is_closed(phone_server):
     phone_server.app.extensions[EXTENSION_KEY].start_timeout_s = 0.5
-    ws = _connect(phone_server)
+    ws, params = _connect(phone_server)
     try:
-        ws.send(start_msg(seq=1, media_format={"encoding": "audio/l16", "sampleRate": 16000, "channels": 1}))
+        ws.send(start_msg(seq=1, params=params, media_format={"encoding": "audio/l16", "sampleRate": 16000, "channels": 1}))
         for i in range(1, 60):  # media keeps coming, but no call was ever started
             try:
                 ws.send(media_msg(seq=i + 1, chunk=i))
@@ -405,14 +406,13 @@ def test_under_gunicorn_gthread(tmp_path):
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.2)
-        url = f"ws://127.0.0.1:{port}/twilio/media"
-        ws = websocket.create_connection(url, timeout=5)
+        invite = answer_call(f"http://127.0.0.1:{port}", public_url=PUBLIC_URL)
+        ws = websocket.create_connection(invite.ws_url, timeout=5)  # unsigned
         assert _close_code(ws) == 1008
         ws.close()
-        header = f"X-Twilio-Signature: {sign(AUTH_TOKEN, 'wss://callflows.example.test/twilio/media')}"
-        ws = websocket.create_connection(url, header=[header], timeout=5)
+        ws = websocket.create_connection(invite.ws_url, header=invite.headers(), timeout=5)
         try:
-            ws.send(start_msg(seq=1))
+            ws.send(start_msg(seq=1, params=invite.params))
             assert json.loads(ws.recv())["mark"]["name"] == "start"
             ws.send("garbage")
             ws.send(media_msg(seq=2, chunk=1))
@@ -429,3 +429,123 @@ def test_under_gunicorn_gthread(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --------------------------------------------------------------------------- #
+# per-call grants: only what the server put in its TwiML is trusted
+# --------------------------------------------------------------------------- #
+
+
+def _open(invite: Any) -> websocket.WebSocket:
+    return websocket.create_connection(invite.ws_url, header=invite.headers(), timeout=5)
+
+
+def test_the_fixed_stream_url_without_a_token_is_refused(phone_server):
+    url = f"{phone_server.ws_url}/twilio/media"
+    ws = websocket.create_connection(url, header=[f"X-Twilio-Signature: {sign(AUTH_TOKEN, 'wss://callflows.example.test/twilio/media')}"], timeout=5)
+    try:
+        assert _close_code(ws) == 1008
+    finally:
+        ws.close()
+    assert FakeHandler.instances == []
+
+
+def test_a_captured_upgrade_header_cannot_be_replayed(phone_server):
+    invite = answer_call(phone_server.url, public_url=PUBLIC_URL)
+    first = _open(invite)
+    try:
+        first.send(start_msg(seq=1, params=invite.params))
+        first.recv()  # the handler's "hello": the real call runs
+        for _ in range(3):  # the same URL and signature again, as an eavesdropper would send them
+            again = _open(invite)
+            try:
+                assert _close_code(again) == 1008
+            finally:
+                again.close()
+    finally:
+        first.close()
+    assert len(FakeHandler.instances) == 1
+
+
+def test_an_expired_stream_token_is_refused(phone_server):
+    grants = phone_server.app.extensions[EXTENSION_KEY].grants
+    grants.ttl_s = -1.0  # tokens issued from now on are already expired
+    invite = answer_call(phone_server.url, public_url=PUBLIC_URL)
+    ws = _open(invite)
+    try:
+        assert _close_code(ws) == 1008
+    finally:
+        ws.close()
+    assert FakeHandler.instances == []
+
+
+@pytest.mark.parametrize("tamper", [
+    {"vertical": "../../../../tmp/x/evil"},
+    {"vertical": "/tmp/x/evil"},
+    {"vertical": "retail_bank"},  # a real vertical, but not the one the server chose
+    {"from": "+15550001111"},
+    {"sig": None},
+    {"call_sid": "CA" + "e" * 32},
+])
+def test_start_parameters_the_server_did_not_sign_are_refused(phone_server, tamper):
+    invite = answer_call(phone_server.url, public_url=PUBLIC_URL)
+    params = {k: v for k, v in {**invite.params, **tamper}.items() if v is not None}
+    ws = _open(invite)
+    try:
+        ws.send(start_msg(seq=1, params=params))
+        assert _close_code(ws) == 1008
+    finally:
+        ws.close()
+    assert FakeHandler.instances == []
+
+
+def test_a_start_for_another_call_sid_is_refused(phone_server):
+    invite = answer_call(phone_server.url, public_url=PUBLIC_URL)
+    ws = _open(invite)
+    try:
+        ws.send(start_msg(seq=1, params=invite.params, call_sid="CA" + "9" * 32))
+        assert _close_code(ws) == 1008
+    finally:
+        ws.close()
+    assert FakeHandler.instances == []
+
+
+def test_sockets_waiting_for_start_are_bounded(phone_server):
+    ctx = phone_server.app.extensions[EXTENSION_KEY]
+    ctx.max_pending_streams = 2
+    idle = [_open(answer_call(phone_server.url, public_url=PUBLIC_URL, call_sid=f"CA{i:032x}")) for i in range(2)]
+    try:
+        time.sleep(0.2)
+        extra = _open(answer_call(phone_server.url, public_url=PUBLIC_URL, call_sid="CA" + "7" * 32))
+        try:
+            assert _close_code(extra) == 1013  # try again later
+        finally:
+            extra.close()
+    finally:
+        for ws in idle:
+            ws.close()
+    time.sleep(0.8)  # the idle ones leave the pending count as their loops notice the close
+    invite = answer_call(phone_server.url, public_url=PUBLIC_URL)
+    ws = _open(invite)
+    try:
+        ws.send(start_msg(seq=1, params=invite.params))
+        assert json.loads(ws.recv())["mark"]["name"] == "hello"
+    finally:
+        ws.close()
+
+
+def test_a_huge_json_integer_is_skipped_and_the_call_goes_on(phone_server):
+    """A 5,000-digit integer raised ValueError out of the parser and ended the call with 1011."""
+    ws, params = _connect(phone_server)
+    try:
+        ws.send(start_msg(seq=1, params=params))
+        ws.recv()
+        handler = _the_handler()
+        ws.send('{"event": "media", "sequenceNumber": ' + "9" * 5000 + "}")
+        ws.send('{"event": "start", "sequenceNumber": "2", "streamSid": "MZx", "start": {"accountSid": "AC1", '
+                '"callSid": "CA1", "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 1e999}}}')
+        ws.send(media_msg(seq=2, chunk=1, payload=b"\x11" * 160))
+        assert handler.wait(lambda h: h.events)
+        assert ws.connected and not handler.closed
+    finally:
+        ws.close()

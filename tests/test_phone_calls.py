@@ -21,7 +21,7 @@ from callflows.speech.caller_voice import caller_audio
 from callflows.store import repo
 from callflows.store.models import Call, Turn
 from callflows.telephony.simulator import SimulatedCall, Step
-from tests.fixtures.twilio import FakeTwilioApi, LiveServer, sign
+from tests.fixtures.twilio import FakeTwilioApi, LiveServer, answer_call
 
 pytestmark = pytest.mark.speech
 
@@ -178,7 +178,8 @@ def test_malformed_frames_are_skipped_and_the_call_goes_on(phone):
 
 def test_unsigned_stream_is_refused(phone):
     server, _, _ = phone
-    ws = websocket.create_connection(server.ws_url + "/twilio/media", timeout=5)
+    invite = answer_call(server.url, auth_token=TOKEN, call_sid="CA" + "a" * 32)
+    ws = websocket.create_connection(invite.ws_url, timeout=5)  # no signature header
     ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
     with pytest.raises((websocket.WebSocketConnectionClosedException, websocket.WebSocketException, ConnectionError)):
         for _ in range(5):
@@ -188,11 +189,11 @@ def test_unsigned_stream_is_refused(phone):
 
 
 def _open_stream(server, call_sid):
-    url = server.ws_url + "/twilio/media"
-    ws = websocket.create_connection(url, header=[f"X-Twilio-Signature: {sign(TOKEN, url)}"], timeout=5)
+    invite = answer_call(server.url, auth_token=TOKEN, call_sid=call_sid, from_number="+15557654321")
+    ws = websocket.create_connection(invite.ws_url, header=invite.headers(), timeout=5)
     ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
     ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1", "start": {
         "streamSid": "MZ1", "accountSid": ACCOUNT, "callSid": call_sid, "tracks": ["inbound"],
-        "customParameters": {"vertical": "dental_clinic", "from": "+15557654321", "to": "+15550100000"},
+        "customParameters": invite.params,
         "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
     return ws

@@ -86,18 +86,47 @@ def test_incoming_call_answers_with_a_stream_and_parameters(sqlite_store):
     resp = _post(client, "/twilio/voice", _voice_params())
     assert resp.status_code == 200 and resp.mimetype == "text/xml"
     url, params = _stream(resp.get_data(as_text=True))
-    assert url == "wss://callflows.example.test/twilio/media"
+    assert url.startswith("wss://callflows.example.test/twilio/media/")  # a per-call token follows
+    token = url.rsplit("/", 1)[1]
+    assert params.pop("sig")  # the server's signature over the token and these values
     assert params == {"vertical": "dental_clinic", "from": CALLER, "to": CLINIC, "call_sid": CALL_SID}
+    again = _stream(_post(client, "/twilio/voice", _voice_params()).get_data(as_text=True))[0]
+    assert again.rsplit("/", 1)[1] != token  # every answer issues a new token
 
 
 def test_called_number_chooses_the_vertical(sqlite_store):
     with sqlite_store.session() as s:
-        repo.upsert_phone_number(s, CLINIC, "hvac_service", transfer_number="+15559990000")
+        repo.upsert_phone_number(s, CLINIC, "hotel", transfer_number="+15559990000")
     client = _app(sqlite_store, default_vertical="dental_clinic").test_client()
     _, params = _stream(_post(client, "/twilio/voice", _voice_params(CLINIC)).get_data(as_text=True))
-    assert params["vertical"] == "hvac_service"
+    assert params["vertical"] == "hotel"
     _, params = _stream(_post(client, "/twilio/voice", _voice_params("+15550002222")).get_data(as_text=True))
     assert params["vertical"] == "dental_clinic"  # unmapped: the default
+
+
+@pytest.mark.parametrize("vertical", ["hvac_service", "../../../../tmp/x/evil", "/tmp/x/evil"])
+def test_a_number_mapped_to_a_vertical_that_is_not_installed_gets_an_apology_and_a_record(sqlite_store, vertical):
+    """Before: the call was dropped with no record at all (and a path was imported as a vertical)."""
+    with sqlite_store.session() as s:
+        repo.upsert_phone_number(s, CLINIC, vertical, transfer_number="+15559990000")
+    client = _app(sqlite_store).test_client()
+    resp = _post(client, "/twilio/voice", _voice_params(CLINIC))
+    assert resp.status_code == 200
+    root = ET.fromstring(resp.get_data(as_text=True))
+    assert [c.tag for c in root] == ["Say", "Hangup"] and "sorry" in root.find("Say").text.lower()
+    with sqlite_store.session() as s:
+        call = repo.get_call_by_sid(s, CALL_SID)
+        assert call is not None and call.ended_at is not None
+        assert call.outcome == "refused_unknown_vertical" and call.vertical == vertical[:64]
+        assert call.summary["refused"] == "unknown_vertical"
+
+
+@pytest.mark.parametrize("call_sid", [None, "", "not-a-sid", "CA" + "x" * 100])
+def test_a_voice_webhook_without_a_valid_call_sid_is_refused(sqlite_store, call_sid):
+    """Before: a signed webhook without CallSid was answered with an empty call id."""
+    client = _app(sqlite_store).test_client()
+    params = {k: v for k, v in {**_voice_params(), "CallSid": call_sid}.items() if v is not None}
+    assert _post(client, "/twilio/voice", params).status_code == 400
 
 
 def test_without_public_url_the_stream_url_comes_from_the_request_host(sqlite_store):
@@ -109,13 +138,13 @@ def test_without_public_url_the_stream_url_comes_from_the_request_host(sqlite_st
                              timeout=5)
         assert resp.status_code == 200
         stream_url, _ = _stream(resp.text)
-        assert stream_url == f"ws://127.0.0.1:{server.port}/twilio/media"  # loopback: no TLS to be had
+        assert stream_url.startswith(f"ws://127.0.0.1:{server.port}/twilio/media/")  # loopback: no TLS to be had
         # a public host name (behind a TLS-terminating tunnel): always wss
         headers = {"Host": "abc.tunnel.example", "X-Twilio-Signature": sign(
             AUTH_TOKEN, "http://abc.tunnel.example/twilio/voice", params)}
         resp = requests.post(url, data=params, headers=headers, timeout=5)
         assert resp.status_code == 200
-        assert _stream(resp.text)[0] == "wss://abc.tunnel.example/twilio/media"
+        assert _stream(resp.text)[0].startswith("wss://abc.tunnel.example/twilio/media/")
 
 
 @pytest.mark.parametrize("path", ["/twilio/voice", "/twilio/status"])

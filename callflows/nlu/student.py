@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import hmac
 import json
 import pickle
 import re
@@ -448,8 +449,9 @@ class StudentModel:
                                                 "b_intent", "t_sparse", "t_dense", "t_bias")}
         state["_allowed"] = None
         state["format_version"] = FORMAT_VERSION
-        with open(path / PICKLE, "wb") as fh:
-            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        (path / PICKLE).write_bytes(blob)
+        self.card["pickle_sha256"] = hashlib.sha256(blob).hexdigest()
         self._write_card(path, metrics or {}, name, data_files)
         return path
 
@@ -469,6 +471,7 @@ class StudentModel:
             "data_sha256": {**{k: v for k, v in self.card.get("training", {}).items() if k.endswith("sha256")}, **data_hashes},
             "training": self.card.get("training", {}),
             "metrics": metrics,
+            "pickle_sha256": self.card.get("pickle_sha256"),
         }
         (path / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True))
         lines = [
@@ -493,8 +496,14 @@ class StudentModel:
     @classmethod
     def load(cls, path: str | Path, threads: int = 1) -> "StudentModel":
         path = Path(path)
-        with open(path / PICKLE, "rb") as fh:
-            state = pickle.load(fh)
+        blob = (path / PICKLE).read_bytes()
+        card_file = path / "card.json"
+        card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+        expected = card.get("pickle_sha256") if isinstance(card, dict) else None
+        # A pickle can run code: only the file this build wrote (its checksum is in the card) is opened.
+        if not expected or not hmac.compare_digest(hashlib.sha256(blob).hexdigest(), str(expected)):
+            raise ValueError(f"{path}: {PICKLE} does not match the checksum in card.json (rebuild with `callflows distill`)")
+        state = pickle.loads(blob)  # noqa: S301 - checksum verified above
         if state.pop("format_version", None) != FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported student format")
         student = cls(use_embeddings=state["use_embeddings"])
@@ -504,7 +513,5 @@ class StudentModel:
             from callflows.nlu.embeddings import load_embedder
 
             student._embedder = load_embedder(path, threads=threads)
-        card = path / "card.json"
-        if card.exists():
-            student.card = json.loads(card.read_text())
+        student.card = card
         return student

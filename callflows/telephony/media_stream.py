@@ -204,7 +204,7 @@ def _parse_start(msg: dict[str, Any]) -> StreamStart:
     try:
         sample_rate = int(fmt.get("sampleRate"))  # type: ignore[arg-type]
         channels = int(fmt.get("channels", 1))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ProtocolError("wrong audio encoding", ev) from None
     if (encoding != EXPECTED_ENCODING or sample_rate != EXPECTED_SAMPLE_RATE
             or channels != EXPECTED_CHANNELS):
@@ -302,7 +302,7 @@ def parse_message(raw: str | bytes) -> InboundEvent:
         raise ProtocolError(f"message over {MAX_MESSAGE_BYTES} bytes")
     try:
         msg = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, and an integer over Python's digit limit
         raise ProtocolError("message is not JSON") from None
     if not isinstance(msg, dict):
         raise ProtocolError("message is not a JSON object")
@@ -311,7 +311,12 @@ def parse_message(raw: str | bytes) -> InboundEvent:
         raise ProtocolError("missing field 'event'")
     if not isinstance(event, str) or event not in _PARSERS:
         raise ProtocolError("unknown event")
-    return _PARSERS[event](msg)
+    try:
+        return _PARSERS[event](msg)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a field no check above foresaw
+        raise ProtocolError(f"malformed field ({type(exc).__name__})", event) from None
 
 
 # --------------------------------------------------------------------------- #

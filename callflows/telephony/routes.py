@@ -1,17 +1,22 @@
 """The Twilio-facing routes (Flask blueprint ``twilio``).
 
-* ``POST /twilio/voice``  incoming call: TwiML ``<Connect><Stream url="wss://HOST/twilio/media">``
-  with Parameters ``vertical`` (from the called number's mapping, else the default vertical),
-  ``from``, ``to`` and ``call_sid``.
+* ``POST /twilio/voice``  incoming call (a ``CallSid`` is required): TwiML
+  ``<Connect><Stream url="wss://HOST/twilio/media/<token>">`` with Parameters ``vertical`` (from
+  the called number's mapping, else the default vertical), ``from``, ``to``, ``call_sid`` and
+  ``sig``: a per-call grant (``callflows.telephony.stream_grant``).  A vertical that is not
+  installed gets a spoken apology and a call record that says why.
 * ``POST /twilio/status`` call status callbacks: noted on the call; a final status
   (completed, failed, busy, no-answer, canceled) finishes a call still open.
 * ``POST /twilio/whisper?call=<id>`` the person a call is transferred to answers: TwiML
   ``<Say>`` of the call's handoff summary (masked), played to them before the caller is
   connected (``<Dial><Number url=...>``, see ``twiml.dial_twiml``).
 * ``GET /healthz``        ``{"ok": true}``.
-* ``WS /twilio/media``    the bidirectional Media Stream: each message is parsed
-  (``media_stream.parse_message``); malformed ones are logged and skipped; from ``start`` on a
-  ``CallHandler`` (``callflows.telephony.call``) gets every event, and is always closed.
+* ``WS /twilio/media/<token>`` the bidirectional Media Stream: the token must be one this
+  server issued, unexpired and unused; each message is parsed (``media_stream.parse_message``);
+  malformed ones are logged and skipped; ``start`` must carry the parameters this server signed
+  for that token and call; from then on a ``CallHandler`` (``callflows.telephony.call``) gets
+  every event, and is always closed.  At most ``max_pending_streams`` sockets may wait for
+  their ``start`` at once (others are closed with 1013), each for ``start_timeout_s``.
 
 Webhooks need a valid ``X-Twilio-Signature`` when an auth token is configured (403 otherwise;
 an identical replayed status callback gets 409).  The socket closes with 1008 (policy
@@ -41,7 +46,9 @@ from callflows.telephony.media_stream import (
     parse_message,
 )
 from callflows.telephony.security import TwilioSignatureChecker
-from callflows.telephony.twiml import connect_stream_twiml, whisper_twiml
+from callflows.telephony.stream_grant import StreamGrant, StreamGrants
+from callflows.telephony.twiml import connect_stream_twiml, hangup_twiml, whisper_twiml
+from callflows.verticals import is_known_vertical
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +60,13 @@ EXTENSION_KEY = "callflows.twilio"
 FINAL_STATUSES = frozenset({"completed", "failed", "busy", "no-answer", "canceled"})
 WS_POLICY_VIOLATION = 1008
 WS_INTERNAL_ERROR = 1011
+WS_TRY_AGAIN_LATER = 1013
 DEFAULT_IDLE_TIMEOUT_S = 30.0  # Twilio sends 50 media messages a second: silence this long = dead stream
-DEFAULT_START_TIMEOUT_S = 10.0  # a socket with no valid "start" by then is closed (1008)
+DEFAULT_START_TIMEOUT_S = 3.0  # Twilio sends "start" right after the upgrade; a socket without one is closed (1008)
+DEFAULT_MAX_PENDING_STREAMS = 16  # sockets waiting for "start" at once: each holds a server thread
+UNKNOWN_VERTICAL_APOLOGY = ("Sorry, this number is not set up to take calls right now. "
+                            "Please try again later. Goodbye.")
+_CALL_SID = re.compile(r"^CA[0-9A-Za-z]{10,62}$")
 POLL_S = 0.5
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})  # how often the socket loop looks at the handler between messages
 WHISPER_WAIT_S = 3.0  # a call still being finished gets this long to store its summary
@@ -72,7 +84,29 @@ class TwilioContext:
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     handler_factory: Callable[..., Any] | None = None  # default: callflows.telephony.call.CallHandler
-    stats: dict[str, int] = field(default_factory=lambda: {"sockets": 0, "malformed": 0, "skipped": 0})
+    grants: StreamGrants | None = None  # per-call stream tokens and parameter signatures (create_app sets it)
+    max_pending_streams: int = DEFAULT_MAX_PENDING_STREAMS
+    pending: "PendingStreams" = field(default_factory=lambda: PendingStreams())
+    stats: dict[str, int] = field(default_factory=lambda: {"sockets": 0, "malformed": 0, "skipped": 0, "refused": 0})
+
+
+class PendingStreams:
+    """How many sockets are open but have not sent a valid ``start`` yet (each holds a thread)."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def enter(self, limit: int) -> bool:
+        with self._lock:
+            if self._n >= limit:
+                return False
+            self._n += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._n -= 1
 
 
 def _ctx() -> TwilioContext:
@@ -132,21 +166,42 @@ def voice() -> Response:
     if refused is not None:
         return refused
     form = request.form
-    to_number = form.get("To", "")
-    from_number = form.get("From", "")
+    to_number = form.get("To", "")[:32]
+    from_number = form.get("From", "")[:32]
     call_sid = form.get("CallSid", "")
+    if not _CALL_SID.match(call_sid):
+        return Response("a CallSid is required", status=400, mimetype="text/plain")
+    from callflows.store import repo
+
     vertical = ctx.settings.default_vertical
     if to_number:
-        from callflows.store import repo
-
         with ctx.store.session() as s:
             mapping = repo.lookup_phone_number(s, to_number)
             if mapping is not None:
                 vertical = mapping.vertical
-    params = {"vertical": vertical, "from": from_number, "to": to_number, "call_sid": call_sid}
-    twiml = connect_stream_twiml(stream_url(ctx.settings), params)
-    log.info("incoming call %s for vertical %s", call_sid or "-", vertical)
+    if not is_known_vertical(vertical):
+        _record_refused_call(ctx, call_sid, vertical, from_number, to_number, "unknown_vertical")
+        return Response(hangup_twiml(UNKNOWN_VERTICAL_APOLOGY), mimetype="text/xml")
+    assert ctx.grants is not None
+    token, params = ctx.grants.issue(call_sid, vertical, from_number, to_number)
+    twiml = connect_stream_twiml(f"{stream_url(ctx.settings)}/{token}", params)
+    log.info("incoming call %s for vertical %s", call_sid, vertical)
     return Response(twiml, mimetype="text/xml")
+
+
+def _record_refused_call(ctx: TwilioContext, call_sid: str, vertical: str, from_number: str, to_number: str,
+                         reason: str) -> None:
+    """A call that could not be served still gets a complete record saying why."""
+    from callflows.store import repo
+
+    shown = vertical[:64] if isinstance(vertical, str) else "?"
+    with ctx.store.session() as s:
+        if repo.get_call_by_sid(s, call_sid) is not None:
+            return
+        call = repo.start_call(s, shown or "?", "phone", twilio_call_sid=call_sid,
+                               from_number=from_number or None, to_number=to_number or None)
+        repo.finish_call(s, call.id, f"refused_{reason}", status="failed", summary={"refused": reason})
+    call_logger(__name__, call.id).error("call refused: %s (vertical %r is not installed)", reason, shown)
 
 
 @bp.post("/twilio/status")
@@ -254,7 +309,14 @@ def _close(ws: Any, code: int, message: str) -> None:
 
 
 @sock.route(MEDIA_PATH, bp=bp)
-def media(ws: Any) -> None:
+def media_without_token(ws: Any) -> None:
+    """The old fixed stream URL: refused, since one captured header would open any number of sockets."""
+    log.warning("media stream refused: no stream token")
+    _close(ws, WS_POLICY_VIOLATION, "no stream token")
+
+
+@sock.route(f"{MEDIA_PATH}/<token>", bp=bp)
+def media(ws: Any, token: str) -> None:
     ctx = _ctx()
     if ctx.checker is not None:
         verdict = ctx.checker.check_websocket(request)
@@ -262,6 +324,19 @@ def media(ws: Any) -> None:
             log.warning("media stream refused: %s", verdict.reason)
             _close(ws, WS_POLICY_VIOLATION, verdict.reason)
             return
+    assert ctx.grants is not None
+    granted = ctx.grants.check_token(token)
+    if not granted:
+        ctx.stats["refused"] += 1
+        log.warning("media stream refused: %s", granted.reason)
+        _close(ws, WS_POLICY_VIOLATION, granted.reason)
+        return
+    if not ctx.pending.enter(ctx.max_pending_streams):
+        ctx.stats["refused"] += 1
+        log.warning("media stream refused: %d sockets already wait for their start", ctx.max_pending_streams)
+        _close(ws, WS_TRY_AGAIN_LATER, "busy")
+        return
+    pending = True
     services = current_app.extensions.get("callflows")
     ctx.stats["sockets"] += 1
     guard = StreamGuard()
@@ -304,6 +379,19 @@ def media(ws: Any) -> None:
                 continue
             if isinstance(event, StreamStart):
                 clog = call_logger(__name__, event.call_sid)
+                verdict = ctx.grants.check_start(token, event.call_sid, event.custom_parameters)
+                if not verdict or verdict.grant is None:
+                    reason = "unsigned_start"
+                    ctx.stats["refused"] += 1
+                    clog.warning("start refused: %s", verdict.reason)
+                    _close(ws, WS_POLICY_VIOLATION, verdict.reason)
+                    break
+                pending = False
+                ctx.pending.leave()
+                if not is_known_vertical(verdict.grant.vertical):  # uninstalled since the webhook answered
+                    reason = "unknown_vertical"
+                    _refuse_stream(ctx, services, send, event, verdict.grant)
+                    break
                 factory = _handler_factory(ctx)
                 extra = {"base_url": public_base_url(ctx.settings)} if getattr(factory, "accepts_base_url", False) else {}
                 handler = factory(services, send=send, start=event, **extra)
@@ -325,6 +413,8 @@ def media(ws: Any) -> None:
         clog.exception("media stream failed")
         _close(ws, WS_INTERNAL_ERROR, "server error")
     finally:
+        if pending:
+            ctx.pending.leave()
         if handler is not None:
             try:
                 handler.close(reason)
@@ -332,3 +422,19 @@ def media(ws: Any) -> None:
                 clog.exception("call handler failed to close")
         skips.summary(clog)
         clog.info("media stream closed (%s)", reason)
+
+
+def _refuse_stream(ctx: TwilioContext, services: Any, send: Callable[[str], None], start: StreamStart,
+                   grant: StreamGrant) -> None:
+    """A stream for a vertical that is not installed: a spoken apology, a call record, then close."""
+    _record_refused_call(ctx, start.call_sid, grant.vertical, grant.from_number, grant.to_number, "unknown_vertical")
+    speech = getattr(services, "speech", None)
+    if callable(speech):
+        from callflows.telephony.outbound import OutboundAudio
+
+        try:
+            out = OutboundAudio(send, start.stream_sid)
+            out.play(speech(UNKNOWN_VERTICAL_APOLOGY), "apology")
+            time.sleep(out.lead_s)  # what is still buffered at Twilio plays before the socket closes
+        except Exception:  # noqa: BLE001 - the record is written; the caller hears silence
+            log.exception("the apology could not be spoken")

@@ -137,6 +137,36 @@ def load_script(path: str | Path) -> tuple[str | None, list[Step]]:
     return data.get("vertical"), steps
 
 
+def answer_incoming_call(base_url: str, auth_token: str | None, *, call_sid: str, account_sid: str,
+                         from_number: str, to_number: str, public_url: str | None = None) -> tuple[str, dict[str, str]]:
+    """What Twilio does when a call comes in: a signed POST to ``/twilio/voice``; returns the
+    ``<Stream>`` URL of the TwiML answer and its ``<Parameter>`` values (sent back in ``start``).
+    ``public_url``: the origin Twilio was given (what it signs), when it is not ``base_url``."""
+    url = f"{base_url.rstrip('/')}/twilio/voice"
+    signed = f"{public_url.rstrip('/')}/twilio/voice" if public_url else url
+    params = {"CallSid": call_sid, "AccountSid": account_sid, "From": from_number,
+              "To": to_number, "CallStatus": "ringing", "Direction": "inbound"}
+    headers = {"X-Twilio-Signature": RequestValidator(auth_token).compute_signature(signed, params)} if auth_token else {}
+    resp = requests.post(url, data=params, headers=headers, timeout=10)
+    resp.raise_for_status()
+    root = ET.fromstring(resp.text)
+    stream = root.find("./Connect/Stream")
+    if stream is None:
+        raise RuntimeError(f"TwiML without <Connect><Stream>: {resp.text[:200]}")
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    return stream.get("url"), parameters
+
+
+def local_stream_url(base_url: str, stream_url: str) -> str:
+    """The URL to open for ``stream_url``: itself on a local host, else the same path on ``base_url``
+    (a public wss:// URL in the TwiML while this simulator talks to the local server)."""
+    parsed = urlparse(stream_url)
+    if parsed.hostname in ("localhost", "127.0.0.1") or not parsed.scheme == "wss":
+        return stream_url
+    base = urlparse(base_url)
+    return f"ws://{base.netloc}{parsed.path}"
+
+
 class SimulatedCall:
     def __init__(
         self,
@@ -190,17 +220,9 @@ class SimulatedCall:
         return {"X-Twilio-Signature": RequestValidator(self.auth_token).compute_signature(url, params)}
 
     def _answer(self) -> tuple[str, dict[str, str]]:
-        url = f"{self.base_url}/twilio/voice"
-        params = {"CallSid": self.call_sid, "AccountSid": self.account_sid, "From": self.from_number,
-                  "To": self.to_number, "CallStatus": "ringing", "Direction": "inbound"}
-        resp = requests.post(url, data=params, headers=self._sign(url, params), timeout=10)
-        resp.raise_for_status()
-        root = ET.fromstring(resp.text)
-        stream = root.find("./Connect/Stream")
-        if stream is None:
-            raise RuntimeError(f"TwiML without <Connect><Stream>: {resp.text[:200]}")
-        parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-        return stream.get("url"), parameters
+        return answer_incoming_call(self.base_url, self.auth_token, call_sid=self.call_sid,
+                                    account_sid=self.account_sid, from_number=self.from_number,
+                                    to_number=self.to_number)
 
     def _send(self, obj: dict[str, Any]) -> None:
         if self._ws is None or self._closed.is_set():
@@ -215,12 +237,7 @@ class SimulatedCall:
 
     def _connect(self) -> None:
         stream_url, parameters = self._answer()
-        parsed = urlparse(stream_url)
-        if parsed.hostname in ("localhost", "127.0.0.1") or not parsed.scheme == "wss":
-            ws_url = stream_url
-        else:  # a public wss URL in the TwiML: this simulator still talks to the local server
-            base = urlparse(self.base_url)
-            ws_url = f"ws://{base.netloc}{parsed.path}"
+        ws_url = local_stream_url(self.base_url, stream_url)
         headers = [f"{k}: {v}" for k, v in self._sign(stream_url, {}).items()]
         self._ws = websocket.create_connection(ws_url, header=headers, timeout=10)
         self._ws.settimeout(0.05)
