@@ -69,14 +69,18 @@ def test_book_an_appointment_step_by_step(store, dental):
         "doctor patel",
         "next tuesday",
         "three thirty",
-        "my name is jane smith",
         "five five five one two three four five six seven",
+        "my name is jane smith",
+        "yes",
         "yes that's right",
         "no that's all thanks",
     )
     assert "kind of visit" in replies[1]
-    assert "Tuesday, November 24" in replies[7] and "3:30 PM" in replies[7]
-    assert "booked" in replies[8]
+    assert "phone number" in replies[5] and "name" in replies[6]
+    assert "Jane Smith" in replies[7] and "right" in replies[7]  # the name read back on its own
+    assert "Tuesday, November 24" in replies[8] and "3:30 PM" in replies[8]
+    assert "5 5 5, 1 2 3, 4 5 6 7" in replies[8]  # the phone number read back in the summary
+    assert "booked" in replies[9]
     [appt] = appointments(store)
     assert (appt.status, appt.provider.key, appt.appointment_type) == ("booked", "patel", "cleaning")
     assert local(appt) == "2026-11-24 15:30"
@@ -86,7 +90,7 @@ def test_book_an_appointment_step_by_step(store, dental):
         assert call.outcome == "appointment_booked"
         texts = [t.text for t in s.scalars(select(Turn).where(Turn.call_id == session.call_id))]
         stored_slots = {v.name: v.value_masked for v in s.scalars(select(SlotValue).where(SlotValue.call_id == session.call_id))}
-    assert len(texts) == 2 * 9 + 1
+    assert len(texts) == 2 * 10 + 1
     assert not any("1234567" in t or "one two three four five six seven" in t for t in texts)
     assert "1234567" not in stored_slots["phone"]
     assert stored_slots["date"] == "2026-11-24"
@@ -99,7 +103,7 @@ def test_over_informative_answer_fills_several_slots(store, dental):
     assert session.state.slots["provider"] == "patel"
     assert session.state.slots["date"] == "2026-11-24"
     assert session.state.slots["time"] == "15:00"
-    assert "name" in replies[-1]
+    assert "phone number" in replies[-1]
 
 
 def test_correction_mid_form_and_at_confirmation(store, dental):
@@ -109,7 +113,7 @@ def test_correction_mid_form_and_at_confirmation(store, dental):
     talk(session, "actually make it wednesday at ten")
     assert session.state.slots["date"] == "2026-11-25"
     assert session.state.slots["time"] == "10:00"
-    replies = talk(session, "my name is tom baker", "555 222 3333")
+    replies = talk(session, "555 222 3333", "my name is tom baker", "yes")
     assert "Wednesday, November 25" in replies[-1]
     replies = talk(session, "no thursday")
     assert session.state.slots["date"] == "2026-11-26"
@@ -121,7 +125,8 @@ def test_correction_mid_form_and_at_confirmation(store, dental):
 
 def test_confirmation_answered_no_then_change_the_time(store, dental):
     session = DialogueSession(dental, store, now=NOW)
-    talk(session, "i need a checkup with anyone on friday at nine", "i'm ann lee", "five five five four four four one two one two")
+    talk(session, "i need a checkup with anyone on friday at nine", "five five five four four four one two one two",
+         "i'm ann lee", "yes")
     assert session.state.pending == "confirm"
     replies = talk(session, "no")
     assert "change" in replies[-1]
@@ -135,8 +140,8 @@ def test_confirmation_answered_no_then_change_the_time(store, dental):
 def test_taken_slot_offers_nearest_free_times(store, dental):
     seed_appointment(store, dental, start=datetime(2026, 11, 24, 15, 0, tzinfo=TZ), provider="patel")
     session = DialogueSession(dental, store, now=NOW)
-    replies = talk(session, "book a cleaning with doctor patel on tuesday at three", "my name is jane smith",
-                   "five five five one two three four five six seven", "yes")
+    replies = talk(session, "book a cleaning with doctor patel on tuesday at three",
+                   "five five five one two three four five six seven", "my name is jane smith", "yes", "yes")
     assert "isn't available" in replies[-1] and "nearest free times" in replies[-1]
     offered = session.state.slots["offered_times"]
     assert offered and len(offered) >= 2
@@ -150,28 +155,44 @@ def test_taken_slot_offers_nearest_free_times(store, dental):
     assert local(rows[0]) != "2026-11-24 15:00"
 
 
-def test_reschedule_by_name_and_date_of_birth(store, dental):
+def test_reschedule_by_the_phone_number_on_file_then_the_name_on_it(store, dental):
     seed_appointment(store, dental)
     session = DialogueSession(dental, store, now=NOW)
-    replies = talk(session, "i need to move my appointment", "maria lopez",
-                   "march fifth nineteen eighty five")
-    assert "cleaning on Wednesday, November 25" in replies[-1]
-    talk(session, "thursday", "two pm")
+    replies = talk(session, "i need to move my appointment")
+    assert "phone number on your file" in replies[-1] and "keypad" in replies[-1]
+    assert "birth" not in replies[-1]  # a booking holds no date of birth: never asked for
+    replies = talk(session, "five five five nine eight seven six five four three")
+    assert "for Maria, a cleaning on Wednesday, November 25" in replies[-1] and "Is that yours" in replies[-1]
+    assert session.expectation.yes_no
+    talk(session, "yes", "thursday", "two pm")
     replies = talk(session, "yes")
     assert "Thursday, November 26" in replies[-1]
     [appt] = appointments(store)
     assert local(appt) == "2026-11-26 14:00" and appt.status == "booked"
     with store.session() as s:
         texts = [t.text for t in s.scalars(select(Turn).where(Turn.call_id == session.call_id))]
-    assert not any("nineteen eighty five" in t for t in texts)
+    assert not any("nine eight seven six" in t for t in texts)
 
 
-def test_cancel_by_name_and_phone_on_the_keypad(store, dental):
+def test_reschedule_by_the_booking_reference(store, dental):
+    appt = seed_appointment(store, dental)
+    spoken = " ".join(appt.reference.lower())
+    session = DialogueSession(dental, store, now=NOW)
+    replies = talk(session, "can i move my appointment", f"my reference is {spoken}")
+    assert "for Maria" in replies[-1] and "Is that yours" in replies[-1]
+    talk(session, "yes", "thursday at two pm", "yes")
+    [row] = appointments(store)
+    assert local(row) == "2026-11-26 14:00"
+
+
+def test_cancel_by_the_phone_number_on_the_keypad(store, dental):
     seed_appointment(store, dental)
     session = DialogueSession(dental, store, now=NOW)
-    talk(session, "i have to cancel my appointment", "it's maria lopez")
+    talk(session, "i have to cancel my appointment")
     replies = talk(session, "#dtmf 5559876543#")
-    assert "cancel it" in replies[-1], replies
+    assert "Maria" in replies[-1] and "Is that yours" in replies[-1], replies
+    replies = talk(session, "yes")
+    assert "cancel your cleaning" in replies[-1]
     talk(session, "yes please")
     session.end()  # the caller hangs up
     [appt] = appointments(store)
@@ -180,12 +201,40 @@ def test_cancel_by_name_and_phone_on_the_keypad(store, dental):
         assert s.get(Call, session.call_id).outcome == "appointment_cancelled"
 
 
-def test_unknown_caller_is_not_found_and_asked_again(store, dental):
+def test_unknown_number_is_not_found_then_keypad_or_person_is_offered(store, dental):
     seed_appointment(store, dental)
     session = DialogueSession(dental, store, now=NOW)
-    replies = talk(session, "cancel my appointment", "john nobody", "january first nineteen ninety")
-    assert "couldn't find" in replies[-1]
-    assert session.state.slots["full_name"] is None
+    replies = talk(session, "cancel my appointment", "five five five one one one two two two two")
+    assert "couldn't find" in replies[-1] and "phone number on your file" in replies[-1]
+    assert session.state.slots["phone"] is None
+    replies = talk(session, "five five five one one one two two two three")
+    # the same question is not asked a third time: the keypad and a person are offered
+    assert "keypad" in replies[-1] and "connect you" in replies[-1] and "file?" not in replies[-1]
+    replies = talk(session, "#dtmf 5559876543")  # typed during the offer: the lookup goes on
+    assert "for Maria" in replies[-1], replies
+
+
+def test_not_the_callers_appointment_is_asked_again_and_never_loops(store, dental):
+    seed_appointment(store, dental)
+    session = DialogueSession(dental, store, now=NOW)
+    talk(session, "i need to reschedule")
+    replies = talk(session, "five five five nine eight seven six five four three", "no")
+    assert "Let's try again" in replies[-1] and "phone number on your file" in replies[-1]
+    assert session.state.slots["appointment_ref"] is None
+    replies = talk(session, "five five five nine eight seven six five four three", "no that's not mine")
+    assert "connect you" in replies[-1]
+    reply = session.handle_text("yes")
+    assert reply.transfer_to
+
+
+def test_a_nine_digit_phone_number_is_never_stored(store, dental):
+    session = DialogueSession(dental, store, now=NOW)
+    replies = talk(session, "book a cleaning with anyone on tuesday at ten", "five five five one two three four five six")
+    assert "9 digits" in replies[-1] and session.state.slots["phone"] is None
+    replies = talk(session, "#dtmf 555123456")
+    assert "9 digits" in replies[-1] and session.state.slots["phone"] is None
+    talk(session, "#dtmf 5551234567")
+    assert session.state.slots["phone"] == "+15551234567"
 
 
 def test_faq_in_the_middle_of_a_form_then_back(store, dental):
@@ -193,7 +242,8 @@ def test_faq_in_the_middle_of_a_form_then_back(store, dental):
     replies = talk(session, "i'd like to book a cleaning", "anyone", "where can i park")
     assert "parking" in replies[-1].lower() and "what day" in replies[-1].lower()
     assert session.state.active_form == "book_appointment" and session.state.requested == "date"
-    talk(session, "monday", "ten thirty", "my name is lee wong", "five five five three three three four four four four", "yes")
+    talk(session, "monday", "ten thirty", "five five five three three three four four four four", "my name is lee wong",
+         "yes", "yes")
     [appt] = appointments(store)
     assert local(appt) == "2026-11-23 10:30"
 
@@ -283,3 +333,95 @@ def test_self_correction_in_one_utterance_takes_the_last_value(dental):
     session.start()
     session.handle_text("book a cleaning with anyone on tuesday no wednesday at ten")
     assert session.state.slots["date"] == "2026-11-25" and session.state.slots["time"] == "10:00"
+
+
+def _to_the_name(session: DialogueSession, phone: str = "five five five two two two three three three three") -> list[str]:
+    return talk(session, "book a cleaning with anyone on tuesday at ten", phone)
+
+
+def test_a_first_name_alone_gets_asked_for_the_last_name(store, dental):
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    replies = talk(session, "margarita")
+    assert "last name" in replies[-1] and session.state.slots["full_name"] is None
+    replies = talk(session, "conquale")
+    assert "Margarita Conquale" in replies[-1] and "right" in replies[-1]
+    talk(session, "yes", "yes")
+    [appt] = appointments(store)
+    assert appt.customer.full_name == "Margarita Conquale"
+
+
+@pytest.mark.parametrize("spelling", [
+    "D, M, I, T, R, I, E, V", "d m i t r i e v", "delta mike india tango romeo india echo victor",
+    "d as in david m i t r i e v",
+])
+def test_a_denied_read_back_asks_for_the_spelling_and_reads_it_back(store, dental, spelling):
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    talk(session, "my name is dmitri sula")
+    replies = talk(session, "no")
+    assert "spell your last name" in replies[-1]
+    replies = talk(session, spelling)
+    assert "Dmitri Dmitriev" in replies[-1] and "D, M, I, T, R, I, E, V" in replies[-1]
+    talk(session, "yes", "yes")
+    [appt] = appointments(store)
+    assert appt.customer.full_name == "Dmitri Dmitriev"
+
+
+def test_a_name_that_never_converges_is_kept_unverified(store, dental):
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    talk(session, "my name is dmitri sula", "no", "s u l l a", "no")
+    replies = talk(session, "d m i t r y")
+    assert "Dmitry Sulla" in replies[-1]
+    replies = talk(session, "no")  # past two corrections: keep it, flag it, go on
+    assert "Shall I book it" in replies[-1] and "check the spelling" in replies[-1]
+    assert session.state.slots["name_unverified"] is True
+    talk(session, "yes")
+    [appt] = appointments(store)
+    assert appt.customer.full_name == "Dmitry Sulla"
+    with store.session() as s:
+        stored = {v.name: v.value_masked for v in s.scalars(select(SlotValue).where(SlotValue.call_id == session.call_id))}
+    assert stored.get("name_unverified") in ("True", "true", True)
+
+
+def test_the_name_on_file_for_the_number_is_confirmed_not_recognised(store, dental):
+    seed_appointment(store, dental, name="Marguerite Conquale", phone="+15552223333")
+    session = DialogueSession(dental, store, now=NOW)
+    replies = _to_the_name(session)
+    assert "on file for Marguerite Conquale" in replies[-1]
+    talk(session, "yes", "yes")
+    booked = [a for a in appointments(store) if local(a) == "2026-11-24 10:00"]
+    assert [a.customer.full_name for a in booked] == ["Marguerite Conquale"]
+
+
+def test_someone_else_on_the_number_gets_asked_their_name(store, dental):
+    seed_appointment(store, dental, name="Marguerite Conquale", phone="+15552223333")
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    replies = talk(session, "no")
+    assert "first and last name" in replies[-1] and session.state.slots["full_name"] is None
+    talk(session, "my name is paul conquale", "yes", "yes")
+    booked = [a for a in appointments(store) if local(a) == "2026-11-24 10:00"]
+    assert [a.customer.full_name for a in booked] == ["Paul Conquale"]
+
+
+@pytest.mark.parametrize("correction,slot,value", [
+    ("no, ten in the morning", "time", "10:00"),
+    ("no, my name is priya raghunathan", "full_name", "Priya Raghunathan"),
+    ("no, the number is five five five four four four five five five five", "phone", "+15554445555"),
+])
+def test_a_correction_at_the_summary_changes_exactly_that_value(store, dental, correction, slot, value):
+    session = DialogueSession(dental, store, now=NOW)
+    talk(session, "book a cleaning with anyone on tuesday at two pm", "five five five two two two three three three three",
+         "my name is jane smith", "yes")
+    assert session.state.pending == "confirm"
+    before = dict(session.state.slots)
+    talk(session, correction)
+    if session.state.pending == "readback":  # a new name is read back on its own first
+        talk(session, "yes")
+    assert session.state.pending == "confirm"
+    after = dict(session.state.slots)
+    assert after[slot] == value
+    changed = {k for k in after if after[k] != before[k]} - {slot, "offered_times"}
+    assert not changed, changed

@@ -55,26 +55,54 @@ def candidates_for_form(
         if spec.type == "text" and nlu.text:
             updates[slot] = nlu.text
             continue
+        if spec.type == "yes_no":
+            answer = yes_no_of(nlu)
+            if answer is not None:
+                updates[slot] = answer
+            continue
         for value in _ordered(nlu.values.get(slot, []), nlu.text):
-            if value.value is not None and not any(_overlaps(value, u) for u in used):
+            if value.value is not None and fits(spec, value.value) and not any(_overlaps(value, u) for u in used):
                 take(slot, value)
                 break
     for slot in form.required_slots:
         if slot in updates or slot in requested:
             continue
         spec = flow.slots.get(slot)
-        if spec is None or spec.type in ("text", "any"):
+        if spec is None or spec.type in ("text", "any", "yes_no"):
             continue
         if spec.type != "enum" and type_counts[spec.type] > 1:
             continue
         for value in _ordered(nlu.values.get(slot, []), nlu.text):
-            if value.value is None or any(_overlaps(value, u) for u in used):
+            if value.value is None or not fits(spec, value.value) or any(_overlaps(value, u) for u in used):
                 continue
             if spec.type == "person_name" and not value.extra.get("cue"):
                 continue
             take(slot, value)
             break
     return updates
+
+
+def yes_no_of(nlu: NluResult) -> bool | None:
+    """The caller's yes or no: the value parser's, else a confident affirm/deny intent."""
+    if nlu.yes_no is not None:
+        return nlu.yes_no
+    if nlu.intent in ("affirm", "deny") and nlu.confidence >= 0.5:
+        return nlu.intent == "affirm"
+    return None
+
+
+def national_digits(phone: Any) -> str:
+    """The digits of a phone number without the +1 country code."""
+    digits = "".join(ch for ch in str(phone or "") if ch.isdigit())
+    return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+
+
+def fits(spec: Any, value: Any) -> bool:
+    """Whether a parsed value may fill the slot: a phone number with `length` needs exactly that
+    many digits (the country code aside): a 9-digit number is never stored."""
+    if spec.type == "phone_number" and spec.length:
+        return len(national_digits(value)) == spec.length
+    return True
 
 
 def pii_spans(flow: FlowSpec, nlu: NluResult, slots: set[str]) -> list[str]:

@@ -24,6 +24,12 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "silence_goodbye": "I haven't heard anything, so I'll end the call now. Please call back any time. Goodbye.",
     "no_transfer": "Okay, let's keep going.",
     "resume": "Now, back to where we were.",
+    "ask_last_name": "Thank you, {{ first_name }}. And your last name, please? You can also spell it.",
+    "readback_kept": "Thank you. I'll note it that way, and our team will check the spelling with you.",
+    "offer_keypad_or_human": "I'm sorry, I still don't have that. You can type it on your keypad now, "
+                             "or I can connect you with a person. Would you like me to connect you?",
+    "phone_length": "I heard {{ count }} digits, but a phone number has {{ length }}. "
+                    "Please say it again digit by digit, or type it on your keypad.",
 }
 
 

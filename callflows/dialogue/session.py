@@ -24,10 +24,11 @@ from callflows.actions.context import register_store
 from callflows.actions.runner import ActionError
 from callflows.actions.signals import read_signal
 from callflows.actions.tracker import build_domain, build_tracker
-from callflows.dialogue.filling import candidates_for_form, pii_spans
+from callflows.dialogue.filling import candidates_for_form, fits, national_digits, pii_spans, yes_no_of
+from callflows.dialogue.readback import ReadBack
 from callflows.dialogue.recorder import CallRecorder
 from callflows.dialogue.replies import DEFAULT_RESPONSES, BotReply
-from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, OFFER_HUMAN, DialogueState
+from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, OFFER_HUMAN, READBACK, DialogueState
 from callflows.flow.spec import FormSpec, FormStep
 from callflows.flow.templates import render
 from callflows.logs import call_logger
@@ -53,7 +54,7 @@ class ToolRun:
     ended: bool = False
 
 
-class DialogueSession:
+class DialogueSession(ReadBack):
     def __init__(
         self,
         vertical: Vertical,
@@ -121,10 +122,12 @@ class DialogueSession:
     @property
     def expectation(self) -> Expectation:
         st = self.state
-        if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE):
+        if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE, READBACK):
             return Expectation(yes_no=True)
         if st.active_form and st.requested:
             spec = self.flow.slots[st.requested]
+            if spec.type == "yes_no":
+                return Expectation(slot=spec.name, yes_no=True)
             return Expectation(
                 slot=spec.name,
                 slot_type=spec.type,
@@ -141,7 +144,7 @@ class DialogueSession:
         if not text.strip():
             return False
         st = self.state
-        if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE):
+        if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE, READBACK):
             return self.vertical.nlu.parse(text, self._ctx(), slots=[]).yes_no is not None
         if not (st.active_form and st.requested):
             return False
@@ -461,6 +464,8 @@ class DialogueSession:
             st.pending, st.misses = None, 0
             if yes is False:
                 return [self._say("no_transfer"), st.last_prompt] if st.last_prompt else [self._say("how_can_help")]
+        if st.pending == READBACK and st.active_form:
+            return self._on_readback(nlu)
         if st.pending == CONFIRM and st.active_form:
             return self._on_confirm(nlu)
         if st.pending == CHANGE_WHICH and st.active_form:
@@ -504,9 +509,12 @@ class DialogueSession:
         st = self.state
         form = self.flow.forms[st.active_form]  # type: ignore[index]
         step = self._step(form, st.requested)
-        updates = candidates_for_form(self.flow, form, nlu, step.slots if step else ())
+        updates = self._name_answer(step, nlu) or candidates_for_form(self.flow, form, nlu, step.slots if step else ())
         if updates:
             return self._apply_and_continue(form, nlu, updates)
+        short = self._short_phone(step, nlu)
+        if short:
+            return [short]
         if self._has_validator(form):  # the vertical's extract_<slot> may understand it
             before = dict(self.state.slots)
             messages = self._validate(form, nlu, {})
@@ -536,6 +544,7 @@ class DialogueSession:
         st.active_form, st.pending, st.requested, st.misses = form.name, None, None, 0
         for slot in form.required_slots:
             st.slots[slot] = None
+        self._forget_readback(form.required_slots)
         st.history.append({"event": "active_loop", "name": form.name})
         if updates or self._has_validator(form):  # the validator's extract_<slot> may read more
             return self._apply_and_continue(form, nlu, updates)
@@ -564,7 +573,9 @@ class DialogueSession:
         return self._open_form(form, nlu, dict(values))
 
     def _apply_and_continue(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
+        before = dict(self.state.slots)
         messages = self._validate(form, nlu, updates)
+        self._note_filled(form, nlu, updates, before)
         self.state.misses = 0
         return messages + [self._next(form)]
 
@@ -671,13 +682,17 @@ class DialogueSession:
     def _next(self, form: FormSpec) -> str:
         """Ask for the first unfilled step, or confirm when every step is filled."""
         st = self.state
+        readback = self._readback_due(form)
+        if readback is not None:
+            return readback
         for step in form.steps:
             if all(st.slots.get(s) is None for s in step.slots):
                 if st.requested != step.slot:
                     st.misses = 0
                 st.requested = step.slot
                 st.history.append({"event": "slot", "name": "requested_slot", "value": step.slot})
-                return self._prompt(self._render(step.prompt))
+                offer = self._asked_too_often(step)
+                return offer if offer is not None else self._prompt(self._step_prompt(step))
         st.requested = None
         if form.confirm:
             st.pending = CONFIRM
@@ -688,7 +703,7 @@ class DialogueSession:
         if self.state.pending == CONFIRM and form.confirm:
             return self._prompt(self._render(form.confirm.prompt))
         step = self._step(form, self.state.requested)
-        return self._prompt(self._render(step.prompt)) if step else self._next(form)
+        return self._prompt(self._step_prompt(step)) if step else self._next(form)
 
     def _miss_in_form(self, form: FormSpec, nlu: NluResult) -> str:
         st = self.state
@@ -699,6 +714,8 @@ class DialogueSession:
         step = self._step(form, st.requested)
         if st.pending == CONFIRM or step is None:
             return self._reask(form)
+        if st.prompt_override.get(step.slot):  # the last name, or a spelling, is being asked
+            return self._say("not_understood") + " " + self._prompt(self._step_prompt(step))
         if step.reprompts:
             text = step.reprompts[min(st.misses, len(step.reprompts)) - 1]
             return self._prompt(self._render(text))
@@ -799,18 +816,26 @@ class DialogueSession:
         for slot in step.slots if step else ():
             spec = self.flow.slots[slot]
             value = _dtmf_value(spec.type, spec.length, digits)
-            if value is not None:
+            if value is not None and fits(spec, value):
                 values[slot] = [Value(spec.type, value, 0, len(digits), digits, {"dtmf": True})]
                 break
         return NluResult(text=digits, intent="dtmf", confidence=1.0, ranking=(), values=values)
 
     def _yes_no(self, nlu: NluResult) -> bool | None:
-        if nlu.yes_no is not None:
-            return nlu.yes_no
-        if nlu.intent == "affirm" and nlu.confidence >= 0.5:
-            return True
-        if nlu.intent == "deny" and nlu.confidence >= 0.5:
-            return False
+        return yes_no_of(nlu)
+
+    def _short_phone(self, step: FormStep | None, nlu: NluResult) -> str | None:
+        """What to say when the caller gave a phone number of the wrong length for the step."""
+        for slot in step.slots if step else ():
+            spec = self.flow.slots[slot]
+            if spec.type != "phone_number" or not spec.length:
+                continue
+            text = nlu.text if nlu.intent == "dtmf" else ""
+            heard = [national_digits(v.value) for v in nlu.values.get(slot, []) if v.value]
+            count = len(heard[-1]) if heard else len(text)
+            if 0 < count != spec.length:
+                self.state.misses += 1
+                return self._prompt(self._say("phone_length", count=count, length=spec.length))
         return None
 
     def _is_faq(self, nlu: NluResult, intent: str | None, strict: bool = False) -> bool:
@@ -864,6 +889,7 @@ class DialogueSession:
         st.active_form = st.requested = st.pending = None
         st.misses = 0
         st.completed_forms.clear()  # the slots that said who the caller is are gone too
+        self._forget_readback(list(self.flow.slots))
         st.pending_form, st.pending_values = None, {}
         st.history.append({"event": "restart"})
 

@@ -10,6 +10,7 @@ CONFIRM = "confirm"
 CHANGE_WHICH = "change_which"
 OFFER_HUMAN = "offer_human"
 ANYTHING_ELSE = "anything_else"
+READBACK = "readback"  # a slot's value read back (callflows.dialogue.readback)
 
 
 @dataclass
@@ -36,3 +37,17 @@ class DialogueState:
     # Intents the caller said with confidence (newest last): what the call is about, for
     # escalation rules ("a lost card and a high balance").
     intents_seen: list[str] = field(default_factory=list)
+    # Read-backs (callflows.dialogue.readback), per slot: the slot being read back, slots the
+    # caller confirmed, where a value came from ("caller", "dtmf", "file"), a first name waiting
+    # for its last name, the value and part being spelled, the letters spelled, denied
+    # read-backs, a question asked instead of the step's prompt, and times each step was asked.
+    readback: str | None = None
+    confirmed: set[str] = field(default_factory=set)
+    origins: dict[str, str] = field(default_factory=dict)
+    first_names: dict[str, str] = field(default_factory=dict)
+    spell_base: dict[str, Any] = field(default_factory=dict)
+    spell_part: dict[str, str] = field(default_factory=dict)
+    spelled: dict[str, str] = field(default_factory=dict)
+    denials: dict[str, int] = field(default_factory=dict)
+    prompt_override: dict[str, str] = field(default_factory=dict)
+    step_asks: dict[str, int] = field(default_factory=dict)

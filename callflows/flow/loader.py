@@ -24,7 +24,9 @@ from callflows.flow.spec import (
     FormStep,
     IntentSpec,
     Settings,
+    SlotConfirm,
     SlotSpec,
+    SpellStep,
 )
 from callflows.flow.templates import unknown_variables
 from callflows.flow.yaml_lines import LineDict, LineList, load_yaml_with_lines
@@ -33,7 +35,8 @@ TOP_KEYS = {
     "vertical", "display_name", "timezone", "transfer_number", "settings", "variables",
     "slots", "intents", "forms", "responses", "knowledge", "actions", "action_server",
 }
-SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description"}
+SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description", "full", "confirm"}
+SLOT_CONFIRM_KEYS = {"prompt", "spelled", "on_file", "corrections", "unverified_slot"}
 INTENT_KEYS = {"examples", "keywords", "response", "transfer", "end_call"}
 FORM_KEYS = {"intent", "steps", "confirm", "action", "validator", "requires", "success_slot"}
 STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
@@ -158,6 +161,7 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
         faq = _knowledge(c, doc, knowledge, base_dir, knowledge_text)
 
     known = set(slots) | set(variables) | {f"{s}_label" for s, spec in slots.items() if spec.type == "enum"}
+    known.add("spelling")  # a slot's confirm.spelled: the value spelled out letter by letter
     for tfile, field, line, source in c.templates:
         try:
             unknown = unknown_variables(source, known)
@@ -256,8 +260,48 @@ def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
             pii=bool(body.get("pii", slot_type in PII_BY_DEFAULT)),
             dtmf=bool(body.get("dtmf", slot_type in ("digits", "phone_number"))),
             description=str(body.get("description", "")),
+            full=bool(body.get("full", False)),
+            confirm=_slot_confirm(c, body, field),
         )
+    for name, spec in slots.items():
+        target = spec.confirm.unverified_slot if spec.confirm else None
+        if target and target not in slots:
+            c.error(node.get(name), "confirm", f"slots.{name}.confirm.unverified_slot",
+                    f"slot '{target}' is not defined in slots")
     return slots
+
+
+def _slot_confirm(c: _Checker, body: LineDict, field: str) -> SlotConfirm | None:
+    """A slot's `confirm:` (read the value back before the form goes on), or None."""
+    if body.get("confirm") is None:
+        return None
+    node = c.mapping(body, "confirm", f"{field}.confirm")
+    c.unknown_keys(node, SLOT_CONFIRM_KEYS, f"{field}.confirm")
+    corrections: list[SpellStep] = []
+    raw = node.get("corrections") or []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        cfield = f"{field}.confirm.corrections[{i}]"
+        if isinstance(item, str):
+            item = LineDict({"prompt": item})
+            item.line, item.key_lines = node.line_of("corrections"), {}
+        if not isinstance(item, LineDict):
+            c.error(node, "corrections", cfield, "must be a prompt, or a mapping with prompt and part")
+            continue
+        c.unknown_keys(item, {"prompt", "part"}, cfield)
+        part = str(item.get("part", "last"))
+        if part not in ("last", "first", "all"):
+            c.error(item, "part", f"{cfield}.part", "must be 'last', 'first' or 'all'")
+        corrections.append(SpellStep(c.string(item, "prompt", f"{cfield}.prompt", required=True, template=True)
+                                     or "", part))
+    if raw and not isinstance(raw, list):
+        c.error(node, "corrections", f"{field}.confirm.corrections", "must be a list")
+    return SlotConfirm(
+        prompt=c.string(node, "prompt", f"{field}.confirm.prompt", required=True, template=True) or "",
+        spelled=c.string(node, "spelled", f"{field}.confirm.spelled", template=True),
+        on_file=c.string(node, "on_file", f"{field}.confirm.on_file", template=True),
+        corrections=tuple(corrections),
+        unverified_slot=c.string(node, "unverified_slot", f"{field}.confirm.unverified_slot"),
+    )
 
 
 def _intents(c: _Checker, node: LineDict) -> dict[str, IntentSpec]:

@@ -17,6 +17,8 @@ SLOT_TYPES = (
     "number",
     "enum",
     "text",
+    "reference",  # a booking reference spelled letter by letter ("k seven m as in mike"); option length
+    "yes_no",  # a yes/no question as a form step ("I found an appointment for Marguerite. Is that yours?")
     "any",  # set only by actions, never asked
 )
 
@@ -25,15 +27,42 @@ PII_BY_DEFAULT = ("digits", "phone_number", "person_name")
 
 
 @dataclass(frozen=True)
+class SpellStep:
+    """One correction after a denied read-back: what to say, and which part of a person
+    name spelled letters (or a single word) replace ("last" or "first"; "all": the whole value)."""
+
+    prompt: str
+    part: str = "last"
+
+
+@dataclass(frozen=True)
+class SlotConfirm:
+    """Read a slot's value back before the form goes on (callflows.dialogue.readback).
+
+    `prompt` reads it back; `spelled` (optional) when the caller spelled it (variable
+    `spelling`: the letters one by one); `on_file` when an action found it on file (the
+    caller did not say it). Each denial asks the next of `corrections`; past the last one
+    the value is kept, and `unverified_slot` (if any) is set to true."""
+
+    prompt: str
+    spelled: str | None = None
+    on_file: str | None = None
+    corrections: tuple[SpellStep, ...] = ()
+    unverified_slot: str | None = None
+
+
+@dataclass(frozen=True)
 class SlotSpec:
     name: str
     type: str
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum: canonical -> synonyms
     length: int | None = None  # digits: exact length
-    prefer: str = "future"  # date: "future" (appointments) or "past" (dates of birth)
+    prefer: str = "future"  # date: "future" (appointments), "past", or "birth" (a plausible date of birth)
     pii: bool = False
     dtmf: bool = False  # keypad entry accepted
     description: str = ""
+    full: bool = False  # person_name: a first name alone is not enough, the last name is asked for
+    confirm: SlotConfirm | None = None  # read back before the form goes on
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,16 @@ def speak_money(value: Any) -> str:
         return str(value)
 
 
+def speak_phone(value: Any) -> str:
+    """'+15551234567' -> '5 5 5, 1 2 3, 4 5 6 7' (read digit by digit, in groups)."""
+    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10:
+        return " ".join(digits)
+    return ", ".join(" ".join(part) for part in (digits[:3], digits[3:6], digits[6:]))
+
+
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -65,6 +75,7 @@ def environment() -> ImmutableSandboxedEnvironment:
         speak_time=speak_time,
         speak_datetime=speak_datetime,
         speak_money=speak_money,
+        speak_phone=speak_phone,
     )
     return env
 
@@ -76,7 +87,7 @@ def environment() -> ImmutableSandboxedEnvironment:
 _ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Filter,
                   nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
                   nodes.If, nodes.Tuple, nodes.List)
-_ALLOWED_FILTERS = frozenset({"speak_date", "speak_time", "speak_datetime", "speak_money", "upper", "lower",
+_ALLOWED_FILTERS = frozenset({"speak_date", "speak_time", "speak_datetime", "speak_money", "speak_phone", "upper", "lower",
                               "title", "capitalize", "default", "trim", "round", "int", "string", "replace", "join",
                               "length", "first", "last"})
 _FORBIDDEN_NAMES = frozenset({"self", "cycler", "joiner", "namespace", "lipsum", "range", "dict", "loop",

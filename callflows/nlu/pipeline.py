@@ -48,7 +48,7 @@ def slot_options(slot: SlotSpec) -> dict[str, Any]:
     """Keyword options the value parser takes for a slot."""
     if slot.type == "enum":
         return {"choices": {k: list(v) for k, v in slot.choices.items()}}
-    if slot.type == "digits" and slot.length:
+    if slot.type in ("digits", "reference") and slot.length:
         return {"length": slot.length}
     return {}
 
@@ -97,7 +97,7 @@ class VerticalNLU:
         values: dict[str, list[Value]] = {}
         for name in slots if slots is not None else list(self.flow.slots):
             spec = self.flow.slots.get(name)
-            if spec is None or spec.type in ("any", "text"):
+            if spec is None or spec.type in ("any", "text", "yes_no"):
                 continue
             slot_ctx = replace(ctx, prefer=spec.prefer) if spec.type in ("date", "datetime") else ctx
             found = extract(spec.type, norm, slot_ctx, **slot_options(spec))

@@ -352,6 +352,17 @@ def find_customers(
     return list(rows)
 
 
+def customers_with_phone(session: Session, vertical: str, phone: str | None) -> list[Customer]:
+    """Customers of a vertical whose phone number on file is `phone` (compared on digits), oldest first."""
+    wanted = phone_digits(phone)
+    if not wanted:
+        return []
+    rows = session.scalars(
+        select(Customer).where(Customer.vertical == vertical, Customer.phone.is_not(None)).order_by(Customer.id)
+    ).all()
+    return [c for c in rows if phone_digits(c.phone) == wanted]
+
+
 def record_failed_verification(
     session: Session, customer_id: int, *, max_failures: int = 3, lock_minutes: int = 30
 ) -> Customer:

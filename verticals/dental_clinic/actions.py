@@ -1,7 +1,8 @@
 """Bright Smile Dental's custom logic, with the rasa-sdk interface.
 
 Form validators check dates and times against opening hours and find the caller's
-appointment by name plus date of birth or phone; actions book, move and cancel in the
+appointment by what is on file (phone number or booking reference), then the caller confirms
+it by the first name on it; a new booking's phone number on file gives the name to confirm; actions book, move and cancel in the
 store, offering the nearest free times when the asked one is taken. The same module runs
 in process (default) or under `rasa run actions`.
 """
@@ -149,36 +150,70 @@ class DateTimeChecks:
 
 
 class FindAppointment:
-    """validate_date_of_birth / validate_phone: find the caller's next appointment."""
+    """validate_phone / validate_booking_ref: find the caller's next appointment by what is on
+    file (the phone number or the booking reference); validate_owner_confirmed: the caller says
+    whether the appointment found (read back with the first name on it) is theirs."""
 
-    def _lookup(self, dispatcher: CollectingDispatcher, tracker: Tracker, dob: Any = None,
-                phone: Any = None) -> dict[str, Any]:
-        name = tracker.get_slot("full_name")
-        store = store_for(tracker)
-        with store.session() as s:
-            customers = repo.find_customers(s, VERTICAL, name or "", date_of_birth=dob, phone=phone)
-            upcoming = []
-            for c in customers:
-                upcoming += scheduling.find_customer_appointments(s, VERTICAL, c.id, call_now(tracker))
-            upcoming.sort(key=lambda a: a.starts_at)
-            found = [(a.reference, a.appointment_type, a.starts_at, a.provider.key) for a in upcoming[:1]]
-        if not found:
-            dispatcher.utter_message(response="not_found")
-            return {"full_name": None, "date_of_birth": None, "phone": None, "appointment_ref": None}
-        ref, kind, start, provider_key = found[0]
-        return {"appointment_ref": ref, "appointment_summary": f"{kind} on {describe(start, provider_key)}",
-                "appointment_type": kind}
+    CLEARS = ("phone", "booking_ref", "owner_confirmed", "appointment_ref", "appointment_summary", "name_on_file")
 
-    def validate_date_of_birth(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: dict[str, Any]) -> dict[str, Any]:
-        return {"date_of_birth": value, **self._lookup(dispatcher, tracker, dob=value)} if value else {}
+    def _found(self, appt: Any) -> dict[str, Any]:
+        return {"appointment_ref": appt.reference, "appointment_type": appt.appointment_type,
+                "appointment_summary": f"{appt.appointment_type} on {describe(appt.starts_at, appt.provider.key)}",
+                "name_on_file": (appt.customer.full_name or "").split()[0] if appt.customer.full_name else "you"}
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                        domain: dict[str, Any]) -> dict[str, Any]:
-        return {"phone": value, **self._lookup(dispatcher, tracker, phone=value)} if value else {}
+        if not value:
+            return {}
+        with store_for(tracker).session() as s:
+            upcoming = []
+            for c in repo.customers_with_phone(s, VERTICAL, str(value)):
+                upcoming += scheduling.find_customer_appointments(s, VERTICAL, c.id, call_now(tracker))
+            upcoming.sort(key=lambda a: a.starts_at)
+            found = self._found(upcoming[0]) if upcoming else None
+        if found is None:
+            dispatcher.utter_message(response="not_found_phone")
+            return {"phone": None}
+        return {"phone": value, "booking_ref": None, **found}
+
+    def validate_booking_ref(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return {}
+        with store_for(tracker).session() as s:
+            appt = repo.get_appointment_by_reference(s, str(value))
+            ok = appt is not None and appt.vertical == VERTICAL and appt.status == "booked"
+            found = self._found(appt) if ok else None
+        if found is None:
+            dispatcher.utter_message(response="not_found_ref")
+            return {"booking_ref": None}
+        return {"booking_ref": value, "phone": None, **found}
+
+    def validate_owner_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: dict[str, Any]) -> dict[str, Any]:
+        if value is False:
+            dispatcher.utter_message(response="not_yours")
+            return {slot: None for slot in self.CLEARS}
+        return {"owner_confirmed": value}
 
 
-class ValidateBookAppointmentForm(DateTimeChecks, FormValidationAction):
+class NameOnFile:
+    """validate_phone of a new booking: a number on file gives the name to confirm (not to recognise)."""
+
+    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return {}
+        out: dict[str, Any] = {"phone": value}
+        if tracker.get_slot("full_name") is None and "full_name" not in tracker.slots_to_validate():
+            with store_for(tracker).session() as s:
+                names = {c.full_name for c in repo.customers_with_phone(s, VERTICAL, str(value)) if c.full_name}
+            if len(names) == 1:
+                out["full_name"] = names.pop()
+        return out
+
+
+class ValidateBookAppointmentForm(NameOnFile, DateTimeChecks, FormValidationAction):
     def name(self) -> str:
         return "validate_book_appointment"
 

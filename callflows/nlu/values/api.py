@@ -13,9 +13,11 @@ from .money import extract_money
 from .names import extract_names
 from .normalize import normalize_asr, tokenize
 from .phone import extract_phones
+from .spelled import extract_reference, extract_spelled_name
 from .times import find_times, parts_of_day
 
-SLOT_TYPES = ("date", "time", "datetime", "person_name", "phone_number", "digits", "money", "number", "enum", "text")
+SLOT_TYPES = ("date", "time", "datetime", "person_name", "phone_number", "digits", "money", "number", "enum", "text",
+              "spelled_name", "reference")
 
 
 def _times(text: str, ctx: ParseContext) -> list[Value]:
@@ -52,7 +54,7 @@ def extract(slot_type: str, text: str, ctx: ParseContext, **options: Any) -> lis
     """
     if slot_type not in SLOT_TYPES:
         raise ValueError(f"unknown slot type {slot_type!r}; expected one of {SLOT_TYPES}")
-    allowed = {"digits": {"length"}, "enum": {"choices"}}.get(slot_type, set())
+    allowed = {"digits": {"length"}, "reference": {"length"}, "enum": {"choices"}}.get(slot_type, set())
     unexpected = set(options) - allowed
     if unexpected:
         raise TypeError(f"extract({slot_type!r}) got unexpected options {sorted(unexpected)}")
@@ -69,6 +71,10 @@ def extract(slot_type: str, text: str, ctx: ParseContext, **options: Any) -> lis
         return extract_phones(norm)
     if slot_type == "digits":
         return extract_digits(norm, options.get("length"))
+    if slot_type == "spelled_name":
+        return extract_spelled_name(norm)
+    if slot_type == "reference":
+        return extract_reference(norm, options.get("length"))
     if slot_type == "money":
         return extract_money(norm)
     if slot_type == "number":

@@ -1,0 +1,251 @@
+"""Values that end up right: read-backs, last names, spelling, and no endless loops.
+
+Mixed into DialogueSession. Driven by flow.yaml slot options:
+
+- `confirm:` on a slot: once the slot is filled, before the form goes on, its value is read
+  back ("I have your name as Jane Smith. Is that right?"). A value an action found on file
+  (the caller did not say it) is read back with `on_file` ("I have this number on file for
+  Marguerite Conquale. Is the appointment for her?"); a denial then just asks the slot's
+  question. A spelled value is read back letter by letter (`spelled`, variable `spelling`).
+  Each denial of a value the caller gave asks the next of `corrections` (spell the last name,
+  then the first); a spelled answer (callflows.nlu.values.spelled) or one word replaces that
+  part of the name, a whole name ("no, my name is Priya Raghunathan") replaces it all. Past
+  the last correction the value is kept and `unverified_slot` is set to true.
+- `full: true` on a person_name slot: a first name alone is kept and the last name asked for.
+- Keypad entries count as confirmed (no read-back of their own).
+- No step is asked more than twice without offering the keypad (for keypad slots) or a
+  person: the third time a step would be asked, the caller hears the offer instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from callflows.dialogue.filling import yes_no_of
+from callflows.dialogue.state import OFFER_HUMAN, READBACK
+from callflows.flow.spec import FormSpec, FormStep
+from callflows.nlu.pipeline import NluResult
+from callflows.nlu.values import extract
+from callflows.nlu.values.spelled import spell_out
+
+MAX_SAME_QUESTION = 2  # times a step may be asked before the keypad or a person is offered
+
+
+class ReadBack:
+    """The read-back policy of a DialogueSession (see the module docstring)."""
+
+    state: Any
+    flow: Any
+
+    # ------------------------------------------------------------------ after a fill
+    def _note_filled(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any], before: dict[str, Any]) -> None:
+        """Where each changed slot of `form` came from; a lone first name waits for its last name."""
+        st = self.state
+        for slot in form.required_slots:
+            value = st.slots.get(slot)
+            if value == before.get(slot) and slot not in updates:
+                continue
+            st.confirmed.discard(slot)
+            if value is None:
+                continue
+            if slot not in updates:
+                origin = "file"
+            elif nlu.intent == "dtmf":
+                origin = "dtmf"
+                st.confirmed.add(slot)
+            else:
+                origin = "caller"
+            st.origins[slot] = origin
+            letters = st.spelled.get(slot)
+            if letters and letters.lower() not in str(value).lower().replace(" ", ""):
+                st.spelled.pop(slot, None)
+            spec = self.flow.slots[slot]
+            if spec.type == "person_name" and spec.full and origin == "caller" and len(str(value).split()) < 2:
+                st.first_names[slot] = str(value)
+                st.slots[slot] = None
+                st.prompt_override[slot] = self._say("ask_last_name", first_name=str(value))  # type: ignore[attr-defined]
+
+    def _forget_readback(self, slots: list[str]) -> None:
+        st = self.state
+        for slot in slots:
+            st.confirmed.discard(slot)
+            for store in (st.origins, st.first_names, st.spell_base, st.spell_part, st.spelled, st.denials,
+                          st.prompt_override):
+                store.pop(slot, None)
+            for key in [k for k in st.step_asks if k.split(":", 1)[0] == slot]:
+                del st.step_asks[key]
+        if st.readback in slots:
+            st.readback = None
+
+    # ------------------------------------------------------------------ answers to a name question
+    def _name_answer(self, step: FormStep | None, nlu: NluResult) -> dict[str, Any] | None:
+        """The answer to "and your last name?" or "could you spell it?", as slot updates."""
+        st = self.state
+        slot = step.slot if step else None
+        if slot is None or self.flow.slots[slot].type != "person_name":
+            return None
+        first, base = st.first_names.get(slot), st.spell_base.get(slot)
+        if first is None and base is None:
+            return None
+        names = [v for v in nlu.values.get(slot, []) if v.value]
+        whole = next((v.value for v in names if len(str(v.value).split()) >= 2
+                      and (first is None or str(v.value).split()[0].lower() == first.lower())), None)
+        if whole and not self._spelled(nlu):
+            return self._take_name(slot, whole, None)
+        word, letters = self._word(nlu, names)
+        if word is None:
+            if base is not None and yes_no_of(nlu) is True:  # "it was right": keep it
+                st.confirmed.add(slot)
+                return self._take_name(slot, base, None, keep=True)
+            return None
+        if first is not None and base is None:
+            return self._take_name(slot, f"{first} {word}", letters)
+        parts = str(base).split()
+        part = st.spell_part.get(slot, "last")
+        if part == "all" or not parts:
+            value = word
+        elif part == "first":
+            value = " ".join([word] + parts[1:])
+        else:
+            value = " ".join(parts[:-1] + [word]) if len(parts) > 1 else f"{parts[0]} {word}"
+        return self._take_name(slot, value, letters)
+
+    def _spelled(self, nlu: NluResult) -> Any:
+        found = extract("spelled_name", nlu.text, self._ctx())  # type: ignore[attr-defined]
+        return found[0] if found else None
+
+    def _word(self, nlu: NluResult, names: list[Any]) -> tuple[str | None, str | None]:
+        """One spelled word (with its letters), else one name word the caller said."""
+        spelled = self._spelled(nlu)
+        if spelled is not None:
+            return str(spelled.value), str(spelled.extra.get("letters") or "")
+        if names:
+            return str(names[-1].value).split()[-1], None
+        return None, None
+
+    def _take_name(self, slot: str, value: str, letters: str | None, keep: bool = False) -> dict[str, Any]:
+        st = self.state
+        st.first_names.pop(slot, None)
+        st.spell_base.pop(slot, None)
+        st.prompt_override.pop(slot, None)
+        if letters:
+            st.spelled[slot] = letters
+        elif not keep:
+            st.spelled.pop(slot, None)
+        return {slot: value}
+
+    # ------------------------------------------------------------------ asking
+    def _readback_due(self, form: FormSpec) -> str | None:
+        """Read back the first filled, unconfirmed slot with `confirm:` up to the first missing step."""
+        st = self.state
+        for step in form.steps:
+            if all(st.slots.get(s) is None for s in step.slots):
+                return None
+            for slot in step.slots:
+                spec = self.flow.slots[slot]
+                if spec.confirm is None or st.slots.get(slot) is None or slot in st.confirmed:
+                    continue
+                st.pending, st.readback, st.requested = READBACK, slot, slot
+                return self._prompt(self._readback_text(slot))  # type: ignore[attr-defined]
+        return None
+
+    def _readback_text(self, slot: str) -> str:
+        st = self.state
+        confirm = self.flow.slots[slot].confirm
+        if st.origins.get(slot) == "file" and confirm.on_file:
+            return self._render(confirm.on_file)  # type: ignore[attr-defined]
+        letters = st.spelled.get(slot)
+        if letters and confirm.spelled:
+            return self._render(confirm.spelled, spelling=spell_out(letters))  # type: ignore[attr-defined]
+        return self._render(confirm.prompt)  # type: ignore[attr-defined]
+
+    def _step_prompt(self, step: FormStep) -> str:
+        """The step's question; the last-name or spelling question while one is under way."""
+        override = self.state.prompt_override.get(step.slot)
+        return override if override else self._render(step.prompt)  # type: ignore[attr-defined]
+
+    def _asked_too_often(self, step: FormStep) -> str | None:
+        """The offer of the keypad or a person, instead of asking `step` a third time."""
+        st = self.state
+        key = f"{step.slot}:{st.prompt_override.get(step.slot) or ''}"  # the same question, not its follow-ups
+        asks = st.step_asks[key] = st.step_asks.get(key, 0) + 1
+        if asks <= MAX_SAME_QUESTION:
+            return None
+        st.pending = OFFER_HUMAN
+        keypad = any(self.flow.slots[s].dtmf for s in step.slots)
+        return self._say("offer_keypad_or_human" if keypad else "offer_human")  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ the caller's answer
+    def _on_readback(self, nlu: NluResult) -> list[str]:
+        st = self.state
+        form = self.flow.forms[st.active_form]
+        slot = st.readback
+        if slot is None:
+            st.pending = None
+            return [self._next(form)]  # type: ignore[attr-defined]
+        spec = self.flow.slots[slot]
+        yes = yes_no_of(nlu)
+        value = st.slots.get(slot)
+        new = self._correction(slot, value, nlu)
+        if yes and new is None:
+            st.confirmed.add(slot)
+            st.pending = st.readback = None
+            return [self._next(form)]  # type: ignore[attr-defined]
+        if new is None and yes is None:
+            st.misses += 1
+            if st.misses > self.flow.settings.max_reprompts:
+                st.pending = OFFER_HUMAN
+                return [self._say("offer_human")]  # type: ignore[attr-defined]
+            return [self._say("not_understood"), self._prompt(self._readback_text(slot))]  # type: ignore[attr-defined]
+        st.pending = st.readback = None
+        st.misses = 0
+        if st.origins.get(slot) == "file":  # not the caller's name after all: ask it
+            self._set_slot(slot, None)  # type: ignore[attr-defined]
+            st.origins.pop(slot, None)
+            if new is not None:
+                return self._apply_and_continue(form, nlu, {slot: new})  # type: ignore[attr-defined]
+            return [self._next(form)]  # type: ignore[attr-defined]
+        denials = st.denials[slot] = st.denials.get(slot, 0) + 1
+        corrections = spec.confirm.corrections
+        if new is not None:
+            if denials > max(1, len(corrections)):  # corrected again and again: keep the latest
+                return self._keep_unverified(form, slot, new)
+            return self._apply_and_continue(form, nlu, {slot: new})  # type: ignore[attr-defined]
+        if denials > len(corrections):
+            if corrections or denials > MAX_SAME_QUESTION:
+                return self._keep_unverified(form, slot, value)
+            self._set_slot(slot, None)  # type: ignore[attr-defined]
+            return [self._next(form)]  # type: ignore[attr-defined]
+        correction = corrections[denials - 1]
+        st.spell_base[slot], st.spell_part[slot] = value, correction.part
+        st.prompt_override[slot] = self._render(correction.prompt)  # type: ignore[attr-defined]
+        self._set_slot(slot, None)  # type: ignore[attr-defined]
+        return [self._next(form)]  # type: ignore[attr-defined]
+
+    def _correction(self, slot: str, value: Any, nlu: NluResult) -> Any:
+        """A new value in the reply to a read-back ("no, my name is Priya Raghunathan", "no,
+        it's spelled r a g h u"), or None."""
+        spec = self.flow.slots[slot]
+        if spec.type == "person_name":
+            spelled = self._spelled(nlu)
+            if spelled is not None and value:
+                parts = str(value).split()
+                self.state.spelled[slot] = str(spelled.extra.get("letters") or "")
+                return " ".join(parts[:-1] + [str(spelled.value)]) if len(parts) > 1 else str(spelled.value)
+            names = [v for v in nlu.values.get(slot, []) if v.value and len(str(v.value).split()) >= 2]
+            if names and str(names[-1].value) != value:
+                self.state.spelled.pop(slot, None)
+                return names[-1].value
+            return None
+        found = [v for v in nlu.values.get(slot, []) if v.value is not None and v.value != value]
+        return found[-1].value if found else None
+
+    def _keep_unverified(self, form: FormSpec, slot: str, value: Any) -> list[str]:
+        st = self.state
+        spec = self.flow.slots[slot]
+        self._set_slot(slot, value)  # type: ignore[attr-defined]
+        st.confirmed.add(slot)
+        st.origins[slot] = "caller"
+        if spec.confirm and spec.confirm.unverified_slot:
+            self._set_slot(spec.confirm.unverified_slot, True)  # type: ignore[attr-defined]
+        return [self._say("readback_kept"), self._next(form)]  # type: ignore[attr-defined]
