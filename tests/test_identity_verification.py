@@ -296,3 +296,58 @@ def test_a_name_the_recogniser_misspelt_still_matches_with_exact_date_and_digits
     assert names_match("Linda Ken", "Linda Chen") and names_match("jordan elis", "Jordan Ellis")
     assert not names_match("Maria Chen", "Linda Chen")  # another first name
     assert not names_match("Linda", "Linda Chen") and not names_match("", "Linda Chen")
+
+
+# --------------------------------------------------------------------------- a noisy line, not an impostor
+
+
+@pytest.mark.parametrize("heard", ["jordan elis", "jorden ellis", "my name is jordan allis"])
+def test_a_misheard_but_close_name_verifies(store, bank, heard):
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", heard, "#dtmf 07141988", "#dtmf 4417")
+    assert "you're verified" in replies[-1], replies
+    assert customer(store).failed_verifications == 0
+
+
+@pytest.mark.parametrize("heard", ["jordan smith", "michael ellis", "jordan"])
+def test_another_name_fails_even_with_the_right_numbers(store, bank, heard):
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", heard)
+    if session.state.requested == "full_name":  # "jordan" alone: the full name is asked for again
+        replies = talk(session, f"{heard} smith")
+    replies = talk(session, "#dtmf 07141988", "#dtmf 4417")
+    assert "couldn't verify" in replies[-1] and not session.is_verified()
+
+
+def test_numeric_factors_are_asked_for_on_the_keypad_first(store, bank):
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", NAME)
+    assert "type it on your keypad" in replies[-1]
+    assert replies[-1].index("keypad") < replies[-1].index("say it")
+    replies = talk(session, "#dtmf 07141988")
+    assert "type them on your keypad" in replies[-1]
+
+
+def test_an_answer_not_understood_is_asked_again_and_never_counts(store, bank):
+    session = DialogueSession(bank, store, now=NOW)
+    talk(session, "what's my balance", NAME)
+    replies = talk(session, "it is on my license somewhere")  # no date in it: asked again, no attempt spent
+    assert session.state.requested == "date_of_birth" and "keypad" in replies[-1]
+    talk(session, DOB_SPOKEN)
+    replies = talk(session, "one two three")  # three digits: neither a last four nor a ZIP
+    assert session.state.requested == "id_digits" and "couldn't verify" not in replies[-1]
+    assert not session.state.slots.get("verify_attempts")
+    replies = talk(session, SSN)
+    assert "you're verified" in replies[-1]
+    assert customer(store).failed_verifications == 0 and session.state.slots["verify_attempts"] == 1
+
+
+def test_unparsed_answers_do_not_lock_but_three_understood_wrong_ones_do(store, bank):
+    session = DialogueSession(bank, store, now=NOW)
+    talk(session, "what's my balance")
+    for attempt in range(3):
+        talk(session, NAME, "um what was it", DOB_SPOKEN, "one two")  # two not understood: no count
+        assert session.state.requested == "id_digits" and not session.state.transferred_to
+        reply = talk(session, "one two three four")[-1]  # understood and wrong: counts
+        assert customer(store).failed_verifications == attempt + 1
+    assert "can't complete verification" in reply and session.state.transferred_to

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from difflib import SequenceMatcher
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+import jellyfish
+from rapidfuzz import fuzz
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 #: PostgreSQL advisory lock taken while demo data is seeded ("CFbk").
 SEED_LOCK_ID = 0x4346626B
-NAME_MATCH = 0.75  # SequenceMatcher ratio for a name heard by the recogniser vs the name on file
+NAME_MATCH = 75  # rapidfuzz ratio (0-100) at which a name part heard by the recogniser is the one on file
 
 Factor = Literal["ssn", "account", "zip"]
 Outcome = Literal["verified", "failed", "locked"]
@@ -99,16 +100,26 @@ def factor_matches(customer: Customer, accounts: list[Account], code: str, facto
 
 def names_match(heard: str, on_file: str, threshold: float = NAME_MATCH) -> bool:
     """Whether a name as the speech recogniser heard it is the name on file: case, spacing and
-    punctuation ignored, and close spellings accepted ("Linda Ken" for Linda Chen, "Jordan
-    Elis"). Only ever used together with an exact date of birth and an exact last-4 / ZIP."""
-    a, b = _name_key(heard), _name_key(on_file)
-    if not a or not b:
-        return False
-    if a == b:
+    punctuation ignored, the first and the last name compared each on its own (a middle name
+    aside), spelling and sound both tolerated ("Linda Ken" for Linda Chen, "Jordan Elis",
+    "Priya Rahman"), a first name alone or another surname never. Only ever used together with
+    an exact date of birth and an exact last-4 / ZIP."""
+    a, b = _name_key(heard).split(), _name_key(on_file).split()
+    if len(a) < 2 or len(b) < 2:
+        return a == b and bool(a)
+    return _part_matches(a[0], b[0], threshold) and _part_matches(a[-1], b[-1], threshold)
+
+
+def _part_matches(heard: str, on_file: str, threshold: float) -> bool:
+    """One name part: the same spelling give or take a letter or two (rapidfuzz ratio), the same
+    sound (jellyfish metaphone), or a near sound of a near length ("ken" for "chen")."""
+    if heard == on_file or fuzz.ratio(heard, on_file) >= threshold:
         return True
-    whole = SequenceMatcher(None, a, b).ratio()
-    first_a, first_b = a.split()[0], b.split()[0]
-    return whole >= threshold and SequenceMatcher(None, first_a, first_b).ratio() >= threshold
+    sound_a, sound_b = jellyfish.metaphone(heard), jellyfish.metaphone(on_file)
+    if sound_a and sound_a == sound_b:
+        return True
+    return (fuzz.ratio(sound_a, sound_b) >= 50 and fuzz.ratio(heard, on_file) >= 55
+            and abs(len(heard) - len(on_file)) <= 1)
 
 
 def _name_key(name: str) -> str:
