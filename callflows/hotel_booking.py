@@ -215,6 +215,18 @@ def find_stays(session: Session, vertical: str, full_name: str, arrival: date | 
     return [_stay(r) for r in session.scalars(stmt.order_by(Reservation.arrival, Reservation.id))]
 
 
+def stays_of_customers(session: Session, vertical: str, customer_ids: list[int],
+                       upcoming_from: date | None = None) -> list[Stay]:
+    """Booked reservations of these customers (those still to end after `upcoming_from`), soonest first."""
+    if not customer_ids:
+        return []
+    stmt = select(Reservation).where(Reservation.vertical == vertical, Reservation.status == "booked",
+                                     Reservation.customer_id.in_(customer_ids))
+    if upcoming_from is not None:
+        stmt = stmt.where(Reservation.departure > upcoming_from)
+    return [_stay(r) for r in session.scalars(stmt.order_by(Reservation.arrival, Reservation.id))]
+
+
 def list_stays(session: Session, vertical: str, include_cancelled: bool = False) -> list[Stay]:
     stmt = select(Reservation).where(Reservation.vertical == vertical)
     if not include_cancelled:

@@ -175,7 +175,7 @@ def test_a_reservation_number_holding_the_party_size_keeps_the_guests(store, hot
     with store.session() as s:
         s.execute(Reservation.__table__.update().where(Reservation.reference == stay.reference).values(reference="53J22F"))
     session = DialogueSession(hotel, store, now=NOW)
-    talk(session, "i need to change my reservation", "it's 5 3 j 2 2 f", "the dates", "saturday")
+    talk(session, "i need to change my reservation", "it's 5 3 j 2 2 f", "yes", "the dates", "saturday")
     replies = talk(session, "for three nights")
     assert "for 2 guests, from Saturday, November 28 to Tuesday, December 1" in replies[-1]
     assert session.state.slots["guests"] == 2
@@ -187,6 +187,8 @@ def test_change_dates_by_reference(store, hotel):
     spoken = " ".join(stay.reference.lower())  # "k 7 m 2 q p", as a recogniser writes spelled letters
     replies = talk(session, "i need to change my reservation", f"it's {spoken}")
     assert "double room for 2 guests, from Friday, November 27 to Monday, November 30" in replies[-1]
+    assert "for Maria" in replies[-1] and "Is that yours" in replies[-1]
+    replies = talk(session, "yes")
     assert "What would you like to change" in replies[-1]
     replies = talk(session, "the dates")
     assert "new arrival date" in replies[-1]
@@ -201,11 +203,12 @@ def test_change_dates_by_reference(store, hotel):
         assert s.get(Call, session.call_id).outcome == "reservation_changed"
 
 
-def test_change_room_type_by_name_and_arrival(store, hotel):
+def test_change_room_type_by_the_phone_number_on_file(store, hotel):
     stay = seed(store, hotel)
     session = DialogueSession(hotel, store, now=NOW)
-    talk(session, "can i upgrade my room to a suite", "i don't have the number, it's maria lopez")
-    replies = talk(session, "friday the twenty seventh")
+    replies = talk(session, "can i upgrade my room to a suite", "i don't have the number, it's five five five nine eight seven six five four three")
+    assert "for Maria" in replies[-1] and "Is that yours" in replies[-1], replies
+    replies = talk(session, "yes")
     assert session.state.slots["change_item"] == "room"
     assert "suite for 2 guests" in replies[-1] and "Friday, November 27" in replies[-1], replies
     talk(session, "yes")
@@ -213,12 +216,15 @@ def test_change_room_type_by_name_and_arrival(store, hotel):
     assert (changed.reference, changed.room_type, changed.arrival) == (stay.reference, "suite", FRI)
 
 
-def test_cancel_by_name_and_arrival_date(store, hotel):
+def test_cancel_by_the_phone_number_on_the_keypad(store, hotel):
     seed(store, hotel)
     session = DialogueSession(hotel, store, now=NOW)
-    talk(session, "i need to cancel my reservation", "maria lopez")
-    replies = talk(session, "this friday")
-    assert "Do you want me to cancel it" in replies[-1] and "double room" in replies[-1]
+    replies = talk(session, "i need to cancel my reservation")
+    assert "keypad" in replies[-1] and "name" not in replies[-1]
+    replies = [session.handle_text("5559876543#", source="dtmf").text]
+    assert "for Maria" in replies[-1] and "double room" in replies[-1]
+    replies = talk(session, "yes")
+    assert "Do you want me to cancel" in replies[-1]
     replies = talk(session, "yes please")
     assert "cancelled" in replies[-1]
     session.end()
@@ -229,14 +235,16 @@ def test_cancel_by_name_and_arrival_date(store, hotel):
         assert hb.rooms_free(s, actions().inventory(), "double", FRI, MON) == 8
 
 
-def test_unknown_reservation_is_not_found(store, hotel):
+def test_unknown_reservation_is_not_found_and_not_yours_asks_again(store, hotel):
     seed(store, hotel)
     session = DialogueSession(hotel, store, now=NOW)
-    replies = talk(session, "cancel my booking", "john doherty", "friday")
-    assert "couldn't find" in replies[-1]
-    assert session.state.slots["full_name"] is None
+    replies = talk(session, "cancel my booking", "five five five one one one two two two two")
+    assert "couldn't find a reservation for that phone number" in replies[-1]
     replies = talk(session, "k k k k k k")
     assert "couldn't find a reservation with the number K K K K K K" in replies[-1]
+    assert "keypad" in replies[-1] and "connect you" in replies[-1]  # asked twice already: keypad or a person
+    replies = talk(session, "no", "five five five nine eight seven six five four three", "no it isn't")
+    assert "Let's try again" in replies[-1] and session.state.slots["reservation_ref"] is None
 
 
 def test_faq_outside_and_inside_a_form(store, hotel):

@@ -362,6 +362,7 @@ class FindReservation:
         out: dict[str, Any] = {
             "booking_ref": stay.reference, "full_name": full_name, "booked_arrival": stay.arrival.isoformat(),
             "reservation_ref": stay.reference, "reservation_summary": summary(stay),
+            "name_on_file": (full_name or "").split()[0] if full_name else "you",
         }
         if self.fills_stay:
             keep = {"arrival_date": stay.arrival.isoformat(), "departure_date": stay.departure.isoformat(),
@@ -392,6 +393,28 @@ class FindReservation:
             dispatcher.utter_message(text=f"I couldn't find a reservation with the number {' '.join(ref)}.")
             return {"booking_ref": None}
         return self.found(tracker, stay, name)
+
+    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: dict[str, Any]) -> dict[str, Any]:
+        """The reservation found by the phone number on file (the booking form keeps its phone as given)."""
+        if not value or tracker.active_loop.get("name") == "book_room":
+            return {"phone": value} if value else {}
+        with store_for(tracker).session() as s:
+            customers = repo.customers_with_phone(s, VERTICAL, str(value))
+            stays = hb.stays_of_customers(s, VERTICAL, [c.id for c in customers], upcoming_from=call_now(tracker).date())
+            names = {c.id: c.full_name for c in customers}
+        if not stays:
+            dispatcher.utter_message(response="not_found_phone")
+            return {"phone": None}
+        return {"phone": value, **self.found(tracker, stays[0], names.get(stays[0].customer_id) or "")}
+
+    def validate_owner_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: dict[str, Any]) -> dict[str, Any]:
+        if value is False:
+            dispatcher.utter_message(response="not_yours")
+            return {slot: None for slot in ("booking_ref", "phone", "owner_confirmed", "full_name", "booked_arrival",
+                                            "reservation_ref", "reservation_summary", "name_on_file")}
+        return {"owner_confirmed": value}
 
     def _by_name(self, dispatcher: CollectingDispatcher, tracker: Tracker, name: str, day: date) -> dict[str, Any]:
         with store_for(tracker).session() as s:
