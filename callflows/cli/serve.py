@@ -4,8 +4,20 @@ Why one gthread worker with many threads:
 1. Each call's pipeline is threads (socket reader, dialogue/speech), so a call holds one gunicorn thread for its whole length.
 2. The speech and NLU models are shared in-process by every call: one worker = one copy of them in memory.
 3. Several workers on one machine would each load the models and split a 2-core CPU that is already the bottleneck.
-4. So ``--threads`` bounds the concurrent calls (plus webhooks) a process holds; flask-sock supports gunicorn threads.
+4. So ``--threads`` bounds the calls and requests a process holds at once; flask-sock supports gunicorn threads.
 5. Scale out with more processes or replicas behind a proxy (each with its own models), not more workers here.
+
+The worker is ``SlowClientWorker``, gunicorn's gthread worker extended (``callflows/telephony/http_worker.py``):
+request heads are read in its event loop with a timeout, bodies get a timeout, connections per address are limited
+(``--header-timeout``, ``--body-timeout``, ``--max-conn-per-ip``; CALLFLOWS_HEADER_TIMEOUT_S,
+CALLFLOWS_BODY_TIMEOUT_S, CALLFLOWS_MAX_CONN_PER_IP), so a thread is only ever held by a request whose
+head has arrived: a webhook (milliseconds), a call (its length), a slow body (at most the body timeout)
+or a stream not yet started (the media route's start timeout).
+
+Why 256 threads by default (32 before): calls are bounded by the CPU, not by threads (2 cores carry
+about 16 calls, bench/README.md), so threads are the reserve that slow or idle clients must exhaust
+before a call waits. The pool starts threads only when it needs them and an idle one costs little
+memory, and 256 is four times the per-address limit: one address can hold at most a quarter of them.
 """
 
 from __future__ import annotations
@@ -14,19 +26,53 @@ import ctypes
 import dataclasses
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from callflows.telephony.http_worker import SlowClientLimits
 
 log = logging.getLogger(__name__)
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+DEFAULT_THREADS = 256
+WORKER_CLASS = "callflows.telephony.http_worker.SlowClientWorker"
+WORKER_CONNECTIONS = 4096  # open connections per worker (gunicorn's default 1000); heads waiting count
+LIMITS_OPTION = "slow_client_limits"  # not a gunicorn setting: make_gunicorn_app hands it to the worker
+LIMIT_ENV = {"header_timeout_s": "CALLFLOWS_HEADER_TIMEOUT_S", "body_timeout_s": "CALLFLOWS_BODY_TIMEOUT_S",
+             "max_conn_per_ip": "CALLFLOWS_MAX_CONN_PER_IP"}
+
+
+def slow_client_limits(**given: float | int | None) -> SlowClientLimits:
+    """The worker's limits: the values given (not None), else CALLFLOWS_HEADER_TIMEOUT_S,
+    CALLFLOWS_BODY_TIMEOUT_S and CALLFLOWS_MAX_CONN_PER_IP, else the worker's defaults."""
+    from callflows.telephony.http_worker import SlowClientLimits
+
+    values: dict[str, Any] = {}
+    for field, env in LIMIT_ENV.items():
+        value = given.get(field)
+        if value is None and os.environ.get(env, "").strip():
+            try:
+                value = (int if field == "max_conn_per_ip" else float)(os.environ[env])
+            except ValueError:
+                raise ValueError(f"{env} must be a number, not {os.environ[env]!r}") from None
+        if value is not None:
+            if value < 0 or (value == 0 and field != "max_conn_per_ip"):
+                raise ValueError(f"{env} must be above 0 (0 turns the per-address limit off)")
+            values[field] = value
+    return SlowClientLimits(**values)
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int,
+                     limits: SlowClientLimits | None = None) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,
         "threads": threads,
+        "worker_connections": WORKER_CONNECTIONS,
+        LIMITS_OPTION: limits or slow_client_limits(),
         # A gthread worker heartbeats from its main loop, so long calls are fine; the generous
         # timeout covers warm-up (models + cached prompts load before the worker's first heartbeat).
         "timeout": 300,
@@ -65,6 +111,7 @@ def make_gunicorn_app(app_factory: Any, options: dict[str, Any]) -> Any:
     class CallflowsGunicorn(BaseApplication):  # type: ignore[misc]
         def __init__(self) -> None:
             self.options = options
+            self.slow_client_limits = options.get(LIMITS_OPTION)  # read by SlowClientWorker
             super().__init__()
 
         def load_config(self) -> None:
@@ -83,15 +130,28 @@ def make_gunicorn_app(app_factory: Any, options: dict[str, Any]) -> Any:
 @click.option("--port", type=int, default=None, help="Port (default: CALLFLOWS_PORT or 8080).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processes; each loads its own models (keep 1 per machine).")
-@click.option("--threads", type=click.IntRange(1, 1024), default=32, show_default=True,
-              help="Threads per process: about the number of calls held at once.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=DEFAULT_THREADS, show_default=True,
+              help="Threads per process: calls and requests whose head has arrived, held at once.")
+@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds for a request head to arrive (default: CALLFLOWS_HEADER_TIMEOUT_S or 5).")
+@click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds for a request body to arrive (default: CALLFLOWS_BODY_TIMEOUT_S or 10).")
+@click.option("--max-conn-per-ip", type=click.IntRange(min=0), default=None,
+              help="Open connections per client address, 0 for no limit (default: CALLFLOWS_MAX_CONN_PER_IP "
+                   "or 64; behind a proxy every connection comes from the proxy).")
 @click.option("--insecure-dev", is_flag=True,
               help="Run without TWILIO_AUTH_TOKEN (signatures not checked). Development only.")
-def serve(host: str | None, port: int | None, workers: int, threads: int, insecure_dev: bool) -> None:
+def serve(host: str | None, port: int | None, workers: int, threads: int, header_timeout: float | None,
+          body_timeout: float | None, max_conn_per_ip: int | None, insecure_dev: bool) -> None:
     """Answer Twilio calls: webhooks at /twilio/voice and /twilio/status, Media Streams at /twilio/media."""
     from callflows.cli.common import open_store
     from callflows.config import Settings
 
+    try:
+        limits = slow_client_limits(header_timeout_s=header_timeout, body_timeout_s=body_timeout,
+                                    max_conn_per_ip=max_conn_per_ip)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     settings = Settings.from_env()
     if insecure_dev:
         settings = dataclasses.replace(settings, insecure_dev=True)
@@ -121,4 +181,4 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, insecu
         return app
 
     click.echo(f"callflows phone server on http://{host}:{port} ({workers} worker(s) x {threads} threads)", err=True)
-    make_gunicorn_app(app_factory, gunicorn_options(host, port, workers, threads)).run()
+    make_gunicorn_app(app_factory, gunicorn_options(host, port, workers, threads, limits)).run()
