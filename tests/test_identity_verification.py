@@ -346,7 +346,7 @@ def test_unparsed_answers_do_not_lock_but_three_understood_wrong_ones_do(store, 
     session = DialogueSession(bank, store, now=NOW)
     talk(session, "what's my balance")
     for attempt in range(3):
-        talk(session, NAME, "um what was it", DOB_SPOKEN, "one two")  # two not understood: no count
+        talk(session, NAME, "it is on my license somewhere", DOB_SPOKEN, "one two")  # two not understood: no count
         assert session.state.requested == "id_digits" and not session.state.transferred_to
         reply = talk(session, "one two three four")[-1]  # understood and wrong: counts
         assert customer(store).failed_verifications == attempt + 1
