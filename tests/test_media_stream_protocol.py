@@ -510,28 +510,30 @@ def test_a_start_for_another_call_sid_is_refused(phone_server):
     assert FakeHandler.instances == []
 
 
-def test_sockets_waiting_for_start_are_bounded(phone_server):
+def test_sockets_waiting_for_start_are_bounded_and_the_oldest_makes_way(phone_server):
+    """Idle sockets (each with a valid grant) cannot lock a real call out: at the bound the
+    oldest waiting socket is closed (1013) and the newcomer is served."""
     ctx = phone_server.app.extensions[EXTENSION_KEY]
     ctx.max_pending_streams = 2
-    idle = [_open(answer_call(phone_server.url, public_url=PUBLIC_URL, call_sid=f"CA{i:032x}")) for i in range(2)]
+    ctx.start_timeout_s = 30.0
+    idle = [_open(answer_call(phone_server.url, public_url=PUBLIC_URL, call_sid=f"CA{i:032x}")) for i in range(3)]
     try:
-        time.sleep(0.2)
-        extra = _open(answer_call(phone_server.url, public_url=PUBLIC_URL, call_sid="CA" + "7" * 32))
+        assert _close_code(idle[0]) == 1013  # the third made the first, the oldest, make way
+        invite = answer_call(phone_server.url, public_url=PUBLIC_URL)
+        started = time.monotonic()
+        ws = _open(invite)
         try:
-            assert _close_code(extra) == 1013  # try again later
+            ws.send(start_msg(seq=1, params=invite.params))
+            assert json.loads(ws.recv())["mark"]["name"] == "hello"
+            assert time.monotonic() - started < 1.0
         finally:
-            extra.close()
+            ws.close()
+        assert _close_code(idle[1]) == 1013  # the real call made the second one make way
+        assert ctx.stats["evicted"] == 2
     finally:
         for ws in idle:
             ws.close()
-    time.sleep(0.8)  # the idle ones leave the pending count as their loops notice the close
-    invite = answer_call(phone_server.url, public_url=PUBLIC_URL)
-    ws = _open(invite)
-    try:
-        ws.send(start_msg(seq=1, params=invite.params))
-        assert json.loads(ws.recv())["mark"]["name"] == "hello"
-    finally:
-        ws.close()
+    assert len(FakeHandler.instances) == 1
 
 
 def test_a_huge_json_integer_is_skipped_and_the_call_goes_on(phone_server):

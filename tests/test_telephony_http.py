@@ -329,10 +329,13 @@ def test_serve_refuses_to_start_without_a_token(monkeypatch):
 
 
 def test_serve_uses_one_gthread_worker_with_many_threads():
+    from gunicorn.workers.gthread import ThreadWorker
+
     from callflows.cli.serve import gunicorn_options, make_gunicorn_app
+    from callflows.telephony.http_worker import SlowClientWorker
 
     app = make_gunicorn_app(lambda: None, gunicorn_options("127.0.0.1", 8099, 1, 32))
-    assert app.cfg.worker_class_str == "gthread"
+    assert app.cfg.worker_class is SlowClientWorker and issubclass(app.cfg.worker_class, ThreadWorker)
     assert (app.cfg.workers, app.cfg.threads, app.cfg.bind) == (1, 32, ["127.0.0.1:8099"])
     assert app.cfg.preload_app is False
 

@@ -16,7 +16,7 @@
   malformed ones are logged and skipped; ``start`` must carry the parameters this server signed
   for that token and call; from then on a ``CallHandler`` (``callflows.telephony.call``) gets
   every event, and is always closed.  At most ``max_pending_streams`` sockets may wait for
-  their ``start`` at once (others are closed with 1013), each for ``start_timeout_s``.
+  their ``start`` at once (a newcomer closes the oldest with 1013), each for ``start_timeout_s``.
 
 Webhooks need a valid ``X-Twilio-Signature`` when an auth token is configured (403 otherwise;
 an identical replayed status callback gets 409).  The socket closes with 1008 (policy
@@ -29,6 +29,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -87,26 +88,39 @@ class TwilioContext:
     grants: StreamGrants | None = None  # per-call stream tokens and parameter signatures (create_app sets it)
     max_pending_streams: int = DEFAULT_MAX_PENDING_STREAMS
     pending: "PendingStreams" = field(default_factory=lambda: PendingStreams())
-    stats: dict[str, int] = field(default_factory=lambda: {"sockets": 0, "malformed": 0, "skipped": 0, "refused": 0})
+    stats: dict[str, int] = field(default_factory=lambda: {"sockets": 0, "malformed": 0, "skipped": 0, "refused": 0,
+                                                                  "evicted": 0})
 
 
 class PendingStreams:
-    """How many sockets are open but have not sent a valid ``start`` yet (each holds a thread)."""
+    """The sockets that are open but have not sent a valid ``start`` yet (each holds a thread).
+
+    Why evict rather than refuse: at the bound, refusing newcomers would let idle sockets lock
+    real calls out; Twilio sends ``start`` within milliseconds of the upgrade, so the oldest
+    waiting socket is the one least likely to be a call, and it makes way."""
 
     def __init__(self) -> None:
-        self._n = 0
+        self._waiting: OrderedDict[str, threading.Event] = OrderedDict()
         self._lock = threading.Lock()
 
-    def enter(self, limit: int) -> bool:
+    def enter(self, key: str, limit: int) -> tuple[threading.Event, bool]:
+        """Count a socket as waiting: (the event that tells its own thread to close it, whether
+        another socket was told so to make room). A socket is closed by its own thread only: its
+        reader thread may still be using it."""
+        evict = threading.Event()
         with self._lock:
-            if self._n >= limit:
-                return False
-            self._n += 1
-            return True
+            evicted = len(self._waiting) >= max(1, limit)
+            if evicted:
+                self._waiting.popitem(last=False)[1].set()
+            self._waiting[key] = evict
+        return evict, evicted
 
-    def leave(self) -> None:
+    def leave(self, key: str) -> None:
         with self._lock:
-            self._n -= 1
+            self._waiting.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._waiting)
 
 
 def _ctx() -> TwilioContext:
@@ -331,11 +345,10 @@ def media(ws: Any, token: str) -> None:
         log.warning("media stream refused: %s", granted.reason)
         _close(ws, WS_POLICY_VIOLATION, granted.reason)
         return
-    if not ctx.pending.enter(ctx.max_pending_streams):
-        ctx.stats["refused"] += 1
-        log.warning("media stream refused: %d sockets already wait for their start", ctx.max_pending_streams)
-        _close(ws, WS_TRY_AGAIN_LATER, "busy")
-        return
+    evict, evicted = ctx.pending.enter(token, ctx.max_pending_streams)
+    if evicted:
+        ctx.stats["evicted"] += 1
+        log.warning("%d sockets wait for their start: the oldest is closed", ctx.max_pending_streams)
     pending = True
     services = current_app.extensions.get("callflows")
     ctx.stats["sockets"] += 1
@@ -352,6 +365,10 @@ def media(ws: Any, token: str) -> None:
             if handler is not None and getattr(handler, "ended", False):
                 reason = "dialogue_ended"
                 _close(ws, 1000, "call ended")
+                break
+            if handler is None and evict.is_set():
+                reason = "evicted"
+                _close(ws, WS_TRY_AGAIN_LATER, "busy")
                 break
             if handler is None and time.monotonic() - opened > ctx.start_timeout_s:
                 reason = "no_start"
@@ -387,7 +404,7 @@ def media(ws: Any, token: str) -> None:
                     _close(ws, WS_POLICY_VIOLATION, verdict.reason)
                     break
                 pending = False
-                ctx.pending.leave()
+                ctx.pending.leave(token)
                 if not is_known_vertical(verdict.grant.vertical):  # uninstalled since the webhook answered
                     reason = "unknown_vertical"
                     _refuse_stream(ctx, services, send, event, verdict.grant)
@@ -414,7 +431,7 @@ def media(ws: Any, token: str) -> None:
         _close(ws, WS_INTERNAL_ERROR, "server error")
     finally:
         if pending:
-            ctx.pending.leave()
+            ctx.pending.leave(token)
         if handler is not None:
             try:
                 handler.close(reason)
