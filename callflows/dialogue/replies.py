@@ -24,6 +24,12 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "silence_goodbye": "I haven't heard anything, so I'll end the call now. Please call back any time. Goodbye.",
     "no_transfer": "Okay, let's keep going.",
     "resume": "Now, back to where we were.",
+    "what_else": "Okay. What else can I help you with?",
+    "carry_on": "Sure, let's carry on with that.",
+    "menu": "I can help with the things {{ display_name }} handles by phone, or answer a question. What can I do for you?",
+    "small_talk_hello": "Hello!",
+    "small_talk_how_are_you": "I'm doing well, thank you for asking.",
+    "small_talk_presence": "Yes, I'm here.",
     "ask_last_name": "Thank you, {{ first_name }}. And your last name, please? You can also spell it.",
     "readback_kept": "Thank you. I'll note it that way, and our team will check the spelling with you.",
     "offer_keypad_or_human": "I'm sorry, I still don't have that. You can type it on your keypad now, "

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,11 @@ from callflows.flow.spec import FormSpec, FormStep
 from callflows.flow.templates import render
 from callflows.logs import call_logger
 from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult, slot_options
-from callflows.nlu.values import ParseContext, Value, extract
+from callflows.nlu.keywords import keywords_said
+from callflows.nlu.smalltalk import small_talk
+from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
+from callflows.nlu.values.counts import homophone_counts
+from callflows.nlu.values.dates import plausible_birth_date
 from callflows.nlu.values.phone import normalise_phone
 from callflows.speech.expectation import Expectation
 from callflows.verticals import Vertical
@@ -189,7 +193,7 @@ class DialogueSession(ReadBack):
             return BotReply("", end_call=True, outcome=self.final_outcome("ended"))
         t0 = time.perf_counter()
         self.state.silences = 0
-        nlu = self._dtmf_nlu(text) if source == "dtmf" else self.vertical.nlu.parse(text, self._ctx())
+        nlu = self._dtmf_nlu(text) if source == "dtmf" else self._asked_number(self.vertical.nlu.parse(text, self._ctx()))
         nlu_ms = (time.perf_counter() - t0) * 1000
         asked = self.expectation
         asked_step = self._asked_slots()
@@ -439,7 +443,17 @@ class DialogueSession(ReadBack):
                 st.ended = True
             return parts
 
-        # 2. global handlers
+        # 2. a yes or no to the offer of a person, before anything it may sound like ("no thanks,
+        #    let's keep going" is no goodbye); then greetings and small talk ("hi", "how are you")
+        if st.pending == OFFER_HUMAN:
+            answered = self._on_offer_human(nlu, intent)
+            if answered is not None:
+                return answered
+        chat = small_talk(nlu.text) if not self._answers_step(nlu, None) else None
+        if chat is not None:
+            return self._small_talk(chat)
+
+        # 3. global handlers
         has_values = bool(nlu.values)
         if intent == "human" and not self._answers_step(nlu, None):  # "anyone" answers "which dentist?"
             self._transfer(outcome="caller_asked_for_person")
@@ -451,19 +465,11 @@ class DialogueSession(ReadBack):
             return [self._say("help"), st.last_prompt] if st.last_prompt else [self._say("help")]
         if intent == "repeat" and not has_values:
             return [st.last_bot_text or self._say("greet")]
-        if intent == "start_over":
+        if intent == "start_over" and not self._answers_step(nlu, None):  # the slot asked wins
             self._reset()
             return [self._say("start_over")]
 
-        # 3. an answer to a yes/no question the bot just asked
-        if st.pending == OFFER_HUMAN:
-            yes = self._yes_no(nlu)
-            if yes:
-                self._transfer(outcome="offered_person_accepted")
-                return [self._say("transfer")]
-            st.pending, st.misses = None, 0
-            if yes is False:
-                return [self._say("no_transfer"), st.last_prompt] if st.last_prompt else [self._say("how_can_help")]
+        # 4. an answer to a yes/no question the bot just asked
         if st.pending == READBACK and st.active_form:
             return self._on_readback(nlu)
         if st.pending == CONFIRM and st.active_form:
@@ -484,11 +490,11 @@ class DialogueSession(ReadBack):
             if asks and intent in (None, "affirm", "deny"):
                 return [self._faq_answer(nlu), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
 
-        # 4. inside a form
+        # 5. inside a form
         if st.active_form:
             return self._in_form(nlu, intent)
 
-        # 5. no form yet: start one, answer a question, or say we did not understand
+        # 6. no form yet: start one, answer a question, or say we did not understand
         form = self.flow.form_for_intent(intent) if intent else None
         if form is not None:
             return self._start_form(form, nlu)
@@ -524,6 +530,8 @@ class DialogueSession(ReadBack):
         other = self.flow.form_for_intent(intent) if intent else None
         if other is not None and other.name != form.name:
             return self._start_form(other, nlu)
+        if other is not None:  # "i need to move my appointment" again: carry on with it
+            return [self._say("carry_on"), self._reask(form)]
         if self._is_faq(nlu, intent, strict=True):
             return [self._faq_answer(nlu), self._say("resume"), self._reask(form)]
         return [self._miss_in_form(form, nlu)]
@@ -582,7 +590,7 @@ class DialogueSession(ReadBack):
     def _on_confirm(self, nlu: NluResult) -> list[str]:
         st = self.state
         form = self.flow.forms[st.active_form]  # type: ignore[index]
-        yes = self._yes_no(nlu)
+        yes = self._answer_yes_no(nlu)
         updates = candidates_for_form(self.flow, form, nlu, ())
         if updates:  # "no, wednesday": a correction, then confirm again
             st.pending = None
@@ -728,10 +736,56 @@ class DialogueSession(ReadBack):
         step = self._step(form, st.requested) if form else None
         if form is None or step is None or st.pending is not None:
             return False
-        if any(re.search(rf"\b{re.escape(k.lower())}\b", nlu.text) for k in (ispec.keywords if ispec else ())):
+        if ispec is not None and keywords_said(ispec.keywords, nlu.text):
             return False
         updates = candidates_for_form(self.flow, form, nlu, step.slots)
         return any(slot in updates for slot in step.slots)
+
+    def _on_offer_human(self, nlu: NluResult, intent: str | None) -> list[str] | None:
+        """The answer to "shall I connect you with someone?": yes transfers; a plain no goes on
+        with the form in progress (its question again) or asks what else the caller needs; None
+        when the turn is something else (a no with a request: "no, i want to book") to handle as usual."""
+        st = self.state
+        yes = self._answer_yes_no(nlu)
+        if yes:
+            self._transfer(outcome="offered_person_accepted")
+            return [self._say("transfer")]
+        st.pending, st.misses = None, 0
+        form = self.flow.forms.get(st.active_form or "")
+        asks_more = ((intent is not None and self.flow.form_for_intent(intent) is not None)
+                     or self._is_faq(nlu, intent, strict=True) or self._answers_step(nlu, None))
+        if yes is False and not asks_more:
+            if form is not None:
+                return [self._say("no_transfer"), self._reask(form)]
+            return [self._ask_free(self._say("what_else"))]
+        return None
+
+    def _small_talk(self, kind: str) -> list[str]:
+        """A friendly word back, then the question pending (a form's, "anything else?") or the menu."""
+        st = self.state
+        said = self._say(f"small_talk_{kind}")
+        if st.active_form or st.pending:
+            return [said, st.last_prompt or self._say("menu")]
+        return [said, self._ask_free(self._say("menu"))]
+
+    def _answer_yes_no(self, nlu: NluResult) -> bool | None:
+        """The caller's yes or no to the bot's last question, restating it allowed ("yes cancel it")."""
+        if nlu.text and self.state.last_bot_text:
+            yes = parse_yes_no(nlu.text, question=self.state.last_bot_text)
+            if yes is not None:
+                return yes
+        return self._yes_no(nlu)
+
+    def _asked_number(self, nlu: NluResult) -> NluResult:
+        """When a number slot is asked and none was heard: its homophones count ("to", "for")."""
+        form = self.flow.forms.get(self.state.active_form or "")
+        step = self._step(form, self.state.requested) if form is not None and self.state.pending is None else None
+        for slot in step.slots if step else ():
+            if self.flow.slots[slot].type == "number" and not any(v.value is not None for v in nlu.values.get(slot, [])):
+                found = homophone_counts(nlu.text, self._ctx())
+                if found:
+                    return replace(nlu, values={**nlu.values, slot: found})
+        return nlu
 
     def _miss(self, text: str, offer: bool = False) -> str:
         st = self.state
@@ -816,6 +870,9 @@ class DialogueSession(ReadBack):
         for slot in step.slots if step else ():
             spec = self.flow.slots[slot]
             value = _dtmf_value(spec.type, spec.length, digits)
+            if value is not None and spec.type == "date" and spec.prefer == "birth" and not plausible_birth_date(
+                    date.fromisoformat(value), self.now.date()):
+                value = None
             if value is not None and fits(spec, value):
                 values[slot] = [Value(spec.type, value, 0, len(digits), digits, {"dtmf": True})]
                 break

@@ -128,7 +128,7 @@ def sample_value(spec: SlotSpec, rng: random.Random, now: datetime) -> tuple[str
         synonyms = [s for s in spec.choices[canonical] if s] or [canonical]
         return rng.choice(synonyms).lower(), canonical
     if t == "date":
-        return _past_date(rng) if spec.prefer == "past" else _future_date(rng, now.date())
+        return _past_date(rng) if spec.prefer in ("past", "birth") else _future_date(rng, now.date())
     if t == "time":
         h = rng.randint(8, 17)
         m = rng.choice((0, 0, 15, 30, 45))

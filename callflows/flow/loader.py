@@ -249,8 +249,8 @@ def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
             c.error(body, "length", f"{field}.length", "must be a positive whole number")
             length = None
         prefer = str(body.get("prefer", "future"))
-        if prefer not in ("future", "past"):
-            c.error(body, "prefer", f"{field}.prefer", "must be 'future' or 'past'")
+        if prefer not in ("future", "past", "birth"):
+            c.error(body, "prefer", f"{field}.prefer", "must be 'future', 'past' or 'birth' (a date of birth)")
         slots[str(name)] = SlotSpec(
             name=str(name),
             type=slot_type or "text",

@@ -245,7 +245,7 @@ def guess_text_type(name: str) -> dict[str, Any]:
     if ws & {"date", "day", "dob", "birthday", "birthdate"} or any(w.endswith("date") for w in words):
         spec: dict[str, Any] = {"type": "date"}
         if birth:
-            spec.update(prefer="past", pii=True)
+            spec.update(prefer="birth", pii=True)
         return spec
     if "time" in ws:
         return {"type": "time"}

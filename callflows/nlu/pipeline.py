@@ -8,7 +8,6 @@ is given (the student's own, so an utterance is encoded once).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,10 +15,13 @@ from callflows.flow.spec import FlowSpec, SlotSpec
 from callflows.nlu.builtin_intents import BUILTIN_INTENTS
 from callflows.nlu.classifier import IntentClassifier, IntentScore, TfidfIntentClassifier
 from callflows.nlu.faq import FaqIndex, FaqMatch
+from callflows.nlu.keywords import KeywordMatcher
+from callflows.nlu.smalltalk import small_talk
 from callflows.nlu.values import ParseContext, Value, extract, normalize_asr, parse_yes_no
 
 FAQ_INTENT = "faq"
 OUT_OF_SCOPE = "out_of_scope"
+GREET = "greet"  # greetings and small talk (callflows.nlu.smalltalk), never out of scope
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,8 @@ class VerticalNLU:
             embedder = student.embedder
         self.embedder = embedder
         self.faq_index = FaqIndex(flow.faq, embedder=embedder)
-        self._keywords = [
-            (intent.name, re.compile(r"\b(" + "|".join(re.escape(k.lower()) for k in intent.keywords) + r")\b"))
-            for intent in flow.intents.values() if intent.keywords
-        ]
+        self._keywords = [(intent.name, KeywordMatcher(intent.keywords))
+                          for intent in flow.intents.values() if intent.keywords]
         if student is not None:
             self.classifier: IntentClassifier = student
             return
@@ -85,15 +85,26 @@ class VerticalNLU:
             labels += [FAQ_INTENT] * len(entry.questions)
         self.classifier = (classifier or TfidfIntentClassifier()).fit(texts, labels)
 
+    def _keyword_intent(self, norm: str, intent: str, confidence: float) -> tuple[str, float]:
+        """A keyword said forces its intent; one misheard only when the classifier could not
+        place the utterance (see callflows.nlu.keywords)."""
+        for name, keywords in self._keywords:
+            if keywords.said(norm):
+                return name, 1.0
+        if intent == OUT_OF_SCOPE or confidence < self.flow.settings.confidence_threshold:
+            for name, keywords in self._keywords:
+                if keywords.sounds_like(norm):
+                    return name, max(confidence, self.flow.settings.confidence_threshold)
+        return intent, confidence
+
     def parse(self, text: str, ctx: ParseContext, slots: list[str] | None = None) -> NluResult:
         """Parse one caller utterance. `slots` limits value extraction (default: every slot)."""
         norm = normalize_asr(text)
         ranking = tuple(self.classifier.rank(norm)) if norm else (IntentScore("none", 0.0),)
         intent, confidence = ranking[0].intent, ranking[0].confidence
-        for name, pattern in self._keywords:
-            if pattern.search(norm):
-                intent, confidence = name, 1.0
-                break
+        intent, confidence = self._keyword_intent(norm, intent, confidence)
+        if intent not in self.flow.intents and small_talk(norm) is not None:  # "hi", "how are you"
+            intent, confidence = GREET, 1.0
         values: dict[str, list[Value]] = {}
         for name in slots if slots is not None else list(self.flow.slots):
             spec = self.flow.slots.get(name)

@@ -201,6 +201,32 @@ class _CountReader:
         return out
 
 
+# Words a speech recogniser writes for a number said on its own. Read as numbers only in an
+# answer to a question for a number (the caller decides: callflows.dialogue), and only at the end
+# of the answer or before people ("to adults and a child"), never after a word that makes them
+# a preposition or an infinitive ("i'd like to"): "for" is never 4 anywhere else.
+HOMOPHONES = {"to": "two", "too": "two", "for": "four", "fore": "four", "won": "one", "ate": "eight"}
+NOT_A_NUMBER_AFTER = frozenset({
+    "like", "want", "wanted", "need", "needed", "going", "have", "has", "had", "able", "got", "go", "come",
+    "talk", "speak", "up", "back", "due", "used", "trying", "try", "plan", "planning", "hoping", "hope",
+    "ask", "asking", "looking", "room", "rooms", "table", "reservation", "booking", "book", "i", "we",
+})
+
+
+def homophone_counts(text: str, ctx: ParseContext) -> list[Value]:
+    """Counts in an answer to "how many?" whose number came out as a homophone: "to" -> 2,
+    "it's for" -> 4, "won" -> 1, "ate" -> 8, "to adults and a child" -> 3 (see HOMOPHONES)."""
+    words = text.split()
+    changed = False
+    for k, word in enumerate(words):
+        if word not in HOMOPHONES or (k > 0 and words[k - 1] in NOT_A_NUMBER_AFTER):
+            continue
+        nxt = words[k + 1] if k + 1 < len(words) else ""
+        if nxt in ("", "please", "of", "people", "guests", "nights") or nxt in PEOPLE_PLURAL or nxt in PEOPLE_SINGULAR:
+            words[k], changed = HOMOPHONES[word], True
+    return extract_counts(" ".join(words), ctx) if changed else []
+
+
 def extract_counts(text: str, ctx: ParseContext) -> list[Value]:
     """Every count in (normalised) text, in text order (see the module docstring)."""
     tokens = tokenize(text)

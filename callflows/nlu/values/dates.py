@@ -35,6 +35,9 @@ Rules for the ambiguous cases (prefer="future" unless said otherwise):
   re-read as anything else.
 - A part of the day right after a date ("tomorrow morning", "monday afternoon", "friday night")
   joins its span and sets extra {"part_of_day": ...}; "tomorrow in the morning" sets the extra only.
+- prefer="birth" (a date of birth) reads dates as prefer="past" does, and gives no value for a date
+  that cannot be one: after today, less than a year ago ("yesterday", "last tuesday", "today"),
+  or before 1900.
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ class _DateReader:
         self.words = [t.text for t in tokens]
         self.nums: dict[int, Num] = {n.i: n for n in find_numbers(tokens)}
         self.today = ctx.now.date()
-        self.past = ctx.prefer == "past"
+        self.past = ctx.prefer in ("past", "birth")
 
     def word(self, i: int) -> str:
         return self.words[i] if 0 <= i < len(self.words) else ""
@@ -399,12 +402,19 @@ def find_dates(tokens: list[Token], ctx: ParseContext) -> list[DateMatch]:
     return _DateReader(tokens, ctx).read_all()
 
 
+def plausible_birth_date(day: date, today: date) -> bool:
+    """Whether `day` can be a caller's date of birth: from 1900 to a year before today."""
+    return date(1900, 1, 1) <= day <= today - timedelta(days=365)
+
+
 def extract_dates(text: str, ctx: ParseContext) -> list[Value]:
     """Date values ("YYYY-MM-DD") in normalised text."""
     tokens = tokenize(text)
     values: list[Value] = []
     for match in find_dates(tokens, ctx):
         if match.day is None:
+            continue
+        if ctx.prefer == "birth" and not plausible_birth_date(match.day, ctx.now.date()):
             continue
         start, end = tokens[match.i].start, tokens[match.end - 1].end
         values.append(Value("date", match.day.isoformat(), start, end, text[start:end], dict(match.extra)))

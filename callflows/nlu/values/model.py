@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-PREFERENCES = ("future", "past")
+PREFERENCES = ("future", "past", "birth")
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,8 @@ class ParseContext:
     now: tz-aware local time of the call (the vertical's time zone); relative dates
          ("tomorrow", "monday") are resolved against its date.
     business_hours: (open, close) hours; "at three" without am/pm resolves into them.
-    prefer: "future" (appointments) or "past" (dates of birth).
+    prefer: "future" (appointments), "past" (dates gone by), or "birth" (a date of birth: read as
+            "past", and only a date that can be one; see callflows.nlu.values.dates).
     """
 
     now: datetime

@@ -12,9 +12,17 @@ Neutral phrases ("no idea", "not sure", "i don't know", "right now", "maybe") ar
 An affirm cue right after a negator (not, don't, isn't, wasn't, doesn't, didn't, never) denies.
 Result: True if every counted cue affirms, False if every one denies ("no, wednesday" -> False),
 None when there is none or they disagree ("yeah no", "yes no").
+
+With the `question` the bot asked (its last sentence ending in "?" counts), the answer's words that
+repeat it are a restatement, not cues: "yes cancel it" to "Do you want me to cancel it?" affirms
+("cancel" alone would deny), "no don't book it" denies. An answer that only restates the
+question's action ("cancel it", "please book it") affirms, or denies with a negator ("don't
+cancel it", "not correct").
 """
 
 from __future__ import annotations
+
+import re
 
 from .normalize import normalize_asr
 
@@ -59,9 +67,45 @@ def _phrase_table() -> list[tuple[tuple[str, ...], bool | None, bool]]:
 PHRASES = tuple(_phrase_table())
 
 
-def parse_yes_no(text: str) -> bool | None:
-    """True for an affirmation, False for a denial or correction, None if unclear or mixed."""
+# words of a yes/no question that name no action: repeating only these restates nothing
+QUESTION_WORDS = frozenset(
+    "a an the it its this that these those is are was were be am do does did shall should will would "
+    "can could may might i me my we us our you your to for with of on at in and or so want like "
+    "there anything else".split()
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+_ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|No|Mt)\.$")
+
+
+def last_question(text: str) -> str:
+    """The last sentence of `text` that ends with "?" ("Dr. Patel" does not end a sentence);
+    the whole text if none does."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text.strip()):
+        if sentences and _ABBREVIATION.search(sentences[-1]):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    asked = [s for s in sentences if s.rstrip().endswith("?")]
+    return asked[-1] if asked else text
+
+
+def _restatement(words: list[str], question: str) -> tuple[list[str], bool]:
+    """The answer without the words that repeat the question, and whether an action word
+    (not one of QUESTION_WORDS) was repeated."""
+    qwords = set(normalize_asr(last_question(question)).split())
+    kept = [w for w in words if w not in qwords]
+    return kept, any(w in qwords and w not in QUESTION_WORDS for w in words)
+
+
+def parse_yes_no(text: str, question: str | None = None) -> bool | None:
+    """True for an affirmation, False for a denial or correction, None if unclear or mixed.
+    `question`: what the bot asked, so a restatement of it is not read as a cue."""
     words = normalize_asr(text).split()
+    restated = False
+    if question:
+        said = words
+        words, restated = _restatement(words, question)
     short = len(words) <= 3
     polarities: set[bool] = set()
     i = 0
@@ -75,4 +119,6 @@ def parse_yes_no(text: str) -> bool | None:
                 break
         else:
             i += 1
+    if not polarities and restated:
+        return not any(w in NEGATORS or w == "no" for w in said)
     return polarities.pop() if len(polarities) == 1 else None

@@ -1,0 +1,279 @@
+"""Dialogue repairs, each through a real DialogueSession with the real vertical and NLU, asserting
+what ends up in the store: yes/no answers with a restatement, declining a person, the slot asked
+winning, greetings, misheard emergencies, restating the request mid-form, dates of birth that
+cannot be one, and a stolen card said in other words.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from callflows.dialogue import DialogueSession
+from callflows.nlu.keywords import KeywordMatcher
+from callflows.nlu.smalltalk import small_talk
+from callflows.nlu.values import ParseContext, extract, parse_yes_no
+from callflows.nlu.values.counts import homophone_counts
+from callflows.store.models import Call, Card
+from callflows.verticals import load_vertical
+from tests.test_dialogue_bank import JORDAN, bank, talk  # noqa: F401 - bank is a fixture
+from tests.test_dialogue_dental import appointments, dental, local, seed_appointment  # noqa: F401
+from tests.test_dialogue_hotel import hotel, stays  # noqa: F401
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=NY)  # a Sunday: "friday" is the 27th
+BANK_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
+
+
+# --------------------------------------------------------------------------- 1. yes/no with a restatement
+
+CANCEL_Q = "I found your cleaning on Wednesday. Do you want me to cancel your cleaning on Wednesday, November 25?"
+BOOK_Q = "So that's a cleaning with Dr. Patel on Tuesday. Shall I book it?"
+
+
+@pytest.mark.parametrize("said", ["yes cancel it", "yeah go ahead", "yes please do", "sure, do it", "that's right",
+                                  "correct", "cancel it", "please cancel it", "yes i want to cancel it"])
+def test_yes_with_a_restatement_affirms(said):
+    assert parse_yes_no(said, question=CANCEL_Q) is True
+
+
+@pytest.mark.parametrize("said", ["no keep it", "no don't", "nope leave it", "don't cancel it", "no i want to keep it"])
+def test_no_with_a_restatement_denies(said):
+    assert parse_yes_no(said, question=CANCEL_Q) is False
+
+
+def test_restating_another_action_is_no_yes():
+    assert parse_yes_no("yes cancel it", question=BOOK_Q) is None  # "cancel" is not "book"
+    assert parse_yes_no("yes no", question=CANCEL_Q) is None
+    assert parse_yes_no("book it", question=BOOK_Q) is True and parse_yes_no("don't book it", question=BOOK_Q) is False
+
+
+def _to_cancel_confirmation(store, dental) -> DialogueSession:
+    seed_appointment(store, dental)
+    session = DialogueSession(dental, store, now=NOW)
+    talk(session, "i have to cancel my appointment", "#dtmf 5559876543#", "yes")
+    assert "cancel your cleaning" in session.state.last_bot_text
+    return session
+
+
+@pytest.mark.parametrize("said", ["yes cancel it", "sure, do it", "yeah go ahead"])
+def test_yes_cancel_it_cancels(store, dental, said):
+    session = _to_cancel_confirmation(store, dental)
+    replies = talk(session, said)
+    assert "cancelled" in replies[-1], replies
+    [appt] = appointments(store)
+    assert appt.status == "cancelled"
+
+
+@pytest.mark.parametrize("said", ["no keep it", "nope leave it", "no don't"])
+def test_no_keep_it_keeps_the_appointment(store, dental, said):
+    session = _to_cancel_confirmation(store, dental)
+    replies = talk(session, said)
+    assert "won't cancel" in replies[-1] and not session.state.ended, replies
+    [appt] = appointments(store)
+    assert appt.status == "booked"
+
+
+# --------------------------------------------------------------------------- 2. declining a person
+
+
+def test_declining_a_person_goes_on_with_the_call(store, bank):
+    session = DialogueSession(bank, store, now=BANK_NOW)
+    replies = talk(session, "what is the meaning of life")
+    assert "connect you" in replies[-1]
+    replies = talk(session, "no thanks, let's keep going")  # the model hears a goodbye in it
+    assert "What else can I help you with?" in replies[-1]
+    assert not session.state.ended and not session.state.transferred_to
+    replies = talk(session, "i lost my card", *JORDAN)
+    assert "frozen your debit card" in replies[-1]
+
+
+def test_declining_a_person_in_a_form_asks_its_question_again(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW, escalation=None)
+    talk(session, "i'd like to book a room", "friday", "monday")
+    replies = talk(session, "purple elephants", "purple elephants", "purple elephants")
+    assert "connect you" in replies[-1]
+    replies = talk(session, "no let's keep going")  # "start over" to the model
+    assert "How many guests" in replies[-1] and not session.state.ended
+    assert session.state.slots["arrival_date"] == "2026-11-27"  # nothing was reset
+    talk(session, "two", "a double room please", "my name is jane smith", "five five five one two three four five six seven")
+    talk(session, "yes please")
+    [stay] = stays(store)
+    assert (stay.guests, stay.room_type, stay.arrival) == (2, "double", date(2026, 11, 27))
+
+
+def test_yes_to_a_person_still_transfers(store, dental):
+    session = DialogueSession(dental, store, now=NOW, escalation=None)
+    talk(session, "what is the meaning of life")
+    reply = session.handle_text("yes connect me")
+    assert reply.transfer_to == "+15550100199"
+
+
+# --------------------------------------------------------------------------- 3. the slot asked wins
+
+
+@pytest.mark.parametrize("said, guests", [("two", 2), ("it's two", 2), ("two of us", 2), ("to", 2), ("too", 2),
+                                          ("for", 4), ("it's for", 4), ("won", 1), ("to adults and a child", 3)])
+def test_guests_answer_is_taken_homophones_too(store, hotel, said, guests):
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(session, "i'd like to book a room", "friday", "monday", said)
+    assert session.state.slots["guests"] == guests, replies
+    assert "type of room" in replies[-1]
+
+
+@pytest.mark.parametrize("said", ["it's two", "to"])
+def test_room_type_answer_wins_over_the_amenities_answer(store, hotel, said):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i'd like to book a room", "friday", "monday", said)
+    replies = talk(session, "a double room please")
+    assert session.state.slots["room_type"] == "double" and "name" in replies[-1], replies
+    talk(session, "my name is jane smith", "five five five one two three four five six seven", "yes please")
+    [stay] = stays(store)
+    assert (stay.guests, stay.room_type, stay.arrival, stay.departure) == (2, "double", date(2026, 11, 27),
+                                                                            date(2026, 11, 30))
+
+
+def test_homophones_are_numbers_only_when_a_number_is_asked(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i'd like to book a room for friday")
+    assert session.state.slots["guests"] is None  # "for" is no 4 here
+    assert homophone_counts("i'd like to", ParseContext(now=NOW)) == []
+    assert [v.value for v in homophone_counts("ate", ParseContext(now=NOW))] == [8]  # too many for a room
+    assert extract("number", "for", ParseContext(now=NOW)) == []
+
+
+def test_a_question_still_digresses_while_a_slot_is_asked(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(session, "i'd like to book a room", "friday", "monday", "what time is check in?")
+    assert "How many guests" in replies[-1] and session.state.slots["guests"] is None
+
+
+# --------------------------------------------------------------------------- 4. greetings and small talk
+
+
+@pytest.mark.parametrize("vertical, menu", [("dental_clinic", "book a new appointment"), ("hotel", "book a room"),
+                                            ("retail_bank", "lost or stolen card")])
+@pytest.mark.parametrize("said", ["hi", "hello there", "good morning", "how are you"])
+def test_greetings_get_a_friendly_answer_and_the_menu(store, vertical, menu, said):
+    session = DialogueSession(load_vertical(vertical), store, now=NOW)
+    replies = talk(session, said)
+    assert menu in replies[-1] and "not sure" not in replies[-1] and "connect you" not in replies[-1]
+    assert not session.state.ended and not session.state.transferred_to
+    if said == "how are you":
+        assert "doing well" in replies[-1]
+
+
+def test_small_talk_then_a_booking_is_stored(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)  # with escalation: small talk is never out of scope
+    talk(session, "hi", "how are you", "good morning", "i'd like to book a room", "friday", "monday", "two",
+         "double", "my name is jane smith", "five five five one two three four five six seven", "yes")
+    [stay] = stays(store)
+    assert stay.guests == 2 and not session.state.transferred_to
+
+
+def test_small_talk_is_only_small_talk():
+    assert small_talk("hi i need to book a room") is None and small_talk("morning") is None
+    assert small_talk("hello? are you there?") == "presence" and small_talk("hi how are you doing") == "how_are_you"
+
+
+# --------------------------------------------------------------------------- 5. emergencies from their key words
+
+
+def test_misheard_emergency_reaches_the_emergency_path(store, dental):
+    session = DialogueSession(dental, store, now=NOW)
+    reply = session.handle_text("my faith in real life well and my truth in believing a lot")
+    assert reply.transfer_to == "+15550100199"
+    with store.session() as s:
+        assert s.get(Call, session.call_id).outcome == "emergency_transferred"
+
+
+@pytest.mark.parametrize("said", ["my face is really swollen", "my gums keep bleeding", "it's an emergency",
+                                  "i'm in severe pain", "my tooth got knocked out"])
+def test_emergency_keywords_win(store, dental, said):
+    session = DialogueSession(dental, store, now=NOW)
+    assert session.handle_text(said).transfer_to == "+15550100199"
+
+
+def test_misheard_keywords_only_stand_in_for_long_words():
+    keywords = KeywordMatcher(("swollen", "bleeding", "knocked out"))
+    assert keywords.sounds_like("and my truth in believing a lot") == "bleeding"
+    assert keywords.said("my gums bleeding") and not keywords.said("i need a cleaning")
+    assert keywords.sounds_like("i need a cleaning") is None and keywords.sounds_like("i'm at the salon") is None
+
+
+def test_an_understood_request_is_not_taken_for_a_misheard_keyword(store, dental):
+    session = DialogueSession(dental, store, now=NOW)
+    replies = talk(session, "i'd like to book a cleaning")
+    assert not session.state.transferred_to and "dentist" in replies[-1]
+
+
+# --------------------------------------------------------------------------- 6. restating the request mid-form
+
+
+def test_restating_the_request_in_the_form_asks_its_question_again(store, dental):
+    seed_appointment(store, dental)
+    session = DialogueSession(dental, store, now=NOW)
+    talk(session, "i need to move my appointment", "#dtmf 5559876543#", "yes")
+    assert "What day" in session.state.last_bot_text
+    replies = talk(session, "i need to move my appointment")
+    assert "What day would you like to move it to?" in replies[-1], replies
+    talk(session, "thursday", "two pm", "yes")
+    [appt] = appointments(store)
+    assert local(appt) == "2026-11-26 14:00"
+
+
+# --------------------------------------------------------------------------- 7. dates of birth
+
+
+DOB = ParseContext(now=NOW, prefer="birth")
+
+
+@pytest.mark.parametrize("said", ["yesterday", "today", "last tuesday", "march fifth twenty twenty six",
+                                  "july fourth twenty thirty", "march fifth eighteen ninety"])
+def test_a_date_that_cannot_be_a_birth_date_is_none(said):
+    assert extract("date", said, DOB) == []
+
+
+def test_a_birth_date_is_still_read():
+    assert [v.value for v in extract("date", "march fifth nineteen eighty five", DOB)] == ["1985-03-05"]
+    assert [v.value for v in extract("date", "march fifth nineteen eighty five", ParseContext(now=NOW, prefer="past"))] \
+        == ["1985-03-05"]
+
+
+def test_lost_my_card_yesterday_is_no_date_of_birth(store, bank):
+    session = DialogueSession(bank, store, now=BANK_NOW)
+    replies = talk(session, "i lost my card yesterday")
+    assert session.state.slots["date_of_birth"] is None and "name" in replies[-1]
+    replies = talk(session, *JORDAN)
+    assert "frozen your debit card" in replies[-1]
+    with store.session() as s:
+        call = s.get(Call, session.call_id)
+        assert call.summary["reason"] == "card_lost"
+
+
+def test_a_future_date_of_birth_on_the_keypad_is_refused(store, bank):
+    session = DialogueSession(bank, store, now=BANK_NOW)
+    talk(session, "i lost my card", JORDAN[0])
+    assert session.state.requested == "date_of_birth"
+    talk(session, "#dtmf 12012026")
+    assert session.state.slots["date_of_birth"] is None
+
+
+# --------------------------------------------------------------------------- 8. a stolen card in other words
+
+
+@pytest.mark.parametrize("said", ["i think somebody stole my debit card", "someone took my card"])
+def test_stolen_card_in_other_words_freezes_it(store, bank, said):
+    session = DialogueSession(bank, store, now=BANK_NOW)
+    replies = talk(session, said)
+    assert "verify your identity" in replies[-1], replies
+    replies = talk(session, *JORDAN)
+    if "lost, or stolen" in replies[-1]:
+        replies = talk(session, "stolen")
+    assert "frozen your debit card" in replies[-1], replies
+    with store.session() as s:
+        card = s.scalars(select(Card).where(Card.last4 == "5521")).one()
+        assert card.status == "frozen"
