@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "ADMIN_LOCKOUT_MINUTES": 15,
     "ADMIN_CSRF_ENABLED": True,
     "ADMIN_SECURE_COOKIES": False,  # True behind https (CALLFLOWS_ADMIN_SECURE_COOKIES=1)
+    # The admin's address as browsers reach it ($CALLFLOWS_ADMIN_PUBLIC_URL, else
+    # $CALLFLOWS_PUBLIC_URL); an https address always makes the session cookie Secure.
+    "ADMIN_PUBLIC_URL": None,
     "ADMIN_PROXY_FIX": False,  # trust one proxy's X-Forwarded-* headers
     "ADMIN_TESTCHAT_MAX_SESSIONS": 50,
     "ADMIN_TESTCHAT_STORE_URL": None,  # None: a SQLite file beside the main database; "same": the main store
@@ -68,8 +71,12 @@ def create_app(store: Store | None = None, config: dict[str, Any] | None = None)
     secure = _env_flag("CALLFLOWS_ADMIN_SECURE_COOKIES")
     if secure is not None:
         app.config["ADMIN_SECURE_COOKIES"] = secure
+    public_url = (os.environ.get("CALLFLOWS_ADMIN_PUBLIC_URL") or os.environ.get("CALLFLOWS_PUBLIC_URL") or "").strip()
+    if public_url:
+        app.config["ADMIN_PUBLIC_URL"] = public_url
     app.config.update(config or {})
-    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["ADMIN_SECURE_COOKIES"])
+    over_https = str(app.config.get("ADMIN_PUBLIC_URL") or "").strip().lower().startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["ADMIN_SECURE_COOKIES"]) or over_https
 
     store = store or Store.from_env()
     if app.config["ADMIN_UPGRADE_DB"]:

@@ -8,8 +8,18 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from sqlalchemy import select
 
 from admin.models import ROLES, AdminUser
-from admin.security import authenticate, create_user, hash_password, is_locked, login_user, require_role
-from admin.views import actor, store
+from admin.security import (
+    authenticate,
+    create_user,
+    end_sessions,
+    forget_failures,
+    get_user,
+    hash_password,
+    is_locked,
+    login_user,
+    require_role,
+)
+from admin.views import actor, db_text, store
 from callflows.store import repo
 
 bp = Blueprint("auth", __name__)
@@ -50,6 +60,9 @@ def login():  # noqa: ANN201
 @bp.route("/logout", methods=["POST"])
 def logout():  # noqa: ANN201
     with store().session() as s:
+        user = s.get(AdminUser, g.user.id)
+        if user is not None:
+            end_sessions(s, user, keep_current=False)  # a copy of this cookie stops working too
         repo.audit(s, actor(), "auth.logout", f"user:{actor()}")
     session.clear()
     flash("You are logged out.", "ok")
@@ -71,19 +84,22 @@ def users():  # noqa: ANN201
                 except ValueError as exc:
                     flash(str(exc), "error")
             else:
-                user = s.scalars(select(AdminUser).where(AdminUser.username == username)).first()
+                user = get_user(s, username)
                 if user is None:
                     abort(404)
                 if op == "role" and request.form.get("role") in ROLES:
                     if user.username == actor() and request.form["role"] != "admin":
                         flash("You cannot take the admin role from yourself.", "error")
                     else:
-                        user.role = request.form["role"]
+                        if user.role != request.form["role"]:
+                            user.role = request.form["role"]
+                            end_sessions(s, user)  # they log in again with the new role
                         repo.audit(s, actor(), "user.role", f"user:{username}", {"role": user.role})
                         flash(f"{username} is now {user.role}.", "ok")
                 elif op == "unlock":
                     user.locked_until = None
                     user.failed_logins = 0
+                    forget_failures(s, user.username)
                     repo.audit(s, actor(), "user.unlock", f"user:{username}")
                     flash(f"{username} unlocked.", "ok")
                 elif op == "password":
@@ -92,6 +108,7 @@ def users():  # noqa: ANN201
                         flash("Password must be at least 8 characters.", "error")
                     else:
                         user.password_hash = hash_password(password)
+                        end_sessions(s, user)  # every other session of theirs ends
                         repo.audit(s, actor(), "user.password", f"user:{username}")
                         flash(f"Password of {username} changed.", "ok")
                 else:
@@ -104,7 +121,7 @@ def users():  # noqa: ANN201
 
 @bp.route("/audit")
 def audit_log():  # noqa: ANN201
-    target = request.args.get("target") or None
+    target = db_text(request.args.get("target") or "") or None
     with store().session() as s:
         rows = repo.list_audit(s, target=target, limit=300)
     return render_template("audit.html", rows=rows, target=target)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, render_template, request
 from sqlalchemy import func, select
 
-from admin.views import store
+from admin.views import db_text, store
 from callflows.privacy import is_sensitive, mask_value
 from callflows.store import repo
 from callflows.store.models import Call, SlotValue, Turn
@@ -26,19 +26,25 @@ PAGE_SIZE = 50
 TEST_CHANNEL = "admin_test"
 
 
-def _day(value: str | None) -> date | None:
+def _day(name: str) -> date | None:
+    """The date in query field ``name``; a malformed one is ignored, with a message."""
+    value = request.args.get(name)
+    if not value:
+        return None
     try:
-        return date.fromisoformat(value) if value else None
+        return date.fromisoformat(value)
     except ValueError:
+        shown = value[:40] + ("..." if len(value) > 40 else "")
+        flash(f"The {name!r} date {shown!r} is not a date like 2026-11-22; it was ignored.", "error")
         return None
 
 
 @bp.route("/")
 def index():  # noqa: ANN201
     args = request.args
-    since, until = _day(args.get("from")), _day(args.get("to"))
-    vertical = args.get("vertical") or None
-    outcome = args.get("outcome") or None
+    since, until = _day("from"), _day("to")
+    vertical = db_text(args.get("vertical") or "") or None
+    outcome = db_text(args.get("outcome") or "") or None
     escalated = {"yes": True, "no": False}.get(args.get("escalated", ""))
     include_tests = args.get("tests") == "1"
     page = min(max(1, args.get("page", 1, type=int) or 1), 1_000_000)  # an offset the database can hold
@@ -47,7 +53,7 @@ def index():  # noqa: ANN201
     conds = []
     if since:
         conds.append(Call.started_at >= datetime.combine(since, time(), timezone.utc))
-    if until:
+    if until and until < date.max:  # up to the last day there is: no upper bound
         conds.append(Call.started_at < datetime.combine(until + timedelta(days=1), time(), timezone.utc))
     if vertical:
         conds.append(Call.vertical == vertical)

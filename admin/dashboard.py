@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin import charts
-from admin.views import store
+from admin.views import db_text, store
 from callflows.store.models import Call, Turn
 from callflows.store.types import to_utc
 from callflows.verticals import list_verticals
@@ -134,7 +134,7 @@ def compute(s: Session, days: int = 14, vertical: str | None = None, today: date
 @bp.route("/")
 def index():  # noqa: ANN201
     days = min(max(request.args.get("days", 14, type=int) or 14, 1), 90)
-    vertical = request.args.get("vertical") or None
+    vertical = db_text(request.args.get("vertical") or "") or None
     with store().session() as s:
         st = compute(s, days, vertical)
     labels = [d.strftime("%b %d") for d in st.days]

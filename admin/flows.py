@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from admin import flowsvc
 from admin.security import require_role
-from admin.views import actor, store
+from admin.views import actor, db_int, db_text, store
 from admin.yamledit import Editable, PathError, flow_editables, knowledge_editables, set_scalar
 from callflows.flow.errors import FlowError
 from callflows.store import repo
@@ -87,7 +87,7 @@ def edit_field(name: str):  # noqa: ANN201
         path = tuple(json.loads(request.form["path"]))
         if not path or not all(isinstance(p, (str, int)) for p in path):
             raise ValueError
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, RecursionError):  # RecursionError: "[[[[..." nested deep
         abort(400, description="bad field path")
     target = request.form.get("target", "flow")
     value = request.form.get("value", "").replace("\r\n", "\n").strip()
@@ -137,6 +137,9 @@ def raw(name: str):  # noqa: ANN201
         if not g.user.can("editor"):
             abort(403, description=f"Saving a flow needs the editor role; you are a {g.user.role}.")
         text = request.form.get("yaml", "").replace("\r\n", "\n")
+        if "\x00" in text:  # YAML cannot hold it, and PostgreSQL refuses to store it
+            abort(400, description="The text contains a NUL character (\\0), which a flow cannot hold. "
+                                   "Nothing was saved.")
         base = request.form.get("base", "")
         with store().session() as s:
             current = flowsvc.editor_text(s, name)
@@ -146,8 +149,8 @@ def raw(name: str):  # noqa: ANN201
                 return render_template("flows/yaml.html", name=name, text=text, base=_digest(current.text),
                                        current=current, errors=flowsvc.validate(name, text),
                                        error_lines=set(), lines=text.split("\n"), error_count=0), 409
-            draft, errors = flowsvc.save_draft(s, name, text, actor(), note=request.form.get("note") or None,
-                                               detail={"editor": "yaml"})
+            note = db_text(request.form.get("note") or "") or None
+            draft, errors = flowsvc.save_draft(s, name, text, actor(), note=note, detail={"editor": "yaml"})
             current = flowsvc.EditorText(draft.yaml_text, "draft", draft.version)
         _flash_saved(draft.version, errors)
         if not errors:
@@ -164,13 +167,21 @@ def raw(name: str):  # noqa: ANN201
                            error_count=len(errors)), status
 
 
+def _posted_version() -> int:
+    """The form's version number: 400 when missing or not a number, 404 when no version has it."""
+    version = request.form.get("version", type=int)
+    if version is None:
+        abort(400)
+    if db_int(version) is None:
+        abort(404)
+    return version
+
+
 @bp.route("/<name>/publish", methods=["POST"])
 @require_role("editor")
 def publish(name: str):  # noqa: ANN201
     _vertical(name)
-    version = request.form.get("version", type=int)
-    if version is None:
-        abort(400)
+    version = _posted_version()
     with store().session() as s:
         try:
             flowsvc.publish(s, name, version, actor())
@@ -192,9 +203,7 @@ def publish(name: str):  # noqa: ANN201
 @require_role("editor")
 def rollback(name: str):  # noqa: ANN201
     _vertical(name)
-    version = request.form.get("version", type=int)
-    if version is None:
-        abort(400)
+    version = _posted_version()
     with store().session() as s:
         try:
             row = flowsvc.rollback(s, name, version, actor())
@@ -232,7 +241,7 @@ def versions(name: str):  # noqa: ANN201
 def version(name: str, version: int):  # noqa: ANN201
     _vertical(name)
     with store().session() as s:
-        row = repo.get_version(s, name, version)
+        row = repo.get_version(s, name, version) if db_int(version) is not None else None
         if row is None:
             abort(404)
     errors = flowsvc.validate(name, row.yaml_text)
@@ -246,9 +255,10 @@ def _text_of(s: Any, name: str, which: str | None) -> tuple[str, str] | None:
     if which == "file":
         return "flow.yaml on disk", flowsvc.disk_text(name)
     try:
-        row = repo.get_version(s, name, int(which))
+        number = int(which)
     except ValueError:
         abort(400)
+    row = repo.get_version(s, name, number) if db_int(number) is not None else None
     if row is None:
         abort(404)
     return f"version {row.version} ({row.status})", row.yaml_text

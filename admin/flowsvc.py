@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callflows.flow.errors import FlowError, FlowErrors
-from callflows.flow.loader import load_flow_text
+from callflows.flow.loader import MAX_FLOW_BYTES, is_knowledge_name, load_flow_text, safe_load_yaml
 from callflows.store import repo
 from callflows.store.models import FlowVersion
 from callflows.store.types import utcnow
@@ -94,7 +94,7 @@ def ensure_imported(s: Session, name: str, actor: str) -> FlowVersion | None:
 def knowledge_ref(text: str) -> str | None:
     """The ``knowledge:`` file a flow text names, if any (None when the text does not parse)."""
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load_yaml(text)
     except yaml.YAMLError:
         return None
     ref = doc.get("knowledge") if isinstance(doc, dict) else None
@@ -102,6 +102,10 @@ def knowledge_ref(text: str) -> str | None:
 
 
 def _inside(root: Path, ref: str) -> Path | None:
+    """The file ``ref`` names in ``root``, if the loader would read it (by its spelling, and
+    with links followed still inside ``root``)."""
+    if not is_knowledge_name(ref):
+        return None
     path = (root / ref).resolve()
     return path if path.is_relative_to(root.resolve()) else None
 
@@ -113,9 +117,12 @@ def read_knowledge(name: str, text: str) -> tuple[str, str] | None:
     if ref is None:
         return None
     path = _inside(vertical_root(name), ref)
-    if path is None or not path.is_file():
+    try:
+        if path is None or not path.is_file() or path.stat().st_size > MAX_FLOW_BYTES:
+            return None
+        return ref, path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return None
-    return ref, path.read_text(encoding="utf-8")
 
 
 def write_knowledge(name: str, content: str) -> str:
@@ -137,10 +144,7 @@ def write_knowledge(name: str, content: str) -> str:
 def validate(name: str, text: str) -> list[FlowError]:
     """Every error of a flow text (and of the knowledge file it names); [] when valid."""
     root = vertical_root(name)
-    errors: list[FlowError] = []
-    ref = knowledge_ref(text)
-    if ref is not None and _inside(root, ref) is None:
-        errors.append(FlowError(FLOW_FILE, None, "knowledge", "must name a file inside the vertical's folder"))
+    errors: list[FlowError] = []  # the loader refuses knowledge and actions outside the folder
     try:
         flow = load_flow_text(text, FLOW_FILE, base_dir=root)
     except FlowErrors as exc:

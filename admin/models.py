@@ -1,6 +1,6 @@
 """The admin's own tables, on the same ``Base`` metadata as :mod:`callflows.store.models`.
 
-Created by the Alembic migration ``0002_admin_users``.
+Created by the Alembic migrations ``0002_admin_users`` and ``0006_admin_sessions``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ class AdminUser(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Carried by each session cookie; a logout, a new password or a new role adds one, which
+    # ends every session made before on the server (a copied cookie stops working).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def can(self, role: str) -> bool:
         """True when this user's role is at least ``role``."""
@@ -39,4 +42,16 @@ class AdminUser(Base):
         return f"<AdminUser {self.username!r} {self.role}>"
 
 
-__all__ = ["ROLES", "AdminUser"]
+class LoginFailure(Base):
+    """Failed logins of a name that is not an account (kept by a hash of the name), so an
+    unknown name locks after as many failures as a real account and answers the same."""
+
+    __tablename__ = "admin_login_failures"
+
+    name_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+__all__ = ["ROLES", "AdminUser", "LoginFailure"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+import yaml
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin import flowsvc
 from admin.security import require_role
-from admin.views import actor, store
+from admin.views import actor, db_text, store
+from callflows.flow.loader import safe_load_yaml
 from callflows.store import repo
 from callflows.store.models import PhoneNumber
 from callflows.verticals import list_verticals
@@ -24,8 +26,6 @@ def _clean(number: str) -> str:
 
 
 def _flow_transfer(name: str) -> str | None:
-    import yaml
-
     with store().session() as s:  # the published flow (what calls use), else the file
         pub = repo.published(s, name)
         text = pub.yaml_text if pub else None
@@ -35,7 +35,7 @@ def _flow_transfer(name: str) -> str | None:
         except OSError:
             return None
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load_yaml(text)
     except yaml.YAMLError:
         return None
     value = doc.get("transfer_number") if isinstance(doc, dict) else None
@@ -78,7 +78,7 @@ def save():  # noqa: ANN201
 @bp.route("/delete", methods=["POST"])
 @require_role("editor")
 def delete():  # noqa: ANN201
-    number = request.form.get("number", "")
+    number = db_text(request.form.get("number", ""))
     with store().session() as s:
         row = s.scalars(select(PhoneNumber).where(PhoneNumber.number == number)).first()
         if row is None:

@@ -24,7 +24,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from admin import flowsvc
 from admin.security import require_role
-from admin.views import store
+from admin.views import db_int, db_text, store
 from callflows.dialogue.session import DialogueSession
 from callflows.flow.errors import FlowErrors
 from callflows.privacy import is_sensitive, mask_text, store_value
@@ -37,6 +37,7 @@ CHANNEL = "admin_test"
 IDLE_SECONDS = 3600
 MAX_TURNS = 200
 _VERTICALS_MAX = 8
+MIN_YEAR, MAX_YEAR = 1900, 2999  # of a test call's time
 
 
 @dataclass
@@ -151,9 +152,10 @@ def _version_text(name: str, which: str) -> tuple[str, int | None, str]:
         if which == "file":
             return flowsvc.disk_text(name), None, "flow.yaml on disk"
         try:
-            row = repo.get_version(s, name, int(which))
+            number = int(which)
         except ValueError:
             abort(400)
+        row = repo.get_version(s, name, number) if db_int(number) is not None else None
         if row is None:
             abort(404)
         return row.yaml_text, row.version, f"v{row.version} ({row.status})"
@@ -238,8 +240,11 @@ def start():  # noqa: ANN201
         return redirect(url_for("flows.editor", name=name))
     try:
         now = datetime.fromisoformat(request.form["now"]) if request.form.get("now") else None
+        if now is not None and not MIN_YEAR <= now.year <= MAX_YEAR:  # "tomorrow" of 9999-12-31 overflows
+            raise ValueError(now.year)
     except ValueError:
-        abort(400, description="The call time must look like 2026-11-23T09:00.")
+        abort(400, description=f"The call time must look like 2026-11-23T09:00, in the years {MIN_YEAR} to "
+                               f"{MAX_YEAR}.")
     session = DialogueSession(vertical, chats().store(), now=now, channel=CHANNEL)
     chat = TestChat(id=secrets.token_urlsafe(12), owner=g.user.username, vertical=name, label=label, session=session)
     with chat.lock:
@@ -261,7 +266,7 @@ def show(chat_id: str):  # noqa: ANN201
 @require_role("editor")
 def say(chat_id: str):  # noqa: ANN201
     chat = _own(chat_id)
-    text = request.form.get("text", "").strip()[:500]
+    text = db_text(request.form.get("text", "")).strip()[:500]
     source = "dtmf" if request.form.get("dtmf") else "text"
     if text and not chat.ended:
         with chat.lock:

@@ -11,6 +11,24 @@ from flask import Flask, current_app, g
 from callflows.store import Store
 
 
+MAX_DB_INT = 2**31 - 1  # a version or page number PostgreSQL's INTEGER can hold
+
+
+def db_text(value: str) -> str:
+    """A request value as a query parameter: PostgreSQL refuses NUL in text, and no stored
+    name holds one, so it becomes U+FFFD (which then matches nothing, as it should)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def db_int(value: object) -> int | None:
+    """A version number from a request (``"3"``), None unless a whole number 0..MAX_DB_INT."""
+    try:
+        number = int(str(value).strip()) if isinstance(value, (str, int)) and len(str(value)) <= 20 else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 <= number <= MAX_DB_INT else None
+
+
 def store() -> Store:
     return current_app.extensions["callflows_store"]
 

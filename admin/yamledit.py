@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from callflows.flow.loader import compose_yaml, safe_load_yaml
+
 Path = tuple[str | int, ...]
 
 
@@ -22,7 +24,7 @@ class PathError(KeyError):
 
 
 def _compose(text: str) -> yaml.Node | None:
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    return compose_yaml(text)  # the flow loader's size and nesting limits: yaml.YAMLError past them
 
 
 def find_node(root: yaml.Node | None, path: Path) -> yaml.Node:
@@ -57,7 +59,7 @@ def _plain_ok(value: str) -> bool:
     if not value or value != value.strip() or "\n" in value:
         return False
     try:
-        return yaml.safe_load(f"k: {value}\n") == {"k": value} and yaml.safe_load(f"- {value}\n") == [value]
+        return safe_load_yaml(f"k: {value}\n") == {"k": value} and safe_load_yaml(f"- {value}\n") == [value]
     except yaml.YAMLError:
         return False
 

@@ -18,7 +18,7 @@ from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
 from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Provider, Turn
 
-HEAD = "0005"  # the newest migration (callflows/store/migrations/versions)
+HEAD = "0006"  # the newest migration (callflows/store/migrations/versions)
 
 TABLES = {
     "customers", "providers", "appointments", "slot_holds", "calls", "turns",

@@ -2,10 +2,23 @@
 
 Every problem is reported as a FlowError naming the file, the line and the field;
 all errors of a file are collected before raising FlowErrors, never a traceback.
+
+Flow text comes from editors in the admin, so it is treated as untrusted input:
+
+* at most :data:`MAX_FLOW_BYTES` of text and :data:`MAX_NESTING` levels of nesting (aliases
+  included) are parsed; deeper text is refused while it is composed, before the YAML library's
+  recursion can overflow the stack, and any other exception of the YAML library (a date like
+  ``2026-13-45``, a 5,000-digit number) becomes a flow error too;
+* ``actions:`` names a module in the vertical's own folder only: a bare file name
+  (``actions.py``) or module name (``my_actions``), yielded as a file name (``my_actions.py``);
+* ``knowledge:`` names a YAML file inside the vertical's folder (``knowledge.yaml``, or one
+  folder down, like the admin's ``knowledge.d/<sha>.yaml``), never ``..``, an absolute path or
+  a symbolic link leading out of the folder.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,7 +42,7 @@ from callflows.flow.spec import (
     SpellStep,
 )
 from callflows.flow.templates import unknown_variables
-from callflows.flow.yaml_lines import LineDict, LineList, load_yaml_with_lines
+from callflows.flow.yaml_lines import LineDict, LineList, _LineLoader
 
 TOP_KEYS = {
     "vertical", "display_name", "timezone", "transfer_number", "settings", "variables",
@@ -42,6 +55,161 @@ FORM_KEYS = {"intent", "steps", "confirm", "action", "validator", "requires", "s
 STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
 CONFIRM_KEYS = {"prompt", "on_deny", "change_words"}
 SETTINGS_FIELDS = set(Settings.__dataclass_fields__)
+
+MAX_FLOW_BYTES = 1_000_000  # a flow (or knowledge) text larger than this is refused unparsed
+MAX_NESTING = 64  # levels of mappings and lists; the shipped flows use 6
+_ACTIONS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.py)?")
+_PART = r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}"
+_KNOWLEDGE_NAME = re.compile(rf"(?:{_PART}/)?{_PART}\.ya?ml")
+ACTIONS_RULE = ("must name a module in the vertical's folder: a file name like actions.py or a module "
+                "name like my_actions (no folder, no '..', no absolute or dotted path)")
+KNOWLEDGE_RULE = ("must name a file inside the vertical's folder, like knowledge.yaml (a .yaml file; "
+                  "no '..', no absolute path, no link out of the folder)")
+
+
+# --------------------------------------------------------------------------- safe YAML
+
+
+class YAMLLimitError(yaml.YAMLError):
+    """Text too large or nested too deep to be parsed; ``line`` and ``field`` say where."""
+
+    def __init__(self, problem: str, line: int | None = None, field: str = "yaml"):
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+        self.field = field
+
+
+def _checked(text: str) -> str:
+    """``text``, unless it is larger than MAX_FLOW_BYTES (then YAMLLimitError naming the line
+    the limit falls on); checked before any parsing."""
+    if len(text) <= MAX_FLOW_BYTES // 4:
+        return text
+    data = text.encode("utf-8", "replace")
+    if len(data) <= MAX_FLOW_BYTES:
+        return text
+    raise YAMLLimitError(f"is too large: {len(data):,} bytes (at most {MAX_FLOW_BYTES:,})",
+                         data[:MAX_FLOW_BYTES].count(b"\n") + 1, "file")
+
+
+class _Limited:
+    """Loader mix-in: refuses nesting deeper than MAX_NESTING while composing (so the recursive
+    composer and constructor never get near Python's recursion limit), counting what an alias
+    brings in too, and turns any other error of a constructor into a ConstructorError."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)  # type: ignore[call-arg]
+        self._path: list[str] = []  # where the composer is: keys and [indexes]
+        self._height: dict[yaml.Node, int] = {}  # levels below each composed node, aliases included
+
+    def _field(self) -> str:
+        out = ""
+        for part in self._path[:9]:
+            if part:
+                out += part if part.startswith("[") or not out else "." + part
+        return (out + ("..." if len(self._path) > 9 else "")) or "yaml"
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        line = self.peek_event().start_mark.line + 1  # type: ignore[attr-defined]
+        if isinstance(index, yaml.ScalarNode):  # a mapping's value
+            self._path.append(str(index.value)[:64])
+        elif isinstance(index, int):  # a list's item
+            self._path.append(f"[{index}]")
+        else:  # the document, or a mapping's key
+            self._path.append("" if parent is None else "?")
+        try:
+            depth = len(self._path)
+            if depth > MAX_NESTING:
+                raise YAMLLimitError(f"nested more than {MAX_NESTING} levels deep", line, self._field())
+            node = super().compose_node(parent, index)  # type: ignore[misc]
+            height = self._height.get(node)
+            if height is None:  # a new node (an alias returns the node it names, measured already)
+                children = (node.value if isinstance(node, yaml.SequenceNode)
+                            else [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                            else [])
+                height = 1 + max((self._height.get(child, 1) for child in children), default=0)
+                self._height[node] = height
+            if depth - 1 + height > MAX_NESTING:
+                raise YAMLLimitError(f"nested more than {MAX_NESTING} levels deep (through an alias)", line,
+                                     self._field())
+            return node
+        finally:
+            self._path.pop()
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a date 2026-13-45, a 5,000-digit int
+            raise yaml.constructor.ConstructorError(
+                None, None, f"bad value: {str(exc)[:200]}", node.start_mark) from None
+
+
+class _SafeLineLoader(_Limited, _LineLoader):
+    pass
+
+
+class _SafeLoader(_Limited, yaml.SafeLoader):
+    pass
+
+
+def _run(loader: Any, method: str) -> Any:
+    try:
+        return getattr(loader, method)()
+    except yaml.YAMLError:
+        raise
+    except RecursionError:  # not expected within MAX_NESTING; never let it out all the same
+        raise YAMLLimitError("nested too deeply", loader.line + 1) from None
+    except Exception as exc:  # noqa: BLE001 - the YAML library's own bugs on odd text
+        raise YAMLLimitError(f"cannot be read: {type(exc).__name__}") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_limited(text: str) -> Any:
+    """Parse YAML text with line numbers (LineDict, LineList), within the size and depth limits.
+    Raises yaml.YAMLError (YAMLLimitError past a limit); nothing else."""
+    return _run(_SafeLineLoader(_checked(text)), "get_single_data")
+
+
+def safe_load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` within the size and depth limits; raises yaml.YAMLError only."""
+    return _run(_SafeLoader(_checked(text)), "get_single_data")
+
+
+def compose_yaml(text: str) -> yaml.Node | None:
+    """``yaml.compose`` (nodes with their marks) within the limits; raises yaml.YAMLError only."""
+    return _run(_SafeLoader(_checked(text)), "get_single_node")
+
+
+def _yaml_error(file: str, exc: yaml.YAMLError) -> FlowError:
+    if isinstance(exc, YAMLLimitError):
+        message = exc.problem + ("; a flow needs only a few levels" if "nested" in exc.problem else "")
+        return FlowError(file, exc.line, exc.field, message)
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return FlowError(file, mark.line + 1 if mark else None, "yaml", f"syntax error: {problem}")
+
+
+def actions_file(value: str) -> str | None:
+    """The file an ``actions:`` value names in the vertical's folder (``my_actions`` ->
+    ``my_actions.py``); None when it is not a bare module or file name."""
+    if not isinstance(value, str) or not _ACTIONS_NAME.fullmatch(value):
+        return None
+    return value if value.endswith(".py") else value + ".py"
+
+
+def is_knowledge_name(value: str) -> bool:
+    """True for a ``knowledge:`` value that stays inside the vertical's folder by its spelling."""
+    return isinstance(value, str) and bool(_KNOWLEDGE_NAME.fullmatch(value))
+
+
+def _inside(base_dir: Path | None, name: str) -> Path | None:
+    """``base_dir / name`` if it resolves (links followed) to a path inside ``base_dir``."""
+    root = (base_dir or Path(".")).resolve()
+    path = (root / name).resolve()
+    return path if path.is_relative_to(root) else None
 
 
 class _Checker:
@@ -127,12 +295,9 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
                    knowledge_text: str | None = None) -> FlowSpec:
     """Parse and validate flow YAML text; raises FlowErrors listing every problem."""
     try:
-        doc = load_yaml_with_lines(text)
+        doc = load_yaml_limited(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        line = mark.line + 1 if mark else None
-        raise FlowErrors([FlowError(file, line, "yaml", f"syntax error: {problem}")]) from None
+        raise FlowErrors([_yaml_error(file, exc)]) from None
     if not isinstance(doc, LineDict):
         raise FlowErrors([FlowError(file, 1, "file", "must be a mapping with vertical, slots, intents, forms")])
 
@@ -142,7 +307,7 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
     timezone = c.string(doc, "timezone", "timezone") or "UTC"
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         c.error(doc, "timezone", "timezone", f"unknown time zone '{timezone}'")
     settings = _settings(c, c.mapping(doc, "settings", "settings"))
     variables = dict(c.mapping(doc, "variables", "variables"))
@@ -150,15 +315,20 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
     intents = _intents(c, c.mapping(doc, "intents", "intents", required=True))
     responses = _responses(c, c.mapping(doc, "responses", "responses"))
     forms = _forms(c, c.mapping(doc, "forms", "forms"), slots, intents)
+    raw_intents = doc.get("intents")
+    intent_nodes = {str(k): v for k, v in raw_intents.items()} if isinstance(raw_intents, dict) else {}
     for intent in intents.values():
         if intent.response and intent.response not in responses:
-            c.error(doc["intents"][intent.name], "response", f"intents.{intent.name}.response",
+            c.error(intent_nodes.get(intent.name), "response", f"intents.{intent.name}.response",
                     f"response '{intent.response}' is not defined in responses")
 
     faq: tuple[FaqEntry, ...] = ()
     knowledge = c.string(doc, "knowledge", "knowledge")
-    if knowledge is not None or knowledge_text is not None:
+    if knowledge is not None and knowledge_text is None and not is_knowledge_name(knowledge):
+        c.error(doc, "knowledge", "knowledge", KNOWLEDGE_RULE)
+    elif knowledge is not None or knowledge_text is not None:
         faq = _knowledge(c, doc, knowledge, base_dir, knowledge_text)
+    actions = _actions(c, doc, base_dir)
 
     known = set(slots) | set(variables) | {f"{s}_label" for s, spec in slots.items() if spec.type == "enum"}
     known.add("spelling")  # a slot's confirm.spelled: the value spelled out letter by letter
@@ -167,6 +337,9 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
             unknown = unknown_variables(source, known)
         except TemplateError as exc:
             c.errors.append(FlowError(tfile, line, field, f"bad template: {exc}"))
+            continue
+        except RecursionError:
+            c.errors.append(FlowError(tfile, line, field, "bad template: nested too deeply"))
             continue
         for name in sorted(unknown):
             c.errors.append(FlowError(tfile, line, field, f"bad template variable '{name}' (not a slot or variable)"))
@@ -186,9 +359,22 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
         responses=responses,
         faq=faq,
         action_server=c.string(doc, "action_server", "action_server"),
-        actions_module=c.string(doc, "actions", "actions"),
+        actions_module=actions,
         source=Path(file) if base_dir else None,
     )
+
+
+def _actions(c: _Checker, doc: LineDict, base_dir: Path | None) -> str | None:
+    """The ``actions:`` module as a bare file name in the vertical's folder, else an error."""
+    value = c.string(doc, "actions", "actions")
+    if value is None:
+        return None
+    module = actions_file(value)
+    if module is None or (base_dir is not None and (base_dir / module).exists()
+                          and _inside(base_dir, module) is None):
+        c.error(doc, "actions", "actions", ACTIONS_RULE)
+        return None
+    return module
 
 
 def _settings(c: _Checker, node: LineDict) -> Settings:
@@ -207,7 +393,10 @@ def _settings(c: _Checker, node: LineDict) -> Settings:
         elif isinstance(default, (int, float)) and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             c.error(node, key, f"settings.{key}", "must be a number")
             continue
-        values[key] = type(default)(value) if not isinstance(default, tuple) else value
+        try:
+            values[key] = type(default)(value) if not isinstance(default, tuple) else value
+        except (ValueError, OverflowError):  # .inf, .nan, a 400-digit number
+            c.error(node, key, f"settings.{key}", "must be a finite number")
     return Settings(**values)
 
 
@@ -398,10 +587,11 @@ def _forms(c: _Checker, node: LineDict, slots: dict[str, SlotSpec],
 
 def _requirements(c: _Checker, node: LineDict, forms: dict[str, FormSpec]) -> None:
     """`requires` names another form, which itself requires nothing (no chains or loops)."""
+    bodies = {str(k): v for k, v in node.items()}  # keys as the forms are named (a key may be a number)
     for form in forms.values():
         if form.requires is None:
             continue
-        body, field = node[form.name], f"forms.{form.name}.requires"
+        body, field = bodies.get(form.name), f"forms.{form.name}.requires"
         required = forms.get(form.requires)
         if required is None:
             known = ", ".join(sorted(forms)) or "none"
@@ -451,17 +641,22 @@ def _knowledge(c: _Checker, doc: LineDict, knowledge: str | None, base_dir: Path
     if knowledge_text is None:
         path = (base_dir or Path(".")) / (knowledge or "")
         kfile = str(path)
+        if _inside(base_dir, knowledge or "") is None:  # a link out of the vertical's folder
+            c.error(doc, "knowledge", "knowledge", KNOWLEDGE_RULE)
+            return ()
         try:
+            if path.stat().st_size > MAX_FLOW_BYTES:
+                c.error(doc, "knowledge", "knowledge", f"file '{knowledge}' is larger than {MAX_FLOW_BYTES:,} bytes")
+                return ()
             knowledge_text = path.read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             c.error(doc, "knowledge", "knowledge", f"file '{knowledge}' cannot be read")
             return ()
     kc = _Checker(kfile)
     try:
-        data = load_yaml_with_lines(knowledge_text)
+        data = load_yaml_limited(knowledge_text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        c.errors.append(FlowError(kfile, mark.line + 1 if mark else None, "yaml", f"syntax error: {getattr(exc, 'problem', exc)}"))
+        c.errors.append(_yaml_error(kfile, exc))
         return ()
     entries = data.get("faq") if isinstance(data, dict) else None
     if not isinstance(entries, LineList):

@@ -147,7 +147,9 @@ class FlowSpec:
     responses: dict[str, tuple[str, ...]]
     faq: tuple[FaqEntry, ...]
     action_server: str | None = None  # remote rasa-sdk action server URL; None = in process
-    actions_module: str | None = None  # python module with the vertical's actions
+    # The vertical's actions: a bare file name in its own folder ("actions.py", "my_actions.py");
+    # the loader yields nothing else (no folder, "..", absolute or dotted path).
+    actions_module: str | None = None
     source: Path | None = None
 
     @property
