@@ -25,7 +25,7 @@ pip_q() {  # quiet: pip's output is shown only when it fails
 hash_of() { { cat "$@" 2>/dev/null || true; } | sha256sum | cut -c1-16; }  # missing files hash as absent
 
 stage_apt() {
-  local pkgs="espeak-ng sox libsndfile1"
+  local pkgs="espeak-ng sox libsndfile1 flite"  # flite: caller voices of bench/call_success.py
   local missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   [ -z "$missing" ] && return 0

@@ -1,0 +1,455 @@
+"""The caller's policy: what a persona says next, given what the bot just said.
+
+No script: ``classify`` reads the bot's words (its reply text in text mode, Whisper's
+transcript of its audio on the phone) and names what is being asked; ``next_move`` answers
+from the persona's facts. A read-back is compared with the facts (dates and times parsed from
+the bot's words, the name fuzzily) and confirmed or corrected ("no, ten in the morning").
+Numbers go on the keypad when the bot offers it and the persona likes keys; an FSDD speaker
+says them for some personas. A person offered when not wanted gets "no thanks, let's keep going".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from difflib import SequenceMatcher
+
+from callflows.nlu.values import ParseContext, extract
+from callflows.speech.textnorm import number_words, ordinal_words, year_words
+
+from .personas import Persona
+
+DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+MONTHS = "january february march april may june july august september october november december".split()
+WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+PROVIDER_WORDS = {"patel": "doctor patel", "nguyen": "doctor nguyen", "garcia": "doctor garcia", "any": "anyone is fine"}
+MAX_TURNS = 20
+
+# (ask, keywords): the first ask whose keyword is in the bot's last question wins
+ASKS: list[tuple[str, tuple[str, ...]]] = [
+    ("anything_else", ("anything else",)),
+    ("offer_person", ("connect you with a person", "connect you with someone", "like me to connect",
+                      "speak to a person", "talk to a person?", "speak with someone", "transfer you")),
+    ("confirm", ("shall i", "is that right", "is that correct", "do you want me to cancel", "should i book",
+                 "did you say", "is this correct", "is that yours", "is this yours")),
+    ("spell", ("spell your", "spell it for me", "spell that", "please spell", "how do you spell", "could you spell",
+               "can you spell", "spell the")),
+    ("last_name", ("last name", "surname", "family name")),
+    ("first_name", ("first name",)),
+    ("name", ("name",)),
+    ("dob", ("date of birth", "birthday", "born")),
+    ("factor", ("social security", "last four", "zip code", "last 4")),
+    ("reservation_number", ("reservation number", "confirmation number")),
+    ("old_arrival", ("arrival date on the reservation", "arrival date on your reservation")),
+    ("change_what", ("would you like to change", "should be different", "change the day or the time")),
+    ("arrival", ("arrive", "arrival", "check in", "check-in")),
+    ("departure", ("checking out", "check out", "check-out", "how many nights")),
+    ("guests", ("how many guests", "how many people", "guests will")),
+    ("room", ("type of room", "room would you like", "kind of room")),
+    ("phone", ("phone number", "number to reach", "phone")),
+    ("visit", ("kind of visit", "type of visit", "cleaning, a filling", "cleaning, filling")),
+    ("provider", ("preferred dentist", "which dentist", "dr. patel", "doctor patel", "dentist")),
+    ("date", ("what day", "which day", "what date", "which date", "move it to", "day would", "another day")),
+    ("time", ("what time", "time of day", "which time", "other time", "time would")),
+    ("account", ("which account", "checking, savings", "checking or savings", "for which account")),
+    ("card_problem", ("lost, or stolen", "lost or stolen", "cash machine keep", "without your permission")),
+    ("still_there", ("still there",)),
+    ("open", ("how can i help", "what can i help", "help you today", "how else can i help", "start over")),
+    ("not_understood", ("didn't catch", "another way", "didn't understand", "say that again", "sorry")),
+]
+KEYPAD_WORDS = ("keypad", "type it", "type them", "type eight", "press ")
+# a read-back of what the bot understood ("I have your name as ...", not "can I have your name?")
+READBACK = re.compile(r"so that's an? |\bto confirm\b|(?<!can )(?<!could )(?<!may )\bi have your\b|"
+                      r"\bi've got your\b|\bso i'll change\b|\bi'll move your\b")
+ROOM_WORDS = {"standard": "standard", "double": "double", "twin": "twin", "family": "family", "suite": "suite",
+              "sweet": "suite"}
+
+
+@dataclass
+class Move:
+    say: str | None = None
+    dtmf: str | None = None
+    human_digits: str | None = None  # said by the persona's FSDD speaker instead of the TTS voice
+    hangup: bool = False
+    slot: str = "free"  # what the words answer: free, date, time, person_name, phone_number, digits, yes_no, enum, number
+
+    @property
+    def label(self) -> str:
+        if self.dtmf:
+            return f"[keys {self.dtmf}]"
+        return self.say or ("[digits]" if self.human_digits else "[hang up]")
+
+
+@dataclass
+class CallerState:
+    persona: Persona
+    now: datetime
+    opened: bool = False
+    faq_done: bool = False
+    booking_asked: bool = False
+    first_given: bool = False
+    slipped: bool = False
+    verify_tries: int = 0
+    turns: int = 0
+    asks: Counter = field(default_factory=Counter)
+    helped: Counter = field(default_factory=Counter)  # asks heard with an offer of the keypad or a person
+    last: Move | None = None
+    current: str | None = None  # the ask being answered
+    done: bool = False
+
+
+# --------------------------------------------------------------------------- words
+
+
+def spoken_digits(digits: str, groups: tuple[int, ...] = ()) -> str:
+    words, pos = [], 0
+    for size in groups or (len(digits),):
+        words.append(" ".join(DIGIT_WORDS[int(d)] for d in digits[pos:pos + size]))
+        pos += size
+    return ", ".join(words)
+
+
+def spoken_phone(phone: str) -> str:
+    return spoken_digits(phone, (3, 3, 4))
+
+
+def spoken_date(d: date, style: int = 0) -> str:
+    month, day = MONTHS[d.month - 1], ordinal_words(d.day)
+    if style % 3 == 0:
+        return f"{WEEKDAYS[d.weekday()]} {month} {day}"
+    if style % 3 == 1:
+        return f"{month} {day}"
+    return f"the {day} of {month}"
+
+
+def spoken_time(at: tuple[int, int], style: int = 0) -> str:
+    h, m = at
+    h12 = h % 12 or 12
+    base = number_words(h12) + ("" if m == 0 else " " + number_words(m))
+    if style % 2 == 0:
+        return base + (" in the morning" if h < 12 else " in the afternoon")
+    return base + (" a m" if h < 12 else " p m")
+
+
+def spoken_dob(d: date) -> str:
+    return f"{MONTHS[d.month - 1]} {ordinal_words(d.day)} {year_words(d.year)}"
+
+
+def spelled(word: str) -> str:
+    return ", ".join(ch.upper() for ch in word if ch.isalpha())
+
+
+def nights(p: Persona) -> int:
+    return (p.departure - p.arrival).days if p.arrival and p.departure else 1
+
+
+# --------------------------------------------------------------------------- reading the bot
+
+
+def last_question(text: str, sentences: int = 2) -> str:
+    """The bot's last one or two sentences, lower case: what it is asking now."""
+    text = re.sub(r"\b(dr|mr|mrs|ms)\.", r"\1", text.strip(), flags=re.IGNORECASE)
+    parts = [s for s in re.split(r"(?<=[.?!])\s+", text) if s]
+    tail = " ".join(parts[-sentences:]).lower().replace("dr ", "doctor ")
+    return tail.replace("first and last name", "full name")
+
+
+def classify(text: str) -> str:
+    """What the bot asks: a goodbye or a hand-over said as a statement, else the ask of the last
+    sentence, else of the last two or three ("unknown" when nothing matches)."""
+    last = last_question(text, 1)
+    if "?" not in last:
+        if any(w in last for w in ("connect you", "put you through", "one moment", "transfer")):
+            return "transferring"
+        if re.search(r"\b(goodbye|good bye|bye)\b", last):
+            return "goodbye"
+    if READBACK.search(text.lower()) and "anything else" not in last:
+        return "confirm"  # a read-back, even when its question was cut off
+    for n in (1, 2, 3):
+        tail = last_question(text, n)
+        for ask, words in ASKS:
+            if ask == "offer_person" and "?" not in tail:
+                continue
+            if any(w in tail for w in words):
+                return ask
+    return "unknown"
+
+
+def offers_keypad(text: str) -> bool:
+    return any(w in text.lower() for w in KEYPAD_WORDS)
+
+
+def offers_person(text: str) -> bool:
+    low = text.lower()
+    return "person" in low or "someone" in low or "team" in low
+
+
+def dates_in(text: str, now: datetime) -> list[str]:
+    ctx = ParseContext(now=now)
+    return [v.value for v in extract("date", text, ctx)]
+
+
+def times_in(text: str, now: datetime) -> list[str]:
+    ctx = ParseContext(now=now)
+    return [v.value for v in extract("time", text, ctx)]
+
+
+def name_heard(text: str, name: str) -> bool:
+    """Whether every part of ``name`` is (roughly) among the bot's words."""
+    words = re.findall(r"[a-z']+", text.lower())
+    return all(max((SequenceMatcher(None, part, w).ratio() for w in words), default=0) >= 0.75
+               for part in name.lower().split())
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def opening(st: CallerState) -> Move:
+    p = st.persona
+    task = p.task
+    if task == "book" and p.style == "over":
+        return Move(f"hi, i'd like to book a {p.visit} with {PROVIDER_WORDS[p.provider].replace(' is fine', '')} "
+                    f"on {spoken_date(p.day)} at {spoken_time(p.at)}, my name is {p.full_name}", slot="free")
+    if task in ("faq_book", "hours") and not st.faq_done:
+        return Move(p.faq[0])
+    lines = {
+        "book": "hi, i'd like to make an appointment please",
+        "faq_book": "great, and i'd like to make an appointment",
+        "reschedule": "hi, i need to move my appointment to another day",
+        "cancel": "hello, i need to cancel my appointment",
+        "hours": "no thanks, goodbye",
+        "emergency": p.emergency_line or "it's an emergency",
+        "balance": "hi, what's the balance on my account",
+        "lost_card": f"hi, this is {p.full_name}, i lost my debit card",
+        "impostor": "i want to know how much money is in my account",
+        "hotel_book": "hi, i'd like to book a room",
+        "hotel_change": "hello, i need to change the dates of my reservation",
+    }
+    if task == "hotel_book" and p.style == "over":
+        return Move(f"hi, i'd like to book a {p.room} room for {number_words(p.guests)} "
+                    f"{'person' if p.guests == 1 else 'people'}, arriving {spoken_date(p.arrival)} "
+                    f"for {number_words(nights(p))} night{'s' if nights(p) > 1 else ''}")
+    return Move(lines[task])
+
+
+def number_move(st: CallerState, digits: str, keypad_offered: bool, spoken: str, slot: str) -> Move:
+    """A number: keys when offered and liked, else the FSDD speaker or the TTS voice."""
+    p = st.persona
+    tried = st.asks[st.current] if st.current else 0
+    if keypad_offered and (p.keypad or tried > 2):  # keys if liked, or after two tries by voice
+        return Move(dtmf=digits + "#", slot=slot)
+    if p.human_digits:
+        return Move(human_digits=digits, say=" ".join(DIGIT_WORDS[int(d)] for d in digits), slot=slot)
+    return Move(spoken, slot=slot)
+
+
+def name_move(st: CallerState, ask: str) -> Move:
+    p = st.persona
+    if ask == "last_name":
+        return Move(f"it's {p.last}", slot="person_name")
+    if ask == "first_name":
+        return Move(p.first, slot="person_name")
+    if p.style == "first" and not st.first_given:
+        st.first_given = True
+        return Move(f"it's {p.first}", slot="person_name")
+    return Move(f"my name is {p.full_name}", slot="person_name")
+
+
+def _wrong_name(st: CallerState, text: str) -> Move | None:
+    p = st.persona
+    if "name" in text.lower() or p.task in ("book", "faq_book", "hotel_book"):
+        if not name_heard(text, p.full_name if "name" in text.lower() else p.last):
+            return Move(f"no, my name is {p.full_name}", slot="person_name")
+    return None
+
+
+def _wrong_phone(st: CallerState, text: str) -> Move | None:
+    said = [x for x in re.split(r"(?<=[.?!])\s+", text) if "phone" in x.lower() or "number" in x.lower()]
+    digits = re.sub(r"\D", "", " ".join(said))
+    if len(digits) >= 7 and digits[-10:] != st.persona.phone:
+        return Move(f"no, my number is {spoken_phone(st.persona.phone)}", slot="phone_number")
+    return None
+
+
+def _wrong_stay(st: CallerState, text: str) -> Move | None:
+    p = st.persona
+    low = text.lower()
+    heard = dates_in(text, st.now)
+    if heard and heard[:2] != [p.arrival.isoformat(), p.departure.isoformat()]:
+        return Move(f"no, arriving {spoken_date(p.arrival, 1)} for {number_words(nights(p))} nights", slot="date")
+    rooms = {ROOM_WORDS[w] for w in re.findall(r"[a-z]+", low) if w in ROOM_WORDS}
+    if rooms and p.room not in rooms:
+        return Move(f"no, a {p.room} room", slot="enum")
+    counts = re.findall(r"(\w+) guests?\b", low)
+    if counts and counts[0] not in (str(p.guests), number_words(p.guests)):
+        return Move(f"no, {number_words(p.guests)} {'guest' if p.guests == 1 else 'guests'}", slot="number")
+    return None
+
+
+def _wrong_visit(st: CallerState, text: str) -> Move | None:
+    p = st.persona
+    days, times = dates_in(text, st.now), times_in(text, st.now)
+    if days and p.day.isoformat() not in days:
+        return Move(f"no, {spoken_date(p.day, 1)}", slot="date")
+    if times and f"{p.at[0]:02d}:{p.at[1]:02d}" not in times:
+        return Move(f"no, {spoken_time(p.at)}", slot="time")
+    return None
+
+
+def confirm_move(st: CallerState, text: str) -> Move:
+    """Yes, or a correction of the first fact the read-back got wrong (dates, times, room,
+    guests, the name, the phone number)."""
+    p = st.persona
+    low = text.lower()
+    if p.old_day is not None and ("yours" in low or "cancel" in low):  # the booking found for us
+        found = dates_in(text, st.now)
+        if found and p.old_day.isoformat() not in found:
+            return Move("no, that's not mine", slot="yes_no")
+        return Move("yes, that's the one" if "yours" in low else "yes please", slot="yes_no")
+    if "cash machine" in low or "without your permission" in low:
+        return Move("no, i lost it", slot="yes_no")
+    checks = [_wrong_name, _wrong_phone]
+    if p.vertical == "hotel":
+        checks.insert(0, _wrong_stay)
+    elif p.day is not None:
+        checks.insert(0, _wrong_visit)
+    for check in checks:
+        wrong = check(st, text)
+        if wrong is not None:
+            return wrong
+    return Move("yes, that's right" if p.vertical == "hotel" else "yes please", slot="yes_no")
+
+
+def _date_move(st: CallerState) -> Move:
+    p = st.persona
+    return Move(spoken_date(p.day, st.turns), slot="date")
+
+
+def _time_move(st: CallerState) -> Move:
+    p = st.persona
+    if p.slip_at and not st.slipped:
+        st.slipped = True
+        return Move(spoken_time(p.slip_at, 1), slot="time")
+    return Move(spoken_time(p.at, st.turns), slot="time")
+
+
+def _factor_move(st: CallerState, keypad: bool) -> Move:
+    p = st.persona
+    if p.task == "impostor":
+        guess = p.impostor_guesses[st.verify_tries % len(p.impostor_guesses)]
+        st.verify_tries += 1
+        return number_move(st, guess, keypad, f"the last four of my social are {spoken_digits(guess)}", "digits")
+    if p.factor == "zip":
+        return number_move(st, p.zip_code, keypad, f"my zip code is {spoken_digits(p.zip_code)}", "digits")
+    return number_move(st, p.ssn_last4, keypad, f"the last four of my social are {spoken_digits(p.ssn_last4)}",
+                       "digits")
+
+
+def _dob_move(st: CallerState, keypad: bool) -> Move:
+    d = st.persona.dob
+    if keypad and st.persona.keypad:
+        return Move(dtmf=f"{d.month:02d}{d.day:02d}{d.year}#", slot="digits")
+    return Move(spoken_dob(d), slot="date")
+
+
+def _change_move(st: CallerState) -> Move:
+    p = st.persona
+    if p.vertical == "hotel":
+        return Move("the dates", slot="enum")
+    return Move(f"the time, {spoken_time(p.at)}", slot="time") if st.slipped else Move("the day", slot="enum")
+
+
+def _answer(st: CallerState, ask: str, text: str) -> Move | None:
+    """The persona's answer to ``ask`` (None: no rule for it)."""
+    p = st.persona
+    keypad = offers_keypad(text)
+    simple = {
+        "spell": lambda: Move(spelled(p.last if "last" in text.lower() or st.first_given else p.first),
+                              slot="spelling"),
+        "reservation_number": lambda: Move(f"i don't have it, it's under {p.full_name}", slot="person_name"),
+        "old_arrival": lambda: Move(spoken_date(p.old_arrival, 1), slot="date"),
+        "change_what": lambda: _change_move(st),
+        "departure": lambda: Move(f"for {number_words(nights(p))} night{'s' if nights(p) > 1 else ''}", slot="number"),
+        "guests": lambda: Move(f"{number_words(p.guests)} {'guest' if p.guests == 1 else 'guests'}", slot="number"),
+        "room": lambda: Move(f"a {p.room} room", slot="enum"),
+        "visit": lambda: Move(f"a {p.visit} please", slot="enum"),
+        "provider": lambda: Move(PROVIDER_WORDS[p.provider or "any"], slot="enum"),
+        "account": lambda: Move({"all": "all of them"}.get(p.account_kind, p.account_kind), slot="enum"),
+        "card_problem": lambda: Move("i lost it", slot="enum"),
+        "date": lambda: _date_move(st),
+        "time": lambda: _time_move(st),
+        "confirm": lambda: confirm_move(st, text),
+        "dob": lambda: _dob_move(st, keypad),
+        "factor": lambda: _factor_move(st, keypad),
+        "phone": lambda: number_move(st, p.phone, keypad, f"it's {spoken_phone(p.phone)}", "phone_number"),
+    }
+    if ask in simple:
+        return simple[ask]()
+    if ask in ("name", "first_name", "last_name"):
+        return name_move(st, ask)
+    if ask == "arrival":
+        if p.vertical != "hotel":
+            return _date_move(st)
+        return Move(spoken_date(p.arrival, st.turns), slot="date")
+    return None
+
+
+def next_move(st: CallerState, text: str) -> Move:
+    """What the persona says after the bot said ``text``."""
+    p = st.persona
+    ask = classify(text)
+    st.asks[ask] += 1
+    st.current = ask
+    if offers_keypad(text) or offers_person(text):
+        st.helped[ask] += 1
+    st.turns += 1
+    if st.turns > MAX_TURNS or ask in ("goodbye", "transferring"):
+        return _finish(st, Move(hangup=True))
+    if ask == "anything_else":
+        if p.task == "faq_book" and not st.booking_asked:
+            st.faq_done = st.booking_asked = True
+            return _remember(st, Move("yes, i'd like to make an appointment please"))
+        return _finish(st, Move("no thanks, goodbye", slot="yes_no"))
+    if ask == "offer_person":
+        if p.task == "emergency":
+            return _remember(st, Move("yes please", slot="yes_no"))
+        return _remember(st, Move("no thanks, let's keep going", slot="yes_no"))
+    if ask == "open" or not st.opened:
+        if st.opened and p.task in ("faq_book", "hours"):
+            st.faq_done = True
+        st.opened = True
+        if p.task == "faq_book" and st.faq_done:
+            st.booking_asked = True
+        return _remember(st, opening(st))
+    move = _answer(st, ask, text)
+    if move is not None:
+        return _remember(st, move)
+    if ask == "still_there":
+        return _remember(st, Move("yes, i'm here. " + (st.last.say or "") if st.last else "yes, i'm here"))
+    if p.task in ("faq_book", "hours") and not st.faq_done:  # the answer to the question
+        st.faq_done = True
+        if p.task == "hours":
+            return _finish(st, Move("great, thanks, goodbye", slot="free"))
+        st.booking_asked = True
+        return _remember(st, Move("thanks. i'd also like to make an appointment"))
+    if st.last is not None:  # not understood: say it again
+        return _remember(st, st.last)
+    return _remember(st, opening(st))
+
+
+def _remember(st: CallerState, move: Move) -> Move:
+    st.last = move
+    return move
+
+
+def _finish(st: CallerState, move: Move) -> Move:
+    st.done = True
+    return move
+
+
+def unhelped_repeats(st: CallerState) -> int:
+    """Questions heard more than twice with no offer of the keypad or a person among them."""
+    skip = {"open", "unknown", "goodbye", "transferring", "anything_else", "offer_person", "still_there"}
+    return sum(1 for ask, n in st.asks.items() if n > 2 and ask not in skip and st.helped[ask] == 0)
