@@ -35,11 +35,13 @@ _FRAME_BYTES = codec.PHONE_RATE * 20 // 1000 * 2  # 20 ms of 8 kHz PCM16
 
 @dataclass(frozen=True)
 class Transcript:
-    """What the caller said: ``confidence`` in [0, 1]; ``duration_ms`` of audio heard."""
+    """What the caller said: ``confidence`` in [0, 1]; ``duration_ms`` of audio heard;
+    ``alternatives``: other hypotheses, best first (a slot turn's n-best; may be empty)."""
 
     text: str
     confidence: float
     duration_ms: int
+    alternatives: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -94,8 +96,12 @@ class WhisperRecognizer:
         workers: int = 2,
         full_window_slots: frozenset[str] = frozenset(),
         models: ModelRegistry | None = None,
+        slot_hypotheses: int = 3,
     ) -> None:
         self.workers = workers
+        # A slot turn decodes a beam of this width; the dialogue takes the first hypothesis that
+        # answers the slot (bench/slot_recognition.py: parse-exact 38 -> 45 % for ~12 % more time).
+        self.slot_hypotheses = max(1, slot_hypotheses)
         self.full_window_slots = frozenset(full_window_slots)
         self.model_dir = Path(model_dir) if model_dir else default_whisper_dir()
         self.short_window = short_window
@@ -138,26 +144,32 @@ class WhisperRecognizer:
         return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt),
                            needs_full_window(expectation, self.full_window_slots))
 
-    def decode(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False) -> Transcript:
+    def decode(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False,
+               hypotheses: int = 1) -> Transcript:
         """Decode 8 kHz PCM16 (upsampled to 16 kHz) with ``prompt`` as Whisper's initial prompt.
 
         Phone turns are short, so the encoder runs on a short window (10 s, or the audio
         rounded up to 5 s, at most 30 s) instead of Whisper's fixed 30 s: about 4-5 times
         faster on these CPUs with the same words (whisper.cpp's ``audio_ctx`` does the same).
         ``short_window=False`` uses faster-whisper's full pipeline instead.
+        ``hypotheses`` > 1: a beam of that width, whose other hypotheses become the transcript's
+        ``alternatives`` (the dialogue takes the first that answers the slot asked).
         """
         audio = codec.resample(codec.pcm16_to_float(pcm16_8k), codec.PHONE_RATE, codec.WHISPER_RATE)
         started = time.perf_counter()
+        alternatives: tuple[str, ...] = ()
         if self.short_window and not full_window:
-            text, confidence = self._decode_window(audio.astype(np.float32), prompt)
+            nbest = self._decode_window(audio.astype(np.float32), prompt, hypotheses)
+            (text, confidence), alternatives = nbest[0], tuple(dict.fromkeys(t for t, _ in nbest[1:] if t))
         else:
             text, confidence = self._decode_full(audio.astype(np.float32), prompt)
         # the words themselves may be personal data (names, dates of birth): never logged
         log.debug("decoded %d ms in %.3f s: %d characters", codec.duration_ms(pcm16_8k), time.perf_counter() - started,
                   len(text))
-        return Transcript(text, min(1.0, confidence), codec.duration_ms(pcm16_8k))
+        return Transcript(text, min(1.0, confidence), codec.duration_ms(pcm16_8k),
+                          tuple(a for a in alternatives if a != text))
 
-    def _decode_window(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
+    def _decode_window(self, audio: np.ndarray, prompt: str | None, hypotheses: int = 1) -> list[tuple[str, float]]:
         import ctranslate2
 
         model = self.model
@@ -175,20 +187,25 @@ class WhisperRecognizer:
         result = model.model.generate(
             ctranslate2.StorageView.from_array(padded[None]),
             [ids],
-            beam_size=1,
+            beam_size=max(1, hypotheses),
+            num_hypotheses=max(1, hypotheses),
             max_length=len(ids) + int(min(200, 16 + 8 * seconds)),  # counts the prompt too
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
-        out = list(result.sequences_ids[0])
-        if len(out) >= len(ids) and out[: len(ids)] == ids:  # some versions return the prompt too
-            out = out[len(ids):]
-        text = tok.decode([t for t in out if t < tok.token_to_id("<|endoftext|>")]).strip()
-        score = result.scores[0] if result.scores else -1.0
-        if result.no_speech_prob > 0.6 and score < -1.0:
-            return "", 0.0
-        return _drop_repeats(_collapse_sentences(text)), math.exp(min(0.0, score))
+        end = tok.token_to_id("<|endoftext|>")
+        nbest: list[tuple[str, float]] = []
+        for i, seq in enumerate(result.sequences_ids):
+            out = list(seq)
+            if len(out) >= len(ids) and out[: len(ids)] == ids:  # some versions return the prompt too
+                out = out[len(ids):]
+            text = tok.decode([t for t in out if t < end]).strip()
+            score = result.scores[i] if len(result.scores) > i else -1.0
+            if result.no_speech_prob > 0.6 and score < -1.0:
+                text, score = "", float("-inf")
+            nbest.append((_drop_repeats(_collapse_sentences(text)), math.exp(min(0.0, score))))
+        return nbest or [("", 0.0)]
 
     def _decode_full(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
         segments, _info = self.model.transcribe(
@@ -214,9 +231,10 @@ class WhisperRecognizer:
         text = " ".join(t for t in texts if t)
         return text, (math.exp(weighted / total) if total else 0.0)
 
-    def submit(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False) -> Future[Transcript]:
+    def submit(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False,
+               hypotheses: int = 1) -> Future[Transcript]:
         """Decode on the recogniser's background thread (one at a time, shared by its streams)."""
-        return self._background.submit(self.decode, pcm16_8k, prompt, full_window)
+        return self._background.submit(self.decode, pcm16_8k, prompt, full_window, hypotheses)
 
     def close(self) -> None:
         """Stop the background thread (the model stays loaded in the registry)."""
@@ -231,6 +249,8 @@ class WhisperStream:
         self.expectation = expectation
         self._prompt = whisper_prompt(expectation, recognizer.base_prompt)
         self._full = needs_full_window(expectation, recognizer.full_window_slots)
+        slot_turn = expectation is not None and (expectation.slot is not None or expectation.yes_no)
+        self._hypotheses = recognizer.slot_hypotheses if slot_turn else 1
         self._buf = bytearray()
         self._lock = threading.Lock()
         self._pending: Future[Transcript] | None = None
@@ -280,7 +300,7 @@ class WhisperStream:
             pause is not None and quiet_ms >= pause and self._speech_end > self._last_submit_len
         ):
             self._pending_len = self._last_submit_len = len(self._buf)
-            self._pending = self._rec.submit(bytes(self._buf), self._prompt, self._full)
+            self._pending = self._rec.submit(bytes(self._buf), self._prompt, self._full, self._hypotheses)
             self.background_decodes += 1
 
     def partial(self) -> str:
@@ -299,8 +319,8 @@ class WhisperStream:
                 return Transcript("", 0.0, duration)
             if self._decoded is not None and self._speech_end <= self._decoded_len:
                 self.reused_background = True
-                return Transcript(self._decoded.text, self._decoded.confidence, duration)
-            return self._rec.decode(audio, self._prompt, self._full)
+                return Transcript(self._decoded.text, self._decoded.confidence, duration, self._decoded.alternatives)
+            return self._rec.decode(audio, self._prompt, self._full, self._hypotheses)
 
 
 # --------------------------------------------------------------------------- Vosk
@@ -405,9 +425,15 @@ class VoskStream:
             return Transcript(text, confidence, self._bytes // 2 * 1000 // self._rate)
 
 
+_DIGIT_WORDS = frozenset("zero oh one two three four five six seven eight nine".split()) | frozenset("0123456789")
+MAX_DIGIT_REPEATS = 9
+"""A digit may be said many times in a row ("five five five five" in 555-5019, "1111"): a loop
+of one digit is cut only past this many (a decoder loop runs for dozens)."""
+
+
 def _drop_repeats(text: str, max_repeats: int = 3) -> str:
     """Cut a decoder loop ("yeah yeah yeah yeah ...", a phrase said over and over) after
-    `max_repeats` copies."""
+    `max_repeats` copies (`MAX_DIGIT_REPEATS` for a single digit)."""
     original = text.split()
     words = [w.strip(".,!?;:").lower() for w in original]
     for size in range(1, 9):
@@ -418,8 +444,9 @@ def _drop_repeats(text: str, max_repeats: int = 3) -> str:
             reps = 1
             while words[start + reps * size:start + (reps + 1) * size] == unit:
                 reps += 1
-            if reps > max_repeats:
-                return " ".join(original[: start + size * max_repeats])
+            limit = MAX_DIGIT_REPEATS if size == 1 and unit[0] in _DIGIT_WORDS else max_repeats
+            if reps > limit:
+                return " ".join(original[: start + size * limit])
     return text
 
 

@@ -289,7 +289,7 @@ class CallHandler:
             self._speak(self.session.handle_text("", source="speech"), None)
             return
         stt_ms = (time.perf_counter() - t0) * 1000
-        text = transcript.text.strip()
+        text = self._best_hypothesis(transcript)
         if not text or (turn.barged_in and is_backchannel(text)):
             self.log.debug("no words in the turn (%d ms of audio)", codec.duration_ms(turn.audio))
             return
@@ -300,6 +300,20 @@ class CallHandler:
                                          timings={"endpoint_ms": turn.endpoint_ms, "stt_ms": stt_ms})
         nlu_ms = (time.perf_counter() - t1) * 1000
         self._speak(reply, (turn, stt_ms, nlu_ms, t1))
+
+    def _best_hypothesis(self, transcript: Any) -> str:
+        """The recogniser's best guess, unless it does not answer the slot asked and one of its
+        other hypotheses does ("and in the morning" vs "ten in the morning")."""
+        text = transcript.text.strip()
+        alternatives = getattr(transcript, "alternatives", ())
+        if not alternatives or self.session.is_complete_answer(text):
+            return text
+        for alternative in alternatives:
+            if self.session.is_complete_answer(alternative):
+                self.log.debug("took hypothesis %d of the beam: it answers the slot asked",
+                               alternatives.index(alternative) + 2)
+                return alternative.strip()
+        return text
 
     def _masked_wait(self, origin: float) -> "_MaskedWait":
         return _MaskedWait(self, origin)
