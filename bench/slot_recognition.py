@@ -152,7 +152,9 @@ def main() -> int:
         "parse_exact_pct": {f"{t}/{c}": round(rows[(t, c)].pct, 1) for t in types for c in configs},
         "overall_pct": {c: round(v, 1) for c, v in overall.items()},
         "ms_p50": {c: round(statistics.median(v), 1) for c, v in ms.items()},
-        "examples": examples}, indent=1))
+        "examples_file": Path(args.out).with_suffix(".examples.jsonl").name}, indent=1))
+    with open(Path(args.out).with_suffix(".examples.jsonl"), "w") as fh:  # what was heard, per decode
+        fh.writelines(json.dumps(e) + "\n" for e in examples)
     return 0
 
 
