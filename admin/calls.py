@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from admin.views import db_text, store
 from callflows.privacy import is_sensitive, mask_value
 from callflows.store import repo
-from callflows.store.models import Call, SlotValue, Turn
+from callflows.store.models import Appointment, Call, Reservation, SlotValue, Turn
 from callflows.telephony.handoff import SKIPPED_KEYS, build_handoff
 from callflows.verticals import list_verticals
 
@@ -88,6 +88,17 @@ def shown_value(row: SlotValue) -> str:
     return value
 
 
+def call_bookings(s, call_id: str) -> list[dict[str, object]]:  # noqa: ANN001
+    """The appointments and reservations made on the call: kind, reference, status and whether
+    the caller's name was left unverified (no customer data)."""
+    out: list[dict[str, object]] = []
+    for kind, model in (("appointment", Appointment), ("reservation", Reservation)):
+        for row in s.scalars(select(model).where(model.call_id == call_id).order_by(model.id)):
+            out.append({"kind": kind, "reference": row.reference, "status": row.status,
+                        "name_unverified": bool(row.name_unverified)})
+    return out
+
+
 @bp.route("/<call_id>")
 def show(call_id: str):  # noqa: ANN201
     with store().session() as s:
@@ -96,6 +107,7 @@ def show(call_id: str):  # noqa: ANN201
             abort(404)
         turns = list(s.scalars(select(Turn).where(Turn.call_id == call_id).order_by(Turn.seq)))
         slot_rows = list(s.scalars(select(SlotValue).where(SlotValue.call_id == call_id).order_by(SlotValue.id)))
+        bookings = call_bookings(s, call_id)
     latest: dict[str, SlotValue] = {}
     for row in slot_rows:
         latest[row.name] = row
@@ -104,4 +116,5 @@ def show(call_id: str):  # noqa: ANN201
     if (call.summary and set(call.summary) - SKIPPED_KEYS) or call.transferred or call.escalated:
         handoff = build_handoff(call, slot_rows)
     return render_template("calls/show.html", call=call, turns=turns, slots=list(latest.values()),
-                           slot_history=slot_rows, duration=duration, shown_value=shown_value, handoff=handoff)
+                           slot_history=slot_rows, duration=duration, shown_value=shown_value, handoff=handoff,
+                           bookings=bookings)

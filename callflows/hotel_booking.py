@@ -120,6 +120,7 @@ class Stay:
     departure: date
     guests: int
     status: str
+    name_unverified: bool = False
 
     @property
     def nights(self) -> int:
@@ -128,7 +129,7 @@ class Stay:
 
 def _stay(r: Reservation) -> Stay:
     return Stay(r.id, r.reference, r.vertical, r.customer_id, r.room_type, r.arrival, r.departure,
-                r.guests, r.status)
+                r.guests, r.status, bool(r.name_unverified))
 
 
 def nights(arrival: date, departure: date) -> list[date]:
@@ -291,11 +292,12 @@ def _retrying(session: Session, attempt: Callable[[], T], what: str) -> T:
 
 def book_stay(target: Store | Session, inventory: Inventory, customer_id: int, room_type: str,
               arrival: date, departure: date, guests: int, *, call_id: str | None = None,
-              today: date | None = None) -> Stay:
+              today: date | None = None, name_unverified: bool = False) -> Stay:
     """Reserve a room, or raise :class:`SoldOut` / :class:`BadStay`.
 
     ``target`` is a Store (committed before this returns) or a Session (the caller's
     transaction commits).  The past is checked only when ``today`` is given.
+    ``name_unverified``: the caller could not confirm the spelling of the name.
     """
     check_stay(inventory, room_type, arrival, departure, guests, today)
 
@@ -305,7 +307,7 @@ def book_stay(target: Store | Session, inventory: Inventory, customer_id: int, r
             r = Reservation(vertical=inventory.vertical, reference=_new_reference(session),
                             customer_id=customer_id, room_type=room_type, arrival=arrival,
                             departure=departure, guests=guests, status="booked", created_at=utcnow(),
-                            call_id=call_id)
+                            call_id=call_id, name_unverified=bool(name_unverified))
             session.add(r)
             session.flush()
             r.holds = [RoomNightHold(vertical=inventory.vertical, room_type=room_type, night=night, unit=unit)

@@ -354,6 +354,7 @@ def book(
     notes: str | None = None,
     now: datetime | None = None,
     allow_past: bool = False,
+    name_unverified: bool = False,
 ) -> Appointment:
     """Book an appointment, or raise :class:`SlotTaken` / :class:`OutsideHours` / :class:`SlotInPast`.
 
@@ -361,21 +362,22 @@ def book(
     returns) or a ``Session`` (the booking happens in a savepoint; the
     caller's transaction commits it).  Opening hours are checked only when
     ``schedule`` is given, the past only when ``now`` (the call's clock) is
-    given -- so seeding and imports need no clock.
+    given -- so seeding and imports need no clock.  ``name_unverified``: the caller could not
+    confirm the spelling of the name (stored with the booking for the staff to check).
     """
     session, store = _session_of(target)
     if store is not None:
         with store.session() as own:
             return _book(own, vertical, customer_id, provider_id, appointment_type, start,
-                         duration_minutes, call_id, schedule, notes, now, allow_past)
+                         duration_minutes, call_id, schedule, notes, now, allow_past, name_unverified)
     assert session is not None
     return _book(session, vertical, customer_id, provider_id, appointment_type, start,
-                 duration_minutes, call_id, schedule, notes, now, allow_past)
+                 duration_minutes, call_id, schedule, notes, now, allow_past, name_unverified)
 
 
 def _book(session: Session, vertical: str, customer_id: int, provider_id: int, appointment_type: str,
           start: datetime, duration_minutes: int, call_id: str | None, schedule: Schedule | None,
-          notes: str | None, now: datetime | None, allow_past: bool) -> Appointment:
+          notes: str | None, now: datetime | None, allow_past: bool, name_unverified: bool = False) -> Appointment:
     _check_time(start, duration_minutes, schedule, now, allow_past)
     provider = session.get(Provider, provider_id)
     if provider is None or provider.vertical != vertical:
@@ -399,6 +401,7 @@ def _book(session: Session, vertical: str, customer_id: int, provider_id: int, a
                 created_at=utcnow(),
                 call_id=call_id,
                 notes=notes,
+                name_unverified=bool(name_unverified),
             )
             session.add(appointment)
             session.flush()

@@ -71,6 +71,27 @@ def test_a_personal_slot_stored_unmasked_is_still_masked_on_the_page(viewer, sto
     assert "Maria Lopez" not in page and "M**** L****" in page
 
 
+def test_a_booking_with_an_unverified_name_has_a_badge_on_the_call_page(viewer, store) -> None:  # noqa: ANN001
+    from callflows import hotel_booking as hb
+    from callflows import scheduling
+
+    unsure, sure = seed_call(store), seed_call(store, vertical="hotel", outcome="reservation_booked")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
+    with store.session() as s:
+        cid = repo.add_customer(s, "dental_clinic", "Dmitry Sulla", phone="+15552223333").id
+        pid = repo.upsert_provider(s, "dental_clinic", "patel", "Priya Patel").id
+        guest = repo.add_customer(s, "hotel", "Ann Lee", phone="+15554441212").id
+    appt = scheduling.book(store, "dental_clinic", cid, pid, "cleaning", start, 30, call_id=unsure, name_unverified=True)
+    inv = hb.Inventory.from_dict("hotel", {"room_types": {"double": {"rooms": 2, "price": 149}}})
+    stay = hb.book_stay(store, inv, guest, "double", start.date(), start.date() + timedelta(days=2), 2, call_id=sure)
+    page = viewer.get(f"/calls/{unsure}").get_data(as_text=True)
+    assert 'data-testid="bookings"' in page and appt.reference in page
+    assert 'data-testid="name-unverified"' in page and "name not verified" in page
+    assert "Dmitry" not in page  # the customer record is not read
+    page = viewer.get(f"/calls/{sure}").get_data(as_text=True)
+    assert stay.reference in page and "name not verified" not in page
+
+
 def test_test_chat_calls_are_hidden_unless_asked(viewer, store) -> None:  # noqa: ANN001
     test_call = seed_call(store, channel="admin_test")
     assert test_call not in viewer.get("/calls/").get_data(as_text=True)

@@ -13,7 +13,7 @@ from admin.models import AdminUser
 from admin.security import authenticate, create_user
 from callflows.store.models import Base
 
-HEAD = "0006"  # the newest migration (callflows/store/migrations/versions)
+HEAD = "0007"  # the newest migration (callflows/store/migrations/versions)
 
 
 def test_migration_creates_admin_users_matching_the_model(store) -> None:  # noqa: ANN001

@@ -17,6 +17,7 @@ from callflows.dialogue import DialogueSession
 from callflows.store import repo
 from callflows.store.models import Appointment, Call, SlotValue, Turn
 from callflows.verticals import load_vertical
+from tests.dialogue_helpers import correct_at_summary
 
 TZ = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=TZ)
@@ -348,7 +349,7 @@ def test_a_first_name_alone_gets_asked_for_the_last_name(store, dental):
     assert "Margarita Conquale" in replies[-1] and "right" in replies[-1]
     talk(session, "yes", "yes")
     [appt] = appointments(store)
-    assert appt.customer.full_name == "Margarita Conquale"
+    assert appt.customer.full_name == "Margarita Conquale" and appt.name_unverified is False
 
 
 @pytest.mark.parametrize("spelling", [
@@ -380,6 +381,7 @@ def test_a_name_that_never_converges_is_kept_unverified(store, dental):
     talk(session, "yes")
     [appt] = appointments(store)
     assert appt.customer.full_name == "Dmitry Sulla"
+    assert appt.name_unverified is True  # stored with the booking, not only as a call slot
     with store.session() as s:
         stored = {v.name: v.value_masked for v in s.scalars(select(SlotValue).where(SlotValue.call_id == session.call_id))}
     assert stored.get("name_unverified") in ("True", "true", True)
@@ -416,12 +418,4 @@ def test_a_correction_at_the_summary_changes_exactly_that_value(store, dental, c
     talk(session, "book a cleaning with anyone on tuesday at two pm", "five five five two two two three three three three",
          "my name is jane smith", "yes")
     assert session.state.pending == "confirm"
-    before = dict(session.state.slots)
-    talk(session, correction)
-    if session.state.pending == "readback":  # a new name is read back on its own first
-        talk(session, "yes")
-    assert session.state.pending == "confirm"
-    after = dict(session.state.slots)
-    assert after[slot] == value
-    changed = {k for k in after if after[k] != before[k]} - {slot, "offered_times"}
-    assert not changed, changed
+    correct_at_summary(session, correction, slot, value, {"offered_times"})

@@ -18,6 +18,7 @@ from callflows.nlu.values import ParseContext, extract
 from callflows.store import repo
 from callflows.store.models import Call, SlotValue, Turn
 from callflows.verticals import load_vertical
+from tests.dialogue_helpers import correct_at_summary
 
 TZ = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=TZ)
@@ -67,8 +68,9 @@ def test_book_a_room_step_by_step(store, hotel):
         "monday",
         "two adults and a child",
         "a family room please",
-        "my name is jane smith",
         "five five five one two three four five six seven",
+        "my name is jane smith",
+        "yes",
         "yes please",
         "no that's all thanks",
     )
@@ -76,12 +78,15 @@ def test_book_a_room_step_by_step(store, hotel):
     assert "checking out" in replies[2]
     assert "How many guests" in replies[3]
     assert "type of room" in replies[4]
-    assert "family room for 3 guests" in replies[7] and "Friday, November 27" in replies[7]
-    assert "3 nights" in replies[7] and "$657" in replies[7]
-    assert "booked" in replies[8] and "reservation number" in replies[8]
+    assert "phone number" in replies[5] and "name" in replies[6]
+    assert "I have your name as Jane Smith" in replies[7]
+    assert "family room for 3 guests" in replies[8] and "Friday, November 27" in replies[8]
+    assert "3 nights" in replies[8] and "$657" in replies[8] and "Jane Smith" in replies[8]
+    assert "5 5 5, 1 2 3, 4 5 6 7" in replies[8]  # every value the caller gave is read back
+    assert "booked" in replies[9] and "reservation number" in replies[9]
     [stay] = stays(store)
     assert (stay.room_type, stay.arrival, stay.departure, stay.guests, stay.status) == ("family", FRI, MON, 3, "booked")
-    assert " ".join(stay.reference) in replies[8]
+    assert " ".join(stay.reference) in replies[9]
     with store.session() as s:
         call = s.get(Call, session.call_id)
         assert call.outcome == "reservation_booked"
@@ -100,12 +105,101 @@ def test_everything_in_one_sentence_with_for_three_nights(store, hotel):
     assert (slots["room_type"], slots["guests"]) == ("suite", 2)
     assert slots["arrival_date"] == arrival.isoformat()
     assert slots["departure_date"] == date.fromordinal(arrival.toordinal() + 3).isoformat()
-    assert "name" in replies[-1]
-    replies = talk(session, "tom baker", "555 222 3333")
+    assert "phone number" in replies[-1]
+    replies = talk(session, "555 222 3333", "tom baker", "yes")
     assert "suite for 2 guests" in replies[-1] and "3 nights" in replies[-1] and "$987" in replies[-1]
     talk(session, "yes")
     [stay] = stays(store)
     assert (stay.room_type, stay.arrival, stay.nights) == ("suite", arrival, 3)
+
+
+def _to_the_summary(session: DialogueSession, phone: str = "five five five two two two three three three three") -> list[str]:
+    return talk(session, "i'd like to book a room", "friday", "for two nights", "two adults and a child",
+                "a family room please", phone, "my name is jane smith", "yes")
+
+
+def customer_of(store, stay: hb.Stay):
+    from callflows.store.models import Customer
+
+    with store.session() as s:
+        c = s.get(Customer, stay.customer_id)
+        return c.full_name, c.phone
+
+
+@pytest.mark.parametrize("correction,slot,value", [
+    ("no, three nights", "departure_date", "2026-11-30"),
+    ("no, arriving saturday", "arrival_date", "2026-11-28"),
+    ("no, check out on tuesday", "departure_date", "2026-12-01"),
+    ("no, four guests", "guests", 4),
+    ("no, a suite", "room_type", "suite"),
+    ("no, the number is five five five four four four five five five five", "phone", "+15554445555"),
+    ("no, my name is priya raghunathan", "full_name", "Priya Raghunathan"),
+])
+def test_a_correction_at_the_summary_changes_exactly_that_value(store, hotel, correction, slot, value):
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = _to_the_summary(session)
+    assert session.state.pending == "confirm"
+    summary = replies[-1]
+    for said in ("family room for 3 guests", "Friday, November 27", "Sunday, November 29", "2 nights",
+                 "Jane Smith", "5 5 5, 2 2 2, 3 3 3 3"):
+        assert said in summary, (said, summary)  # every value that goes into the reservation
+    after = correct_at_summary(session, correction, slot, value, {"nights_text", "total_price", "stay_nights"})
+    talk(session, "yes")
+    [stay] = stays(store)
+    booked = {"arrival_date": stay.arrival.isoformat(), "departure_date": stay.departure.isoformat(),
+              "guests": stay.guests, "room_type": stay.room_type}
+    booked["full_name"], booked["phone"] = customer_of(store, stay)
+    assert booked == {k: after[k] for k in booked}
+
+
+@pytest.mark.parametrize("script,name", [
+    ([("margarita", "last name"), ("conquale", "I have your name as Margarita Conquale")], "Margarita Conquale"),
+    ([("my name is dmitri sula", "Dmitri Sula"), ("no", "spell your last name"),
+      ("d m i t r i e v", "Dmitri Dmitriev, spelled D, M, I, T, R, I, E, V")], "Dmitri Dmitriev"),
+])
+def test_a_lone_first_name_or_a_denied_name_is_completed_and_read_back(store, hotel, script, name):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "book a suite for two adults from friday for three nights", "555 222 3333")
+    for said, heard in script:
+        reply = talk(session, said)[-1]
+        assert heard in reply, (said, reply)
+    talk(session, "yes", "yes")
+    [stay] = stays(store)
+    assert customer_of(store, stay)[0] == name
+
+
+def test_a_name_that_never_converges_is_booked_and_stored_unverified(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "book a suite for two adults from friday for three nights", "555 222 3333",
+         "my name is dmitri sula", "no", "s u l l a", "no", "d m i t r y")
+    replies = talk(session, "no")
+    assert "Shall I book it" in replies[-1] and "check the spelling" in replies[-1]
+    talk(session, "yes")
+    [stay] = stays(store)
+    assert customer_of(store, stay)[0] == "Dmitry Sulla" and stay.name_unverified is True
+
+
+def test_the_name_on_file_for_the_number_is_confirmed(store, hotel):
+    seed(store, hotel, name="Marguerite Conquale", arrival=date(2026, 12, 10), departure=date(2026, 12, 12))
+    session = DialogueSession(hotel, store, now=NOW)
+    replies = talk(session, "book a suite for two adults from friday for three nights",
+                   "five five five nine eight seven six five four three")
+    assert "on file for Marguerite Conquale" in replies[-1]
+    talk(session, "yes", "yes")
+    mine = [s for s in stays(store) if s.arrival == FRI]
+    assert [customer_of(store, s)[0] for s in mine] == ["Marguerite Conquale"]
+
+
+def test_someone_else_on_the_number_gets_asked_their_name(store, hotel):
+    seed(store, hotel, name="Marguerite Conquale", arrival=date(2026, 12, 10), departure=date(2026, 12, 12))
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "book a suite for two adults from friday for three nights",
+         "five five five nine eight seven six five four three")
+    replies = talk(session, "no")
+    assert "first and last name" in replies[-1] and session.state.slots["full_name"] is None
+    talk(session, "my name is paul conquale", "yes", "yes")
+    mine = [s for s in stays(store) if s.arrival == FRI]
+    assert [customer_of(store, s)[0] for s in mine] == ["Paul Conquale"]
 
 
 def test_for_three_nights_answers_the_departure(store, hotel):
@@ -150,14 +244,14 @@ def test_sold_out_room_type_offers_the_others(store, hotel):
     assert "suite is fully booked" in replies[-1] and "standard room at $129 a night" in replies[-1]
     assert session.state.slots["room_type"] is None and session.state.requested == "room_type"
     assert "suite" not in session.state.slots["offered_rooms"]
-    talk(session, "a double then", "ann lee", "five five five four four four one two one two", "yes")
+    talk(session, "a double then", "five five five four four four one two one two", "ann lee", "yes", "yes")
     mine = [s for s in stays(store) if s.room_type == "double"]
     assert len(mine) == 1 and mine[0].arrival == FRI
 
 
 def test_last_room_taken_while_confirming_reopens_on_the_room_type(store, hotel):
     session = DialogueSession(hotel, store, now=NOW)
-    talk(session, "book a suite for two adults from friday for three nights", "tom baker", "555 222 3333")
+    talk(session, "book a suite for two adults from friday for three nights", "555 222 3333", "tom baker", "yes")
     assert session.state.pending == "confirm"
     fill_room(store, hotel, "suite")  # other calls take every suite meanwhile
     replies = talk(session, "yes")
@@ -293,8 +387,8 @@ def test_chat_script_final_line_carries_the_reservation_number(tmp_path, monkeyp
     monkeypatch.setenv("CALLFLOWS_DATABASE_URL", f"sqlite:///{tmp_path / 'chat.db'}")
     script = tmp_path / "book.txt"
     script.write_text("\n".join(["hi i'd like to book a room", "friday", "monday", "two adults and a child",
-                                 "a family room please", "my name is jane smith",
-                                 "five five five one two three four five six seven", "yes please"]) + "\n")
+                                 "a family room please", "five five five one two three four five six seven",
+                                 "my name is jane smith", "yes", "yes please"]) + "\n")
     result = CliRunner().invoke(chat, ["hotel", "--script", str(script), "--now", NOW.isoformat()])
     assert result.exit_code == 0, result.output
     lines = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]

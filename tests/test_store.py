@@ -18,7 +18,7 @@ from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
 from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Provider, Turn
 
-HEAD = "0006"  # the newest migration (callflows/store/migrations/versions)
+HEAD = "0007"  # the newest migration (callflows/store/migrations/versions)
 
 TABLES = {
     "customers", "providers", "appointments", "slot_holds", "calls", "turns",
@@ -290,3 +290,34 @@ def test_concurrent_upgrades_run_once(store: Store) -> None:
     for t in threads:
         t.join(timeout=120)
     assert errors == [] and store.current_revision() == HEAD
+
+
+def test_bookings_made_before_0007_are_name_verified_and_the_cli_flags_the_unverified(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from callflows import scheduling
+    from callflows.cli.db import appointments
+
+    start = datetime(2030, 3, 4, 15, 0, tzinfo=timezone.utc)
+    store.downgrade("0006")
+    with store.session() as s:
+        cid = repo.add_customer(s, "clinic", "Old Booking").id
+        pid = repo.upsert_provider(s, "clinic", "patel", "Priya Patel").id
+        s.execute(text("INSERT INTO appointments (vertical, reference, customer_id, provider_id, appointment_type, "
+                       "starts_at, ends_at, status, created_at) VALUES ('clinic', 'OLD123', :c, :p, 'cleaning', "
+                       ":a, :b, 'booked', :a)"), {"c": cid, "p": pid, "a": start, "b": start + timedelta(minutes=30)})
+    store.upgrade()
+    with store.session() as s:
+        cid = repo.add_customer(s, "clinic", "Dmitry Sulla").id
+    scheduling.book(store, "clinic", cid, pid, "cleaning", start + timedelta(hours=1), 30, name_unverified=True)
+    with store.session() as s:
+        flags = {a.customer.full_name: a.name_unverified for a in repo.list_appointments(s, "clinic")}
+    assert flags == {"Old Booking": False, "Dmitry Sulla": True}
+    monkeypatch.setenv("CALLFLOWS_DATABASE_URL", store.url)
+    table = CliRunner().invoke(appointments, ["list"])
+    assert table.exit_code == 0, table.output
+    assert "Dmitry Sulla [name not verified]" in table.output and "Old Booking [" not in table.output
+    lines = CliRunner().invoke(appointments, ["list", "--json"]).output
+    assert '"name_unverified": true' in lines and '"name_unverified": false' in lines

@@ -49,6 +49,7 @@ def list_appointments(vertical: str | None, include_cancelled: bool, as_json: bo
                 "starts": a.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 "ends": a.ends_at.astimezone(tz).strftime("%H:%M"),
                 "customer": a.customer.full_name,
+                "name_unverified": bool(a.name_unverified),
             })
     if as_json:
         for row in out:
@@ -58,6 +59,9 @@ def list_appointments(vertical: str | None, include_cancelled: bool, as_json: bo
         click.echo("no appointments")
         return
     cols = ["reference", "starts", "ends", "type", "provider", "customer", "status", "vertical"]
+    for r in out:
+        if r["name_unverified"]:  # the caller could not confirm the spelling: the staff check it
+            r["customer"] = f"{r['customer']} [name not verified]"
     widths = {c: max(len(c), *(len(str(r[c])) for r in out)) for c in cols}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols))
     for r in out:

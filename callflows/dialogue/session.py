@@ -591,7 +591,7 @@ class DialogueSession(ReadBack):
         st = self.state
         form = self.flow.forms[st.active_form]  # type: ignore[index]
         yes = self._answer_yes_no(nlu)
-        updates = candidates_for_form(self.flow, form, nlu, ())
+        updates = candidates_for_form(self.flow, form, nlu, ()) or self._named_value(form, nlu)
         if updates:  # "no, wednesday": a correction, then confirm again
             st.pending = None
             return self._apply_and_continue(form, nlu, updates)
@@ -624,6 +624,13 @@ class DialogueSession(ReadBack):
             st.pending = None
             return [self._next(form)]
         return [self._miss_in_form(form, nlu)]
+
+    def _named_value(self, form: FormSpec, nlu: NluResult) -> dict[str, Any]:
+        """"No, arriving saturday": a value for the slot the correction names by its change
+        word, when its type alone could not say which slot it is (two dates in the form)."""
+        slot = self._change_target(form, nlu)
+        found = [v.value for v in nlu.values.get(slot or "", []) if v.value is not None]
+        return {slot: found[-1]} if slot and found else {}
 
     def _change_target(self, form: FormSpec, nlu: NluResult) -> str | None:
         if not form.confirm:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -115,6 +116,8 @@ class Appointment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
     notes: Mapped[str | None] = mapped_column(Text)
+    # the caller could not confirm the spelling of the name: the staff check it
+    name_unverified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     customer: Mapped[Customer] = relationship(back_populates="appointments")
     provider: Mapped[Provider] = relationship()
@@ -372,6 +375,7 @@ class Reservation(Base):
     status: Mapped[str] = mapped_column(String(16), default="booked", server_default="booked")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    name_unverified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     customer: Mapped[Customer] = relationship()
     holds: Mapped[list[RoomNightHold]] = relationship(

@@ -24,6 +24,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from callflows import scheduling
 from callflows.actions.context import call_id, call_now, store_for
+from callflows.actions.name_on_file import NameOnFile
 from callflows.actions.signals import signal
 from callflows.flow.templates import speak_date, speak_time
 from callflows.store import repo
@@ -197,23 +198,9 @@ class FindAppointment:
         return {"owner_confirmed": value}
 
 
-class NameOnFile:
-    """validate_phone of a new booking: a number on file gives the name to confirm (not to recognise)."""
-
-    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       domain: dict[str, Any]) -> dict[str, Any]:
-        if not value:
-            return {}
-        out: dict[str, Any] = {"phone": value}
-        if tracker.get_slot("full_name") is None and "full_name" not in tracker.slots_to_validate():
-            with store_for(tracker).session() as s:
-                names = {c.full_name for c in repo.customers_with_phone(s, VERTICAL, str(value)) if c.full_name}
-            if len(names) == 1:
-                out["full_name"] = names.pop()
-        return out
-
-
 class ValidateBookAppointmentForm(NameOnFile, DateTimeChecks, FormValidationAction):
+    vertical = VERTICAL
+
     def name(self) -> str:
         return "validate_book_appointment"
 
@@ -249,7 +236,8 @@ class ActionBookAppointment(Action):
         for key in keys:
             try:
                 appt = scheduling.book(store, VERTICAL, customer_id, providers[key].id, kind, start, duration,
-                                       call_id=call_id(tracker), schedule=schedule(), now=call_now(tracker))
+                                       call_id=call_id(tracker), schedule=schedule(), now=call_now(tracker),
+                                       name_unverified=tracker.get_slot("name_unverified") is True)
             except scheduling.SchedulingError:
                 continue
             booked = (appt.reference, key)

@@ -24,6 +24,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from callflows import hotel_booking as hb
 from callflows.actions.context import call_id, call_now, store_for
+from callflows.actions.name_on_file import NameOnFile
 from callflows.actions.signals import signal
 from callflows.flow.templates import speak_date
 from callflows.nlu.values import ParseContext, extract
@@ -443,7 +444,9 @@ class FindReservation:
         return self._by_name(dispatcher, tracker, str(value), day)
 
 
-class ValidateBookRoomForm(StayChecks, FormValidationAction):
+class ValidateBookRoomForm(NameOnFile, StayChecks, FormValidationAction):
+    vertical = VERTICAL
+
     def name(self) -> str:
         return "validate_book_room"
 
@@ -512,7 +515,8 @@ class ActionBookRoom(Action):
             customer_id = customer.id
         try:
             stay = hb.book_stay(store, inventory(), customer_id, room_type, arrival, departure, guests,
-                                call_id=call_id(tracker), today=call_now(tracker).date())
+                                call_id=call_id(tracker), today=call_now(tracker).date(),
+                                name_unverified=tracker.get_slot("name_unverified") is True)
         except hb.SoldOut:
             return reopen_on_room(dispatcher, tracker, "book_room", arrival, departure, guests, room_type)
         except hb.BadStay as exc:
