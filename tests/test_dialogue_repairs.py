@@ -100,7 +100,7 @@ def test_declining_a_person_in_a_form_asks_its_question_again(store, hotel):
     assert "How many guests" in replies[-1] and not session.state.ended
     assert session.state.slots["arrival_date"] == "2026-11-27"  # nothing was reset
     talk(session, "two", "a double room please", "my name is jane smith", "five five five one two three four five six seven")
-    talk(session, "yes please")
+    talk(session, "yes", "yes please")  # the name read back, then the summary
     [stay] = stays(store)
     assert (stay.guests, stay.room_type, stay.arrival) == (2, "double", date(2026, 11, 27))
 
@@ -129,8 +129,8 @@ def test_room_type_answer_wins_over_the_amenities_answer(store, hotel, said):
     session = DialogueSession(hotel, store, now=NOW)
     talk(session, "i'd like to book a room", "friday", "monday", said)
     replies = talk(session, "a double room please")
-    assert session.state.slots["room_type"] == "double" and "name" in replies[-1], replies
-    talk(session, "my name is jane smith", "five five five one two three four five six seven", "yes please")
+    assert session.state.slots["room_type"] == "double" and "phone number" in replies[-1], replies
+    talk(session, "five five five one two three four five six seven", "my name is jane smith", "yes", "yes please")
     [stay] = stays(store)
     assert (stay.guests, stay.room_type, stay.arrival, stay.departure) == (2, "double", date(2026, 11, 27),
                                                                             date(2026, 11, 30))
@@ -169,7 +169,7 @@ def test_greetings_get_a_friendly_answer_and_the_menu(store, vertical, menu, sai
 def test_small_talk_then_a_booking_is_stored(store, hotel):
     session = DialogueSession(hotel, store, now=NOW)  # with escalation: small talk is never out of scope
     talk(session, "hi", "how are you", "good morning", "i'd like to book a room", "friday", "monday", "two",
-         "double", "my name is jane smith", "five five five one two three four five six seven", "yes")
+         "double", "my name is jane smith", "five five five one two three four five six seven", "yes", "yes")
     [stay] = stays(store)
     assert stay.guests == 2 and not session.state.transferred_to
 
