@@ -24,6 +24,7 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "silence_goodbye": "I haven't heard anything, so I'll end the call now. Please call back any time. Goodbye.",
     "no_transfer": "Okay, let's keep going.",
     "resume": "Now, back to where we were.",
+    "hesitation": "No rush.",
     "what_else": "Okay. What else can I help you with?",
     "carry_on": "Sure, let's carry on with that.",
     "menu": "I can help with the things {{ display_name }} handles by phone, or answer a question. What can I do for you?",

@@ -34,6 +34,7 @@ from callflows.flow.templates import render
 from callflows.logs import call_logger
 from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult, slot_options
 from callflows.nlu.keywords import keywords_said
+from callflows.nlu.hesitation import GOODBYE_CONFIDENCE, explicit_goodbye, hesitation
 from callflows.nlu.smalltalk import small_talk
 from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
 from callflows.nlu.values.counts import homophone_counts
@@ -43,6 +44,7 @@ from callflows.speech.expectation import Expectation
 from callflows.verticals import Vertical
 
 _DIGITS = re.compile(r"\d+")
+MAX_HESITATIONS = 2  # hesitations in a row answered gently; then the turn is handled as any other
 # intents that say nothing about what the caller wants (not a goal for escalation rules)
 _NOT_GOALS = {"affirm", "deny", "goodbye", "greet", "help", "repeat", "start_over", "thanks", "dtmf", "form",
               FAQ_INTENT, OUT_OF_SCOPE}
@@ -458,7 +460,10 @@ class DialogueSession(ReadBack):
         if intent == "human" and not self._answers_step(nlu, None):  # "anyone" answers "which dentist?"
             self._transfer(outcome="caller_asked_for_person")
             return [self._say("transfer")]
-        if intent == "goodbye" and not has_values and st.pending != CONFIRM:
+        hesitating = self._hesitating(nlu)
+        if hesitating is not None:
+            return hesitating
+        if intent == "goodbye" and not has_values and st.pending != CONFIRM and self._says_goodbye(nlu):
             st.ended = True
             return [self._say("goodbye")]
         if intent == "help" and not has_values:
@@ -624,6 +629,27 @@ class DialogueSession(ReadBack):
             st.pending = None
             return [self._next(form)]
         return [self._miss_in_form(form, nlu)]
+
+    def _hesitating(self, nlu: NluResult) -> list[str] | None:
+        """"Um, what was it", "hmm": no goodbye and no miss; the question waiting is asked again,
+        gently (MAX_HESITATIONS times in a row: then the turn is handled as any other)."""
+        if not hesitation(nlu.text) or self._answers_step(nlu, None):
+            self._hesitations = 0
+            return None
+        self._hesitations = getattr(self, "_hesitations", 0) + 1  # in a row
+        if self._hesitations > MAX_HESITATIONS:
+            return None
+        st = self.state
+        if (st.pending or (st.active_form and st.requested)) and st.last_prompt:
+            return [self._say("hesitation"), st.last_prompt]
+        return [self._say("hesitation"), self._ask_free(self._say("how_can_help"))]
+
+    @staticmethod
+    def _says_goodbye(nlu: NluResult) -> bool:
+        """A goodbye ends the call only with a goodbye word or a high confidence, never on a hesitation."""
+        if hesitation(nlu.text):
+            return False
+        return explicit_goodbye(nlu.text) or nlu.confidence >= GOODBYE_CONFIDENCE
 
     def _named_value(self, form: FormSpec, nlu: NluResult) -> dict[str, Any]:
         """"No, arriving saturday": a value for the slot the correction names by its change
