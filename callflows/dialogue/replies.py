@@ -31,6 +31,9 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "small_talk_hello": "Hello!",
     "small_talk_how_are_you": "I'm doing well, thank you for asking.",
     "small_talk_presence": "Yes, I'm here.",
+    "hold": "Sure, take your time.",
+    "hold_check_in": "Take your time.",
+    "hold_resume": "Whenever you're ready.",
     "ask_last_name": "Thank you, {{ first_name }}. And your last name, please? You can also spell it.",
     "readback_kept": "Thank you. I'll note it that way, and our team will check the spelling with you.",
     "offer_keypad_or_human": "I'm sorry, I still don't have that. You can type it on your keypad now, "

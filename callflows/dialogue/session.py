@@ -25,6 +25,7 @@ from callflows.actions.runner import ActionError
 from callflows.actions.signals import read_signal
 from callflows.actions.tracker import build_domain, build_tracker
 from callflows.dialogue.filling import candidates_for_form, fits, national_digits, pii_spans, yes_no_of
+from callflows.dialogue.hold import Hold
 from callflows.dialogue.readback import ReadBack
 from callflows.dialogue.recorder import CallRecorder
 from callflows.dialogue.replies import DEFAULT_RESPONSES, BotReply
@@ -60,7 +61,7 @@ class ToolRun:
     ended: bool = False
 
 
-class DialogueSession(ReadBack):
+class DialogueSession(ReadBack, Hold):
     def __init__(
         self,
         vertical: Vertical,
@@ -195,6 +196,7 @@ class DialogueSession(ReadBack):
             return BotReply("", end_call=True, outcome=self.final_outcome("ended"))
         t0 = time.perf_counter()
         self.state.silences = 0
+        self.state.holding = False  # any turn ends a hold ("hold on" starts a new one)
         nlu = self._dtmf_nlu(text) if source == "dtmf" else self._asked_number(self.vertical.nlu.parse(text, self._ctx()))
         nlu_ms = (time.perf_counter() - t0) * 1000
         asked = self.expectation
@@ -454,6 +456,9 @@ class DialogueSession(ReadBack):
         chat = small_talk(nlu.text) if not self._answers_step(nlu, None) else None
         if chat is not None:
             return self._small_talk(chat)
+        held = self._hold(nlu, intent) if not self._answers_step(nlu, None) else None
+        if held is not None:  # "hold on, let me find my card": the question stays pending
+            return held
 
         # 3. global handlers
         has_values = bool(nlu.values)

@@ -51,3 +51,7 @@ class DialogueState:
     denials: dict[str, int] = field(default_factory=dict)
     prompt_override: dict[str, str] = field(default_factory=dict)
     step_asks: dict[str, int] = field(default_factory=dict)
+    # The caller asked for a moment ("hold on, let me find my card", callflows.dialogue.hold):
+    # the question stays pending; the phone waits without re-prompting, checks in once.
+    holding: bool = False
+    hold_checked_in: bool = False
