@@ -9,7 +9,8 @@ whether what was heard *parses to the same value* as what was said (a name: rapi
 * ``sample``: today's slot prompts (callflows/speech/bias.py), which contain sample values;
 * ``described``: prompts that describe the slot in words and give no sample value;
 * ``base``: the free-speech prompt for every turn;
-* ``+nbest3``: a beam of 3, taking the first hypothesis that parses as the slot.
+* ``+nbest3``: a beam of 3, taking the first hypothesis that parses as the slot;
+* ``+full``: the encoder on Whisper's whole 30 s window instead of the short one.
 
     .venv/bin/python bench/slot_recognition.py [--voices 6] [--out bench/results/slot_recognition.json]
 
@@ -24,6 +25,7 @@ import random
 import statistics
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -120,12 +122,14 @@ def main() -> int:
         for answer in ANSWERS[slot_type]:
             truth = parsed(slot_type, answer)
             for voice in rng.sample(voices, min(args.voices, len(voices))):
-                pcm = codec.ulaw_to_pcm16(speak(answer, voice, random.Random(hash((answer, voice)) & 0xFFFF)))
+                pcm = codec.ulaw_to_pcm16(speak(answer, voice, random.Random(zlib.crc32(f'{answer}|{voice}'.encode()))))
                 for name, prompt in prompts(slot_type).items():
-                    for n in (1, 3):
-                        config = name if n == 1 else f"{name}+nbest3"
+                    for n, full in ((1, False), (3, False), (3, True)):
+                        if full and name != "sample":
+                            continue
+                        config = name if n == 1 else f"{name}+nbest3" + ("+full" if full else "")
                         t0 = time.perf_counter()
-                        tr = rec.decode(pcm, prompt, hypotheses=n)
+                        tr = rec.decode(pcm, prompt, full_window=full, hypotheses=n)
                         ms.setdefault(config, []).append((time.perf_counter() - t0) * 1000)
                         chosen = tr.text
                         for hyp in (tr.text, *tr.alternatives):

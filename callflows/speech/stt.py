@@ -31,6 +31,7 @@ from .registry import ModelRegistry, registry
 log = logging.getLogger(__name__)
 
 _FRAME_BYTES = codec.PHONE_RATE * 20 // 1000 * 2  # 20 ms of 8 kHz PCM16
+FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s encoder window, in 10 ms feature frames
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,9 @@ class WhisperRecognizer:
         audio = codec.resample(codec.pcm16_to_float(pcm16_8k), codec.PHONE_RATE, codec.WHISPER_RATE)
         started = time.perf_counter()
         alternatives: tuple[str, ...] = ()
-        if self.short_window and not full_window:
-            nbest = self._decode_window(audio.astype(np.float32), prompt, hypotheses)
+        if self.short_window and not full_window or hypotheses > 1:
+            nbest = self._decode_window(audio.astype(np.float32), prompt, hypotheses,
+                                        FULL_WINDOW_FRAMES if full_window else None)
             (text, confidence), alternatives = nbest[0], tuple(dict.fromkeys(t for t, _ in nbest[1:] if t))
         else:
             text, confidence = self._decode_full(audio.astype(np.float32), prompt)
@@ -169,13 +171,15 @@ class WhisperRecognizer:
         return Transcript(text, min(1.0, confidence), codec.duration_ms(pcm16_8k),
                           tuple(a for a in alternatives if a != text))
 
-    def _decode_window(self, audio: np.ndarray, prompt: str | None, hypotheses: int = 1) -> list[tuple[str, float]]:
+    def _decode_window(self, audio: np.ndarray, prompt: str | None, hypotheses: int = 1,
+                       window: int | None = None) -> list[tuple[str, float]]:
         import ctranslate2
 
         model = self.model
         features = model.feature_extractor(audio)  # (n_mels, frames), 100 frames a second
         frames = features.shape[1]
-        window = min(3000, max(1000, int(math.ceil((frames + 50) / 500.0)) * 500))
+        if window is None:
+            window = min(FULL_WINDOW_FRAMES, max(1000, int(math.ceil((frames + 50) / 500.0)) * 500))
         padded = np.zeros((features.shape[0], window), dtype=np.float32)
         padded[:, : min(frames, window)] = features[:, :window]
         tok = model.hf_tokenizer
