@@ -99,10 +99,20 @@ def test_declining_a_person_in_a_form_asks_its_question_again(store, hotel):
     replies = talk(session, "no let's keep going")  # "start over" to the model
     assert "How many guests" in replies[-1] and not session.state.ended
     assert session.state.slots["arrival_date"] == "2026-11-27"  # nothing was reset
-    talk(session, "two", "a double room please", "my name is jane smith", "five five five one two three four five six seven")
-    talk(session, "yes", "yes please")  # the name read back, then the summary
+    talk(session, "two", "a double room please", "my name is jane smith")
+    talk(session, "five five five one two three four five six seven", "yes", "yes please")  # name read back, summary
     [stay] = stays(store)
     assert (stay.guests, stay.room_type, stay.arrival) == (2, "double", date(2026, 11, 27))
+
+
+@pytest.mark.parametrize("said", ["no i'm fine", "nah let's continue", "no thank you carry on"])
+def test_other_ways_to_decline_in_a_form(store, hotel, said):
+    session = DialogueSession(hotel, store, now=NOW, escalation=None)
+    talk(session, "i'd like to book a room", "friday", "purple elephants", "purple elephants", "purple elephants")
+    replies = talk(session, said)
+    assert "keep going" in replies[-1] and "checking out" in replies[-1], replies
+    talk(session, "monday")
+    assert session.state.slots["departure_date"] == "2026-11-30"
 
 
 def test_yes_to_a_person_still_transfers(store, dental):
@@ -122,6 +132,12 @@ def test_guests_answer_is_taken_homophones_too(store, hotel, said, guests):
     replies = talk(session, "i'd like to book a room", "friday", "monday", said)
     assert session.state.slots["guests"] == guests, replies
     assert "type of room" in replies[-1]
+
+
+def test_a_homophone_number_ends_the_turn_early(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i'd like to book a room", "friday", "monday")
+    assert session.is_complete_answer("for") and not session.is_complete_answer("i'd like to")
 
 
 @pytest.mark.parametrize("said", ["it's two", "to"])
@@ -239,8 +255,9 @@ def test_a_date_that_cannot_be_a_birth_date_is_none(said):
 
 def test_a_birth_date_is_still_read():
     assert [v.value for v in extract("date", "march fifth nineteen eighty five", DOB)] == ["1985-03-05"]
-    assert [v.value for v in extract("date", "march fifth nineteen eighty five", ParseContext(now=NOW, prefer="past"))] \
-        == ["1985-03-05"]
+    past = ParseContext(now=NOW, prefer="past")
+    assert [v.value for v in extract("date", "march fifth nineteen eighty five", past)] == ["1985-03-05"]
+    assert [v.value for v in extract("date", "yesterday", past)] == ["2026-11-21"]  # "past" alone is no birth date
 
 
 def test_lost_my_card_yesterday_is_no_date_of_birth(store, bank):

@@ -156,7 +156,8 @@ class DialogueSession(ReadBack, Hold):
         if not (st.active_form and st.requested):
             return False
         spec = self.flow.slots[st.requested]
-        values = self.vertical.nlu.parse(text, self._ctx(), slots=[spec.name]).values.get(spec.name, [])
+        nlu = self._asked_number(self.vertical.nlu.parse(text, self._ctx(), slots=[spec.name]))
+        values = nlu.values.get(spec.name, [])
         value = next((v for v in values if v.value is not None), None)
         if value is None:
             return False
@@ -197,7 +198,10 @@ class DialogueSession(ReadBack, Hold):
         t0 = time.perf_counter()
         self.state.silences = 0
         self.state.holding = False  # any turn ends a hold ("hold on" starts a new one)
-        nlu = self._dtmf_nlu(text) if source == "dtmf" else self._asked_number(self.vertical.nlu.parse(text, self._ctx()))
+        if source == "dtmf":
+            nlu = self._dtmf_nlu(text)
+        else:
+            nlu = self._asked_number(self.vertical.nlu.parse(text, self._ctx()))
         nlu_ms = (time.perf_counter() - t0) * 1000
         asked = self.expectation
         asked_step = self._asked_slots()
@@ -819,7 +823,8 @@ class DialogueSession(ReadBack, Hold):
         form = self.flow.forms.get(self.state.active_form or "")
         step = self._step(form, self.state.requested) if form is not None and self.state.pending is None else None
         for slot in step.slots if step else ():
-            if self.flow.slots[slot].type == "number" and not any(v.value is not None for v in nlu.values.get(slot, [])):
+            heard = any(v.value is not None for v in nlu.values.get(slot, []))
+            if self.flow.slots[slot].type == "number" and not heard:
                 found = homophone_counts(nlu.text, self._ctx())
                 if found:
                     return replace(nlu, values={**nlu.values, slot: found})

@@ -33,7 +33,8 @@ CLEAR_AFFIRM = (
     "that is right", "that's correct", "that is correct", "that's it", "you got it", "you bet",
     "i think so", "sure thing", "certainly", "no problem", "no worries", "that's fine",
     "that's perfect", "that's good", "that's great", "yes please", "do it", "confirmed",
-    "let's do it", "let's do that", "that's me",
+    "let's do it", "let's do that", "that's me", "i'm fine with that", "i'm good with that",
+    "i'm okay with that", "i'm ok with that", "fine by me",
 )
 CLEAR_DENY = (
     "nope", "nah", "uh-uh", "negative", "incorrect", "no thanks", "no thank you", "not really",
@@ -46,7 +47,8 @@ CONTEXT_AFFIRM = (
     "right", "correct", "sure", "ok", "okay", "alright", "all right", "fine", "good", "great",
     "perfect", "exactly", "i do", "true",
 )
-CONTEXT_DENY = ("no", "wrong", "false", "never", "i don't", "i do not", "don't", "it's not", "it isn't", "cancel")
+CONTEXT_DENY = ("no", "wrong", "false", "never", "i don't", "i do not", "don't", "it's not", "it isn't", "cancel",
+                "i'm fine", "i'm good", "i'm okay", "i'm ok", "i'm all right", "i'm alright")
 NEUTRAL = (
     "no idea", "not sure", "i'm not sure", "i don't know", "don't know", "no clue", "right after",
     "right before", "right now", "no preference", "doesn't matter", "either", "maybe",
