@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.callers.voices import VOICES, available, speak  # noqa: E402
 from callflows.nlu.values import ParseContext, extract, parse_yes_no  # noqa: E402
 from callflows.speech import codec  # noqa: E402
-from callflows.speech.bias import DEFAULT_BASE_PROMPT, described_prompt, whisper_prompt  # noqa: E402
+from callflows.speech.bias import DEFAULT_BASE_PROMPT, whisper_prompt  # noqa: E402
 from callflows.speech.expectation import Expectation  # noqa: E402
 from callflows.speech.stt import WhisperRecognizer  # noqa: E402
 
@@ -58,6 +58,31 @@ ANSWERS: dict[str, list[str]] = {
     "number": ["two", "it's two", "three of us", "four", "just one", "five people"],
     "yes_no": ["yes", "yeah that's right", "no", "nope", "yes please", "correct", "no that's wrong", "sure"],
 }
+
+
+def described_prompt(expectation: Expectation | None, base_prompt: str | None = DEFAULT_BASE_PROMPT) -> str | None:
+    """A prompt that describes the expected slot in words and gives no sample value (Whisper
+    copies sample names and numbers from a prompt into its output)."""
+    e = expectation
+    if e is None or e.yes_no:
+        return base_prompt
+    if e.choices:
+        return whisper_prompt(e, base_prompt)  # the choices are the vocabulary, not samples
+    if e.slot_type == "phone_number":
+        return "The caller reads out a phone number, one digit at a time."
+    if e.slot_type == "digits":
+        return "The caller reads out digits, one at a time."
+    if e.slot_type in ("date", "datetime"):
+        return "The caller says which day or date suits them."
+    if e.slot_type == "time":
+        return "The caller says a time of day, in the morning or in the afternoon."
+    if e.slot_type == "money":
+        return "The caller says an amount of money in dollars and cents."
+    if e.slot_type == "person_name":
+        return "The caller says their first name and their last name."
+    if e.slot_type == "number":
+        return "The caller says how many."
+    return base_prompt
 
 
 def expectation_for(slot_type: str) -> Expectation:

@@ -378,35 +378,10 @@ def test_a_socket_without_a_valid_start_is_closed(phone_server):
 
 def test_under_gunicorn_gthread(tmp_path):
     """The way `callflows serve` runs it: gunicorn, one gthread worker, flask-sock in a thread."""
-    import os
-    import socket
-    import subprocess
-    import sys
+    from tests.fixtures.gunicorn import echo_server
 
-    import requests
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code = ("from callflows.cli.serve import gunicorn_options, make_gunicorn_app\n"
-            "from tests.fixtures.twilio import echo_app\n"
-            f"make_gunicorn_app(echo_app, gunicorn_options('127.0.0.1', {port}, 1, 4)).run()\n")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root)
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json() == {"ok": True}:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
-        invite = answer_call(f"http://127.0.0.1:{port}", public_url=PUBLIC_URL)
+    with echo_server(tmp_path, threads=4) as server:
+        invite = answer_call(server.base, public_url=PUBLIC_URL)
         ws = websocket.create_connection(invite.ws_url, timeout=5)  # unsigned
         assert _close_code(ws) == 1008
         ws.close()
@@ -422,13 +397,6 @@ def test_under_gunicorn_gthread(tmp_path):
             assert _close_code(ws) == 1000
         finally:
             ws.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --------------------------------------------------------------------------- #

@@ -70,31 +70,6 @@ def whisper_prompt(expectation: Expectation | None, base_prompt: str | None = DE
     return base_prompt
 
 
-def described_prompt(expectation: Expectation | None, base_prompt: str | None = DEFAULT_BASE_PROMPT) -> str | None:
-    """A prompt that describes the expected slot in words and gives no sample value (Whisper
-    copies sample names and numbers from a prompt into its output)."""
-    e = expectation
-    if e is None or e.yes_no:
-        return base_prompt
-    if e.choices:
-        return whisper_prompt(e, base_prompt)  # the choices are the vocabulary, not samples
-    if _is_digits(e):
-        if e.slot_type == "phone_number":
-            return "The caller reads out a phone number, one digit at a time."
-        return "The caller reads out digits, one at a time."
-    if e.slot_type in DATE_SLOTS:
-        return "The caller says which day or date suits them."
-    if e.slot_type == "time":
-        return "The caller says a time of day, in the morning or in the afternoon."
-    if e.slot_type == "money":
-        return "The caller says an amount of money in dollars and cents."
-    if e.slot_type == "person_name":
-        return "The caller says their first name and their last name."
-    if e.slot_type == "number":
-        return "The caller says how many."
-    return base_prompt
-
-
 def vosk_vocabulary(expectation: Expectation | None) -> list[str] | None:
     """Phrases for a Vosk grammar restricted to the expected slot, or None for free speech.
 
