@@ -98,6 +98,15 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"server did not start; see {workdir / 'server.log'}")
 
 
+def stop_server(proc: subprocess.Popen | None) -> None:
+    if proc is not None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def run_level(url: str, n: int, pid: int) -> dict:
     results: list = [None] * n
     peak_rss = [0.0]
@@ -191,12 +200,7 @@ def main() -> None:
                   f"{r['mb_per_extra_call']!s:>7} {r['failed_calls']:>6}")
         print(f"idle server RSS {idle_rss:.0f} MB; JSON: {args.out}")
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_server(proc)
         lock.close()
 
 

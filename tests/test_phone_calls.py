@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -35,16 +36,23 @@ def twilio_api():
         yield api
 
 
-@pytest.fixture
-def phone(sqlite_store, twilio_api, tmp_path, audio_cache_dir):
+@contextmanager
+def serving(store, twilio_api, tmp_path, silence_timeout_s=30.0):
+    """The real server on a free port, its models warm: (server, services)."""
     settings = replace(
         Settings(), twilio_auth_token=TOKEN, twilio_account_sid=ACCOUNT, twilio_api_base=twilio_api.base_url,
-        tts_cache_dir=tmp_path / "tts", silence_timeout_s=30.0,
+        tts_cache_dir=tmp_path / "tts", silence_timeout_s=silence_timeout_s,
     )
-    app = create_app(settings, sqlite_store)
+    app = create_app(settings, store)
     app.extensions["callflows"].warm_up()
     with LiveServer(app) as server:
-        yield server, sqlite_store, app.extensions["callflows"]
+        yield server, app.extensions["callflows"]
+
+
+@pytest.fixture
+def phone(sqlite_store, twilio_api, tmp_path, audio_cache_dir):
+    with serving(sqlite_store, twilio_api, tmp_path) as (server, services):
+        yield server, sqlite_store, services
 
 
 def call_record(store, call_sid):

@@ -118,6 +118,8 @@ class CallHandler:
         self._barge_after = 0  # frames of speech before the next backchannel check
         self._checked_partial = ""  # the last partial transcript tested for a complete answer
         self._barge_check: Any = None  # a quick decode deciding whether speech over the bot is a backchannel
+        self._overlap: tuple[Any, CallerTurn] | None = None  # a turn that ended over the bot, its decode pending
+        self._hold_since: float | None = None  # the caller asked for a moment: when the wait began
         self._turns: queue.Queue[CallerTurn | KeypadTurn | None] = queue.Queue()
         self._digits = ""
         self._digits_at = 0.0
@@ -167,6 +169,8 @@ class CallHandler:
             self._last_activity = time.perf_counter()
             self._check_barge_in()
             self._check_complete_answer()
+        if self._overlap is not None:
+            self._check_overlap()
         if self._digits and time.perf_counter() - self._digits_at > DTMF_TIMEOUT_S:
             self._flush_digits()
 
@@ -214,15 +218,39 @@ class CallHandler:
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        if self.out.speaking and not self._barging:
-            # short sound while the bot talks: a backchannel or a cough, not a turn
-            self.log.debug("ignored %d ms of sound during bot speech", self._speech_frames * 20)
-            return
         now = time.perf_counter()
-        self._turns.put(CallerTurn(
+        turn = CallerTurn(
             audio=event.audio, stream=stream, speech_end_at=now - event.trailing_silence_ms / 1000,
             endpoint_ms=float(event.trailing_silence_ms), barged_in=self._barging,
-        ))
+        )
+        if self.out.speaking and not self._barging:
+            # speech that ended over the bot before the quick decode decided: decide on all of it
+            # (a short "no wait" or "stop" is a turn; "uh-huh" or a cough is not)
+            voiced = event.audio[:max(len(event.audio) - event.trailing_silence_ms * 16, 0)]
+            self._overlap, self._barge_check = (self.services.quick_transcribe(voiced), turn), None
+            return
+        self._turns.put(turn)
+
+    def _check_overlap(self) -> None:
+        """The decision on a turn that ended over the bot: words other than a backchannel stop
+        the bot (clear) and are the caller's turn; a backchannel or no words are dropped."""
+        check, turn = self._overlap  # type: ignore[misc]
+        if not check.done():
+            return
+        self._overlap = None
+        try:
+            words = check.result().text
+        except Exception:  # noqa: BLE001 - no transcript: nothing to act on
+            words = ""
+        if not words.strip() or is_backchannel(words):
+            self.log.debug("ignored %d ms of sound during bot speech", codec.duration_ms(turn.audio))
+            return
+        if self.out.speaking:
+            self.stats.barge_ins += 1
+            self.log.info("barge-in: the caller spoke over the bot")
+            self.out.clear()
+        turn.barged_in = True
+        self._turns.put(turn)
 
     def _on_digit(self, digit: str) -> None:
         self._last_activity = time.perf_counter()
@@ -261,13 +289,16 @@ class CallHandler:
                 try:
                     turn = self._turns.get(timeout=0.2)
                 except queue.Empty:
-                    if (not self.out.speaking and not self.endpointer.in_speech
+                    if self.session.holding:  # "hold on": no re-prompt, one check-in (callflows.dialogue.hold)
+                        self._hold_wait()
+                    elif (not self.out.speaking and not self.endpointer.in_speech
                             and time.perf_counter() - self._last_activity > timeout):
                         self._last_activity = time.perf_counter()
                         self._speak(self.session.handle_silence(), None)
                     continue
                 if turn is None:
                     break
+                self._hold_since = None
                 if isinstance(turn, KeypadTurn):
                     with self._masked_wait(turn.at):
                         self._speak(self.session.handle_text(turn.digits, source="dtmf"), None)
@@ -280,6 +311,18 @@ class CallHandler:
         finally:
             self._finish("pipeline_ended")
 
+    def _hold_wait(self) -> None:
+        """On hold: the wait counts from when "Sure, take your time." ended; the dialogue says
+        when to check in and when to ask its question again. Never over the caller."""
+        if self.out.speaking or self.endpointer.in_speech or self._digits:
+            self._hold_since = None if self._hold_since is None else max(self._hold_since, self._last_activity)
+            return
+        if self._hold_since is None:
+            self._hold_since = self._last_activity
+        reply = self.session.hold_check(time.perf_counter() - self._hold_since)
+        if reply is not None:
+            self._speak(reply, None)
+
     def _caller_turn(self, turn: CallerTurn) -> None:
         t0 = time.perf_counter()
         try:
@@ -290,7 +333,7 @@ class CallHandler:
             return
         stt_ms = (time.perf_counter() - t0) * 1000
         text = self._best_hypothesis(transcript)
-        if not text or (turn.barged_in and is_backchannel(text)):
+        if not text or ((turn.barged_in or self.session.holding) and is_backchannel(text)):
             self.log.debug("no words in the turn (%d ms of audio)", codec.duration_ms(turn.audio))
             return
         self.stats.transcripts.append(text)

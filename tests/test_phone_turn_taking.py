@@ -1,0 +1,117 @@
+"""Turn-taking over the real WebSocket, with the real models (see test_phone_calls.py): holding
+while the caller finds something, backchannels and interruptions over the bot, and a phone
+number said with a pause in the middle.
+
+The silence timeout is the default one (6 s) here, so a hold that re-prompted would show.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from callflows.speech import codec
+from callflows.speech.caller_voice import caller_audio, silence_pcm16, silence_ulaw
+from callflows.speech.expectation import Expectation
+from callflows.speech.vad import EndpointConfig, Endpointer, SpeechEnded
+from callflows.telephony.simulator import SimulatedCall, Step
+from tests.test_phone_calls import TOKEN, serving, twilio_api, wait_closed  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.speech
+
+TO_PHONE = [  # the booking questions, up to the phone number's
+    Step(say="i would like to book a cleaning"),
+    Step(say="doctor patel please"),
+    Step(say="next tuesday"),
+    Step(say="at ten thirty in the morning"),
+    Step(say="my name is jane smith"),
+]
+PHONE_QUESTION = "best phone number"
+
+
+@pytest.fixture
+def phone(sqlite_store, twilio_api, tmp_path, audio_cache_dir):  # noqa: F811
+    with serving(sqlite_store, twilio_api, tmp_path, silence_timeout_s=6.0) as (server, _):
+        yield server, sqlite_store
+
+
+def paused_voice(text: str) -> bytes:
+    """Caller audio where " | " is a 900 ms pause ("five five five | one two three four")."""
+    return silence_ulaw(900).join(caller_audio(part.strip()) for part in text.split("|"))
+
+
+def bot_lines(turns) -> list[str]:
+    return [t.text for t in turns if t.speaker == "bot"]
+
+
+def hold_call(phone, *steps: Step):
+    """A booking call put on hold at the phone number's question: (call, turns, said, index of
+    the bot's "Sure, take your time.")."""
+    server, store = phone
+    sim = SimulatedCall(server.url, auth_token=TOKEN)
+    sim.run([*TO_PHONE, *steps], linger_s=3.0)
+    call, turns = wait_closed(store, sim.call_sid)
+    said = [(t.speaker, t.text) for t in turns]
+    holds = [i for i, t in enumerate(turns) if t.speaker == "bot" and "take your time" in t.text.lower()]
+    assert holds, said
+    return call, turns, said, holds[0]
+
+
+def test_hold_on_waits_checks_in_once_and_takes_the_keypad_answer(phone):
+    call, turns, said, hold_at = hold_call(phone, Step(say="hold on let me find my card"),
+                                           Step(dtmf="5551234567#", pause_s=16.0))
+    assert PHONE_QUESTION in turns[hold_at - 2].text, said  # the question the caller put on hold
+    keys_at = next(i for i, t in enumerate(turns) if t.speaker == "caller" and i > hold_at)
+    between = [t.text for t in turns[hold_at + 1:keys_at]]
+    assert between == ["Take your time."], said  # one check-in; no "are you still there", no re-ask
+    after = turns[keys_at + 1].text
+    assert "heard" not in after and PHONE_QUESTION not in after, said  # the number was taken
+    assert call.outcome not in ("no_input",)
+
+
+def test_hold_on_then_spoken_answer_fills_the_slot(phone):
+    _, turns, said, hold_at = hold_call(phone, Step(say="one moment please"),
+                                        Step(say="five five five one two three four five six seven", pause_s=8.0))
+    assert turns[hold_at + 1].speaker == "caller", said  # nothing said over the 8 s wait
+    reply = turns[hold_at + 2].text  # to the phone number: the next question, or its length check
+    assert "take your time" not in reply.lower() and "still there" not in reply, said
+    assert PHONE_QUESTION not in reply or "a phone number has 10" in reply, said
+
+
+@pytest.mark.parametrize("backchannel", ["uh-huh", "okay"])
+def test_backchannel_over_a_bot_sentence_does_not_stop_it(phone, backchannel):
+    server, store = phone
+    sim = SimulatedCall(server.url, auth_token=TOKEN)
+    result = sim.run([Step(say=backchannel, barge_in_ms=1500), Step(say="goodbye")])
+    assert result.clears == 0
+    _, turns = wait_closed(store, sim.call_sid)
+    assert not any(t.speaker == "caller" and t.text.lower().strip(" .!,") == backchannel for t in turns)
+
+
+def test_no_wait_over_the_bot_stops_it_and_is_the_callers_turn(phone):
+    server, store = phone
+    sim = SimulatedCall(server.url, auth_token=TOKEN)
+    result = sim.run([Step(say="no wait", barge_in_ms=1500), Step(say="goodbye")])
+    assert result.clears >= 1
+    _, turns = wait_closed(store, sim.call_sid)
+    callers = [t.text.lower() for t in turns if t.speaker == "caller"]
+    assert callers and "wait" in callers[0], callers
+
+
+def test_phone_number_with_a_pause_is_taken_whole(phone):
+    server, store = phone
+    sim = SimulatedCall(server.url, auth_token=TOKEN, voice=paused_voice)
+    sim.run([*TO_PHONE, Step(say="five five five | one two three | four five six seven")])
+    _, turns = wait_closed(store, sim.call_sid)
+    said = [(t.speaker, t.text) for t in turns]
+    answer = max(i for i, t in enumerate(turns) if t.speaker == "caller")
+    assert PHONE_QUESTION in turns[answer - 1].text, said
+    reply = turns[answer + 1].text  # all 10 digits in one turn: the number is taken, the form goes on
+    assert PHONE_QUESTION not in reply and "digits" not in reply and "phone number" not in reply, said
+
+
+def test_endpointer_keeps_a_phone_number_said_with_a_pause_in_one_turn():
+    """"five five five" [900 ms] "one two three four" for a phone slot: one turn, not two."""
+    pcm = codec.ulaw_to_pcm16(paused_voice("five five five | one two three four")) + silence_pcm16(2000)
+    endpointer = Endpointer(EndpointConfig(), Expectation(slot="phone", slot_type="phone_number", digits_length=10))
+    ended = [e for e in endpointer.feed_audio(pcm) if isinstance(e, SpeechEnded)]
+    assert len(ended) == 1 and codec.duration_ms(ended[0].audio) >= codec.duration_ms(pcm) - 2000
