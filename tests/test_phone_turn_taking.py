@@ -12,7 +12,7 @@ import pytest
 from callflows.speech import codec
 from callflows.speech.caller_voice import caller_audio, silence_pcm16, silence_ulaw
 from callflows.speech.expectation import Expectation
-from callflows.speech.vad import EndpointConfig, Endpointer, SpeechEnded
+from callflows.speech.vad import EndpointConfig, Endpointer, SpeechEnded, is_interruption
 from callflows.telephony.simulator import SimulatedCall, Step
 from tests.test_phone_calls import TOKEN, serving, twilio_api, wait_closed  # noqa: F401 - the fixture
 
@@ -115,3 +115,13 @@ def test_endpointer_keeps_a_phone_number_said_with_a_pause_in_one_turn():
     endpointer = Endpointer(EndpointConfig(), Expectation(slot="phone", slot_type="phone_number", digits_length=10))
     ended = [e for e in endpointer.feed_audio(pcm) if isinstance(e, SpeechEnded)]
     assert len(ended) == 1 and codec.duration_ms(ended[0].audio) >= codec.duration_ms(pcm) - 2000
+
+
+@pytest.mark.parametrize(("heard", "speech_ms", "stops"), [
+    ("Uh-huh.", 500, False), ("Uh-uh.", 500, False), ("Mm-hmm.", 600, False), ("Okay, okay.", 1200, False),
+    ("Right.", 500, False), ("Yeah.", 500, False), ("the", 500, False), ("", 1500, False),
+    ("Stop.", 500, True), ("No, wait.", 700, True), ("No, no.", 600, True), ("Hold on.", 600, True),
+    ("That's wrong.", 800, True), ("What are your opening hours?", 1500, True), ("Tuesday", 1000, True),
+])
+def test_what_stops_the_bot(heard, speech_ms, stops):
+    assert is_interruption(heard, speech_ms) is stops

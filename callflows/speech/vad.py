@@ -208,7 +208,7 @@ class Endpointer:
 
 
 _BACKCHANNEL_TOKENS = frozenset(
-    {"uh-huh", "uh", "huh", "uhhuh", "mm-hmm", "mmhmm", "mhm", "mm", "hmm", "hm", "mhmm", "okay", "ok",
+    {"uh-huh", "uh-uh", "uh", "huh", "uhhuh", "mm-hmm", "mmhmm", "mhm", "mm", "hmm", "hm", "mhmm", "okay", "ok",
      "right", "yeah", "yep", "yup", "sure", "alright", "aha", "ah"}
 )
 _BACKCHANNEL_PHRASES = ("i see", "got it", "all right")
@@ -223,3 +223,24 @@ def is_backchannel(text: str) -> bool:
         norm = norm.replace(phrase, " okay ")
     tokens = norm.replace("uh huh", "uh-huh").replace("mm hmm", "mm-hmm").split()
     return bool(tokens) and all(t in _BACKCHANNEL_TOKENS for t in tokens)
+
+
+SHORT_OVERLAP_MS = 900
+"""Speech over the bot shorter than this (pre-roll included) is one or two syllables: a
+backchannel the recogniser may mangle ("yep" heard as "the"), unless it says an interruption word."""
+_INTERRUPTION_WORDS = frozenset(
+    {"no", "nope", "wait", "stop", "hold", "hang", "sorry", "what", "pardon", "excuse", "wrong", "actually",
+     "hello", "hey", "repeat", "again", "but", "cancel", "not", "don't", "can't", "help", "person", "agent"}
+)
+
+
+def is_interruption(text: str, speech_ms: float) -> bool:
+    """Whether speech over the bot should stop it: words that are not a backchannel and, for a
+    short sound (under ``SHORT_OVERLAP_MS``), an interruption word or a number among them
+    ("no wait", "stop", "what?", "five"); a longer stretch with any content stops it too."""
+    if not text.strip() or is_backchannel(text):
+        return False
+    if speech_ms >= SHORT_OVERLAP_MS:
+        return True
+    words = set(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
+    return bool(words & _INTERRUPTION_WORDS) or any(w[0].isdigit() for w in words)

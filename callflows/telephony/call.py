@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 from callflows.dialogue import BotReply, DialogueSession
 from callflows.logs import call_logger
 from callflows.speech import codec
-from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel
+from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
 from callflows.telephony.masking import FillerPlayed, WaitMasker
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
 from callflows.telephony.outbound import OutboundAudio, PlayResult
@@ -118,6 +118,7 @@ class CallHandler:
         self._barge_after = 0  # frames of speech before the next backchannel check
         self._checked_partial = ""  # the last partial transcript tested for a complete answer
         self._barge_check: Any = None  # a quick decode deciding whether speech over the bot is a backchannel
+        self._barge_ms = 0  # how much speech that decode heard
         self._overlap: tuple[Any, CallerTurn] | None = None  # a turn that ended over the bot, its decode pending
         self._hold_since: float | None = None  # the caller asked for a moment: when the wait began
         self._turns: queue.Queue[CallerTurn | KeypadTurn | None] = queue.Queue()
@@ -198,6 +199,7 @@ class CallHandler:
         if self._barge_check is None:
             if self._speech_frames >= max(self.services.barge_in_ms // 20, self._barge_after):
                 self._barge_check = self.services.quick_transcribe(bytes(self._turn_audio))
+                self._barge_ms = codec.duration_ms(bytes(self._turn_audio)) - self.endpointer.trailing_silence_ms
             return
         if not self._barge_check.done():
             return
@@ -205,7 +207,7 @@ class CallHandler:
             words = self._barge_check.result().text
         except Exception:  # noqa: BLE001 - no transcript: trust the length of the speech
             words = "?"
-        if words.strip() and not is_backchannel(words):
+        if is_interruption(words, self._barge_ms):
             self._barging = True
             self.stats.barge_ins += 1
             self.log.info("barge-in: the caller spoke over the bot")
@@ -242,8 +244,9 @@ class CallHandler:
             words = check.result().text
         except Exception:  # noqa: BLE001 - no transcript: nothing to act on
             words = ""
-        if not words.strip() or is_backchannel(words):
-            self.log.debug("ignored %d ms of sound during bot speech", codec.duration_ms(turn.audio))
+        speech_ms = codec.duration_ms(turn.audio) - turn.endpoint_ms
+        if not is_interruption(words, speech_ms):
+            self.log.debug("ignored %d ms of sound during bot speech", speech_ms)
             return
         if self.out.speaking:
             self.stats.barge_ins += 1
