@@ -55,6 +55,8 @@ TZ = ZoneInfo("America/New_York")
 LOCK = Path("/tmp/callflows-bench.lock")
 NUMBERS = {"dental_clinic": "+15550100000", "retail_bank": "+15550100300", "hotel": "+15550100400"}
 VERTICALS = list(NUMBERS)
+QUICK_TEXT = ("c001", "c004", "c007", "c011", "c013", "c015")  # book, reschedule, hours, lost card, hotel x2
+QUICK_PHONE = ("c007", "c011")  # opening hours (dental), lost card (bank): short calls, for CI
 
 
 # --------------------------------------------------------------------------- text mode
@@ -414,7 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--voices", nargs="+", default=voices.FAMILIES, choices=voices.FAMILIES)
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--quick", action="store_true", help="CI: 6 callers in text, 2 of them by phone")
+    ap.add_argument("--quick", action="store_true", help="CI: 6 callers in text, 2 short ones by phone")
     ap.add_argument("--only", nargs="*", default=None, help="persona ids to run (debugging)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/call_success.json"))
     args = ap.parse_args(argv)
@@ -431,9 +433,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for f in set(args.voices) - set(families):
         print(f"voice family {f} not installed: skipped")
     people = persona_gen.generate(args.callers, args.seed, now.date(), families, voices.VOICES)
-    if args.quick:  # one dental, one bank, one hotel caller by phone; text runs all six
+    if args.quick:  # six tasks of the three verticals in text; two short ones by phone
         people = [p for p in persona_gen.generate(16, args.seed, now.date(), families, voices.VOICES)
-                  if p.pid in ("c001", "c009", "c013", "c004", "c011", "c015")]
+                  if p.pid in QUICK_TEXT]
     if args.only:
         people = [p for p in people if p.pid in args.only]
     workdir = Path(tempfile.mkdtemp(prefix="callflows-call-success-"))
@@ -451,7 +453,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.mode in ("phone", "both"):
         phone_people = pick_phone(people, args.phone_callers or len(people))
         if args.quick:
-            phone_people = [p for p in people if p.pid in ("c001", "c013")]
+            phone_people = [p for p in people if p.pid in QUICK_PHONE]
         print(f"phone mode: {len(phone_people)} callers (load: {os.getloadavg()[0]:.2f})")
         with open(LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

@@ -52,6 +52,7 @@ def test_policy_answers_what_is_asked_and_corrects_a_wrong_read_back():
     assert st.done
 
 
+@pytest.mark.timeout(900)  # the phone server's start-up synthesises every vertical's sentences once
 @pytest.mark.skipif(not shutil.which("espeak-ng") or not shutil.which("sox"), reason="needs espeak-ng and sox")
 def test_quick_benchmark_text_and_phone(tmp_path):
     import call_success

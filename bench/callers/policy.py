@@ -303,9 +303,10 @@ def confirm_move(st: CallerState, text: str) -> Move:
     guests, the name, the phone number)."""
     p = st.persona
     low = text.lower()
-    if p.old_day is not None and ("yours" in low or "cancel" in low):  # the booking found for us
+    booked = p.old_day or p.old_arrival  # the booking found for us ("is that yours?")
+    if booked is not None and ("yours" in low or ("cancel" in low and p.task == "cancel")):
         found = dates_in(text, st.now)
-        if found and p.old_day.isoformat() not in found:
+        if found and booked.isoformat() not in found:
             return Move("no, that's not mine", slot="yes_no")
         return Move("yes, that's the one" if "yours" in low else "yes please", slot="yes_no")
     if "cash machine" in low or "without your permission" in low:
