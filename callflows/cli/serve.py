@@ -27,6 +27,7 @@ import dataclasses
 import gc
 import logging
 import os
+import secrets
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -161,6 +162,10 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, header
             "TWILIO_AUTH_TOKEN is not set; set it (and CALLFLOWS_PUBLIC_URL), or pass --insecure-dev on a "
             "development machine"
         )
+    if not settings.stream_secret and not settings.twilio_auth_token:
+        # Development without a token: one grant key for every worker (a webhook and its stream
+        # may reach different workers), made here in the master before they fork.
+        settings = dataclasses.replace(settings, stream_secret=secrets.token_hex(32))
     from callflows.store.sweeper import sweep_lost_calls
 
     arenas = int(os.environ.get("CALLFLOWS_MALLOC_ARENAS", "0") or 0)
