@@ -80,9 +80,10 @@ def test_booking_call_by_voice_and_keypad(phone):
         Step(say="doctor patel please"),
         Step(say="next tuesday"),
         Step(say="at ten thirty in the morning"),
+        Step(dtmf="5551234567#"),  # the phone number first (a name on file would be confirmed)
         Step(say="my name is jane smith"),
-        Step(dtmf="5551234567#"),
-        Step(say="yes please"),
+        Step(say="yes"),  # the name read back
+        Step(say="yes please"),  # the summary: book it
         Step(say="no thanks"),
     ], linger_s=15.0)
     call, turns = wait_closed(store, sim.call_sid)
