@@ -76,8 +76,9 @@ def dental_script(k: int) -> list[Step]:
         Step(say="doctor patel please"),
         Step(say=DAYS[k % 4]),
         Step(say=TIMES[(k // 4) % 4]),
+        Step(dtmf="5551234567#"),  # the dental flow asks the phone number first
         Step(say="my name is jane smith"),
-        Step(dtmf="5551234567#"),
+        Step(say="yes"),  # the name read back
         Step(say="yes please"),
         Step(say="no thanks"),
     ]
