@@ -148,15 +148,20 @@ def _close_all(socks: list[socket.socket]) -> None:
         s.close()
 
 
+def _stall_heads(port: int, stalled: list[socket.socket]) -> None:
+    """ATTACKERS connections from 127.0.0.2-5 that send half a request head and stop."""
+    for source in _sources(2, ATTACKERS):
+        s = _connect(source, port)
+        s.sendall(PARTIAL_HEAD)
+        stalled.append(s)
+
+
 def test_stalled_request_heads_do_not_starve_a_call(server):
     base, port = server.base, server.port
     _timed_answer(base)  # warm: the first request of a process pays for lazy imports
     stalled: list[socket.socket] = []
     try:
-        for source in _sources(2, ATTACKERS):  # 127.0.0.2-5
-            s = _connect(source, port)
-            s.sendall(PARTIAL_HEAD)
-            stalled.append(s)
+        _stall_heads(port, stalled)
         sent_at = time.monotonic()
 
         answers = [_timed_answer(base) for _ in range(5)]
@@ -193,10 +198,7 @@ def test_stalled_heads_and_idle_streams_do_not_starve_a_call(server):
     stalled: list[socket.socket] = []
     idle: list[socket.socket] = []
     try:
-        for source in _sources(2, ATTACKERS):  # 127.0.0.2-5
-            s = _connect(source, port)
-            s.sendall(PARTIAL_HEAD)
-            stalled.append(s)
+        _stall_heads(port, stalled)
         opened_at = time.monotonic()
         for source, invite in zip(_sources(6, ATTACKERS), invites):  # 127.0.0.6-9
             idle.append(_open_idle_stream(source, port, invite))
