@@ -47,8 +47,8 @@ def test_a_bare_errand_is_marked_as_such():
     assert hold_request("hold on let me check") == "wait"
 
 
-def test_hold_keeps_the_question_pending_and_checks_in_once(dental):  # noqa: F811
-    session = DialogueSession(dental, now=NOW, escalation=None)
+def test_hold_keeps_the_question_pending_and_checks_in_once(store, dental):  # noqa: F811
+    session = DialogueSession(dental, store, now=NOW, escalation=None)
     replies = talk(session, *TO_PHONE)
     asked = session.expectation
     assert asked.slot_type == "phone_number"
@@ -62,23 +62,23 @@ def test_hold_keeps_the_question_pending_and_checks_in_once(dental):  # noqa: F8
     assert session.hold_check(HOLD_MAX_S + 30) is None
 
 
-def test_keypad_digits_while_holding_answer_the_question(dental):  # noqa: F811
-    session = DialogueSession(dental, now=NOW, escalation=None)
+def test_keypad_digits_while_holding_answer_the_question(store, dental):  # noqa: F811
+    session = DialogueSession(dental, store, now=NOW, escalation=None)
     talk(session, *TO_PHONE, "one moment please")
     assert session.holding
     reply = talk(session, "#dtmf 5551234567")[0]
     assert not session.holding and session.state.slots["phone"] == "+15551234567", reply
 
 
-def test_spoken_answer_after_a_hold_fills_the_slot(dental):  # noqa: F811
-    session = DialogueSession(dental, now=NOW, escalation=None)
+def test_spoken_answer_after_a_hold_fills_the_slot(store, dental):  # noqa: F811
+    session = DialogueSession(dental, store, now=NOW, escalation=None)
     talk(session, *TO_PHONE, "give me a second")
     talk(session, "okay it's five five five one two three four five six seven")
     assert session.state.slots["phone"] == "+15551234567" and not session.holding
 
 
-def test_hold_before_any_question_and_a_request_after(dental):  # noqa: F811
-    session = DialogueSession(dental, now=NOW, escalation=None)
+def test_hold_before_any_question_and_a_request_after(store, dental):  # noqa: F811
+    session = DialogueSession(dental, store, now=NOW, escalation=None)
     assert talk(session, "one moment")[1] == "Sure, take your time."
     assert "Monday to Friday" in talk(session, "what are your opening hours")[0]
 
