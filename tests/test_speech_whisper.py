@@ -117,3 +117,57 @@ def test_bias_from_expectation() -> None:
     assert vosk_vocabulary(YES_NO)[:2] == ["yes", "no"]
     assert set(vosk_vocabulary(DIGITS)) >= {"zero", "nine", "oh", "[unk]"}
     assert vosk_vocabulary(choice) == ["cleaning", "checkup", "[unk]"]
+
+
+def test_constrained_vocabulary_per_slot() -> None:
+    from callflows.speech.bias import constrained_words
+
+    assert constrained_words(None) is None
+    assert constrained_words(Expectation(slot="name", slot_type="person_name")) is None
+    assert constrained_words(Expectation(slot="reason", slot_type="text")) is None
+    time_words = constrained_words(Expectation(slot="time", slot_type="time")) or ()
+    assert {"ten", "morning", "o'clock"} <= set(time_words) and "and" not in time_words
+    assert {"double", "oh", "my", "number"} <= set(constrained_words(DIGITS) or ())
+    choice = constrained_words(Expectation(slot="room", slot_type="enum", choices=("family_room", "double")))
+    assert {"family", "room", "double"} <= set(choice or ())
+
+
+def test_token_constraint_allows_only_the_slot_words(whisper_recognizer: WhisperRecognizer) -> None:
+    from callflows.speech.token_constraint import allowed_ids
+
+    tok = whisper_recognizer.model.hf_tokenizer
+    allowed = allowed_ids(tok, ("ten", "morning", "in", "the"))
+    for text in (" Ten in the morning.", " 10 in the morning", " 555-1234"):
+        assert set(tok.encode(text, add_special_tokens=False).ids) <= allowed, text
+    for text in (" And", " and", " dentist", "<|startoftranscript|>"):
+        assert not set(tok.encode(text, add_special_tokens=False).ids) <= allowed, text
+
+
+def test_constrained_decode_reads_the_slot_words(whisper_recognizer: WhisperRecognizer,
+                                                  caller_pcm16: Callable[..., bytes]) -> None:
+    """The restricted reading is the last alternative and uses only the slot's words; a free
+    decode of the same audio is unchanged by it."""
+    from callflows.speech.bias import constrained_words
+    from callflows.speech.token_constraint import allowed_ids
+
+    time_slot = Expectation(slot="time", slot_type="time")
+    audio = caller_pcm16("ten in the morning", before_ms=200, after_ms=200)
+    free = whisper_recognizer.decode(audio, whisper_prompt(time_slot), hypotheses=3)
+    both = whisper_recognizer.decode(audio, whisper_prompt(time_slot), hypotheses=3,
+                                     words=constrained_words(time_slot))
+    assert both.text == free.text
+    tok = whisper_recognizer.model.hf_tokenizer
+    allowed = allowed_ids(tok, constrained_words(time_slot) or ())
+    in_vocabulary = [h for h in (both.text, *both.alternatives)
+                     if set(tok.encode(" " + h, add_special_tokens=False).ids) <= allowed]
+    assert in_vocabulary and "morning" in in_vocabulary[-1].lower()  # the restricted reading (or a free one equal to it)
+    assert both.alternatives[:len(free.alternatives)] == free.alternatives
+    assert whisper_recognizer.words_for(time_slot) is None  # off by default (Settings.stt_constrained)
+    constrained = WhisperRecognizer(whisper_recognizer.model_dir, incremental=False, constrained_slots=True)
+    try:
+        stream = constrained.start(time_slot)
+        stream.accept(audio)
+        heard = stream.finish()
+        assert (heard.text, *heard.alternatives) == (both.text, *both.alternatives)  # the stream passes the words on
+    finally:
+        constrained.close()

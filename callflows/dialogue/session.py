@@ -141,6 +141,7 @@ class DialogueSession(ReadBack, Hold):
                 digits_length=spec.length,
                 choices=tuple(spec.choices),
                 pii=spec.pii,
+                spelling=spec.type == "person_name" and st.spell_base.get(spec.name) is not None,
             )
         return Expectation()
 
@@ -156,6 +157,8 @@ class DialogueSession(ReadBack, Hold):
         if not (st.active_form and st.requested):
             return False
         spec = self.flow.slots[st.requested]
+        if spec.type == "person_name" and st.spell_base.get(spec.name) is not None:  # "could you spell it?"
+            return bool(extract("spelled_name", text, self._ctx()))
         nlu = self._asked_number(self.vertical.nlu.parse(text, self._ctx(), slots=[spec.name]))
         values = nlu.values.get(spec.name, [])
         value = next((v for v in values if v.value is not None), None)

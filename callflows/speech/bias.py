@@ -49,6 +49,8 @@ def whisper_prompt(expectation: Expectation | None, base_prompt: str | None = DE
         return base_prompt
     if e.yes_no:
         return "Yes. No. Yeah, that's right. No, thank you."
+    if e.spelling:
+        return "It's spelled S, M, I, T, H. D, M, I, T, R, I."
     if e.choices:
         spoken = [c.replace("_", " ") for c in e.choices[:8]]
         return "I'd like " + ", or ".join(spoken) + ", please."
@@ -98,6 +100,56 @@ def vosk_vocabulary(expectation: Expectation | None) -> list[str] | None:
     seen: dict[str, None] = dict.fromkeys(words)
     return [*seen, "[unk]"]
 
+
+
+# Words a caller wraps around a slot value ("my number is ...", "it's ...", "um, at ...").
+CARRIER_WORDS: tuple[str, ...] = tuple(
+    "my it's it is that's at on the a please".split()
+)
+_SLOT_WORDS: dict[str, tuple[str, ...]] = {
+    "digits": DIGIT_WORDS + ("oh", "double", "triple", "number", "area", "code", "last", "digits", "are"),
+    "date": MONTHS + WEEKDAYS + ORDINALS + NUMBER_WORDS + (
+        "today", "tomorrow", "next", "this", "week", "of", "day", "after", "how", "about", "maybe", "would", "be",
+        "great", "good", "fine", "works", "in", "morning", "afternoon"),
+    "time": NUMBER_WORDS + ("a.m.", "p.m.", "am", "pm", "noon", "midday", "morning", "afternoon", "evening",
+                            "in", "o'clock", "half", "past", "quarter", "to", "around", "about", "maybe", "would", "be",
+                            "great", "good", "fine", "works"),
+    "number": NUMBER_WORDS + ("of", "us", "people", "person", "guests", "guest", "adults", "children", "kids",
+                              "night", "nights", "just", "only", "we", "are", "there", "will", "be", "me", "myself",
+                              "couple", "room", "rooms", "total", "in"),
+    "spelling": tuple("abcdefghijklmnopqrstuvwxyz") + (
+        "double", "as", "in", "for", "apostrophe", "hyphen", "dash", "spelled", "spell", "name", "last", "first",
+        "is", "that's", "it's"),
+    "yes_no": YES_NO_WORDS + ("thank", "thanks", "you", "that's", "go", "ahead", "wrong", "exactly",
+                              "absolutely", "of", "course", "definitely", "really", "keep", "cancel", "do", "fine",
+                              "good", "perfect", "please"),
+}
+
+
+def constrained_words(expectation: Expectation | None) -> tuple[str, ...] | None:
+    """The words a constrained decode may write for the expected slot, or None (free speech,
+    names, free text). Unlike a Vosk grammar there is no "[unk]": the constrained decode is one
+    more hypothesis next to the free ones, taken only when the free ones do not answer the slot
+    (bench/slot_recognition.py measures both the gain and the answers it invents)."""
+    e = expectation
+    if e is None:
+        return None
+    if e.spelling:
+        return _SLOT_WORDS["spelling"]  # no carrier words: "a" and "the" would read as letters
+    if e.yes_no:
+        words = _SLOT_WORDS["yes_no"]
+    elif e.choices:
+        words = tuple(w for c in e.choices for w in c.lower().replace("_", " ").split()) + (
+            "an", "with", "want", "need", "doctor", "dr", "room", "visit", "appointment")
+    elif _is_digits(e):
+        words = _SLOT_WORDS["digits"]
+    elif e.slot_type in DATE_SLOTS:
+        words = _SLOT_WORDS["date"]
+    elif e.slot_type in ("time", "number"):
+        words = _SLOT_WORDS[e.slot_type]
+    else:
+        return None
+    return tuple(dict.fromkeys(words + CARRIER_WORDS))
 
 
 def needs_full_window(expectation: Expectation | None, slot_types: frozenset[str] | set[str]) -> bool:

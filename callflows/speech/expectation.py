@@ -10,7 +10,8 @@ class Expectation:
     """Produced by the dialogue layer for the next caller turn.
 
     ``slot_type`` uses the value-parser names: date, time, datetime, person_name,
-    phone_number, digits, money, enum, text.
+    phone_number, digits, money, enum, text. ``spelling``: the caller was asked to spell the
+    value letter by letter (recognition then favours single letters).
     """
 
     slot: str | None = None
@@ -19,3 +20,4 @@ class Expectation:
     digits_length: int | None = None
     choices: tuple[str, ...] = ()
     pii: bool = False
+    spelling: bool = False

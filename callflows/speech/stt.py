@@ -23,10 +23,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import codec
-from .bias import DEFAULT_BASE_PROMPT, needs_full_window, vosk_vocabulary, whisper_prompt
+from .bias import DEFAULT_BASE_PROMPT, constrained_words, needs_full_window, vosk_vocabulary, whisper_prompt
 from .download import resolve_model_dir
 from .expectation import Expectation
 from .registry import ModelRegistry, registry
+from .token_constraint import suppressed_ids
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,19 @@ class WhisperRecognizer:
         full_window_slots: frozenset[str] = frozenset(),
         models: ModelRegistry | None = None,
         slot_hypotheses: int = 3,
+        constrained_slots: bool = False,
     ) -> None:
         self.workers = workers
         # A slot turn decodes a beam of this width; the dialogue takes the first hypothesis that
         # answers the slot (bench/slot_recognition.py: parse-exact 38 -> 45 % for ~12 % more time).
         self.slot_hypotheses = max(1, slot_hypotheses)
+        # A slot turn with a small vocabulary may also decode restricted to it (token_constraint.py);
+        # that reading is the last alternative, taken only when the free ones do not answer.
+        # Off by default (Settings.stt_constrained): small gains, and values invented from
+        # off-slot speech (bench/slot_recognition.py).
+        self.constrained_slots = constrained_slots
+        self._suppress_cache: dict[tuple[str, ...], list[int]] = {}
+        self._suppress_lock = threading.Lock()
         self.full_window_slots = frozenset(full_window_slots)
         self.model_dir = Path(model_dir) if model_dir else default_whisper_dir()
         self.short_window = short_window
@@ -143,10 +152,25 @@ class WhisperRecognizer:
     def transcribe(self, pcm16_8k: bytes, expectation: Expectation | None = None) -> Transcript:
         """One-shot transcription of a whole utterance."""
         return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt),
-                           needs_full_window(expectation, self.full_window_slots))
+                           needs_full_window(expectation, self.full_window_slots), words=self.words_for(expectation))
+
+    def words_for(self, expectation: Expectation | None) -> tuple[str, ...] | None:
+        """The vocabulary of this turn's constrained decode (None: no constrained decode)."""
+        return constrained_words(expectation) if self.constrained_slots else None
+
+    def _suppressed(self, words: tuple[str, ...]) -> list[int]:
+        with self._suppress_lock:
+            ids = self._suppress_cache.get(words)
+            if ids is None:
+                vocabulary_size = sum(1 for _ in open(self.model_dir / "vocabulary.txt", encoding="utf-8"))
+                ids = suppressed_ids(self.model.hf_tokenizer, words, vocabulary_size)
+                if len(self._suppress_cache) > 256:
+                    self._suppress_cache.clear()
+                self._suppress_cache[words] = ids
+            return ids
 
     def decode(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False,
-               hypotheses: int = 1) -> Transcript:
+               hypotheses: int = 1, words: tuple[str, ...] | None = None) -> Transcript:
         """Decode 8 kHz PCM16 (upsampled to 16 kHz) with ``prompt`` as Whisper's initial prompt.
 
         Phone turns are short, so the encoder runs on a short window (10 s, or the audio
@@ -155,13 +179,15 @@ class WhisperRecognizer:
         ``short_window=False`` uses faster-whisper's full pipeline instead.
         ``hypotheses`` > 1: a beam of that width, whose other hypotheses become the transcript's
         ``alternatives`` (the dialogue takes the first that answers the slot asked).
+        ``words``: also decode restricted to these words (``token_constraint``), on the same
+        encoder output; that reading comes last among the alternatives.
         """
         audio = codec.resample(codec.pcm16_to_float(pcm16_8k), codec.PHONE_RATE, codec.WHISPER_RATE)
         started = time.perf_counter()
         alternatives: tuple[str, ...] = ()
-        if self.short_window and not full_window or hypotheses > 1:
+        if self.short_window and not full_window or hypotheses > 1 or words:
             nbest = self._decode_window(audio.astype(np.float32), prompt, hypotheses,
-                                        FULL_WINDOW_FRAMES if full_window else None)
+                                        FULL_WINDOW_FRAMES if full_window else None, words)
             (text, confidence), alternatives = nbest[0], tuple(dict.fromkeys(t for t, _ in nbest[1:] if t))
         else:
             text, confidence = self._decode_full(audio.astype(np.float32), prompt)
@@ -172,7 +198,7 @@ class WhisperRecognizer:
                           tuple(a for a in alternatives if a != text))
 
     def _decode_window(self, audio: np.ndarray, prompt: str | None, hypotheses: int = 1,
-                       window: int | None = None) -> list[tuple[str, float]]:
+                       window: int | None = None, words: tuple[str, ...] | None = None) -> list[tuple[str, float]]:
         import ctranslate2
 
         model = self.model
@@ -188,16 +214,21 @@ class WhisperRecognizer:
             ids = [tok.token_to_id("<|startofprev|>")] + tok.encode(" " + prompt.strip(), add_special_tokens=False).ids[-200:]
         ids += [tok.token_to_id("<|startoftranscript|>"), tok.token_to_id("<|notimestamps|>")]
         seconds = frames / 100.0
-        result = model.model.generate(
-            ctranslate2.StorageView.from_array(padded[None]),
-            [ids],
-            beam_size=max(1, hypotheses),
-            num_hypotheses=max(1, hypotheses),
-            max_length=len(ids) + int(min(200, 16 + 8 * seconds)),  # counts the prompt too
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-        )[0]
+        encoded = model.model.encode(ctranslate2.StorageView.from_array(padded[None]))
+        options = {"max_length": len(ids) + int(min(200, 16 + 8 * seconds)),  # counts the prompt too
+                   "return_scores": True, "return_no_speech_prob": True, "suppress_blank": True}
+        result = model.model.generate(encoded, [ids], beam_size=max(1, hypotheses),
+                                      num_hypotheses=max(1, hypotheses), **options)[0]
+        nbest = self._texts(result, ids)
+        if words:
+            restricted = model.model.generate(encoded, [ids], beam_size=1, suppress_tokens=self._suppressed(words),
+                                              **options)[0]
+            nbest += [(text, score) for text, score in self._texts(restricted, ids) if text]
+        return nbest or [("", 0.0)]
+
+    def _texts(self, result: Any, ids: list[int]) -> list[tuple[str, float]]:
+        """The hypotheses of one CTranslate2 result, as (text, probability) pairs."""
+        tok = self.model.hf_tokenizer
         end = tok.token_to_id("<|endoftext|>")
         nbest: list[tuple[str, float]] = []
         for i, seq in enumerate(result.sequences_ids):
@@ -209,7 +240,7 @@ class WhisperRecognizer:
             if result.no_speech_prob > 0.6 and score < -1.0:
                 text, score = "", float("-inf")
             nbest.append((_drop_repeats(_collapse_sentences(text)), math.exp(min(0.0, score))))
-        return nbest or [("", 0.0)]
+        return nbest
 
     def _decode_full(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
         segments, _info = self.model.transcribe(
@@ -236,9 +267,9 @@ class WhisperRecognizer:
         return text, (math.exp(weighted / total) if total else 0.0)
 
     def submit(self, pcm16_8k: bytes, prompt: str | None, full_window: bool = False,
-               hypotheses: int = 1) -> Future[Transcript]:
+               hypotheses: int = 1, words: tuple[str, ...] | None = None) -> Future[Transcript]:
         """Decode on the recogniser's background thread (one at a time, shared by its streams)."""
-        return self._background.submit(self.decode, pcm16_8k, prompt, full_window, hypotheses)
+        return self._background.submit(self.decode, pcm16_8k, prompt, full_window, hypotheses, words)
 
     def close(self) -> None:
         """Stop the background thread (the model stays loaded in the registry)."""
@@ -253,6 +284,7 @@ class WhisperStream:
         self.expectation = expectation
         self._prompt = whisper_prompt(expectation, recognizer.base_prompt)
         self._full = needs_full_window(expectation, recognizer.full_window_slots)
+        self._words = recognizer.words_for(expectation)
         slot_turn = expectation is not None and (expectation.slot is not None or expectation.yes_no)
         self._hypotheses = recognizer.slot_hypotheses if slot_turn else 1
         self._buf = bytearray()
@@ -304,7 +336,7 @@ class WhisperStream:
             pause is not None and quiet_ms >= pause and self._speech_end > self._last_submit_len
         ):
             self._pending_len = self._last_submit_len = len(self._buf)
-            self._pending = self._rec.submit(bytes(self._buf), self._prompt, self._full, self._hypotheses)
+            self._pending = self._rec.submit(bytes(self._buf), self._prompt, self._full, self._hypotheses, self._words)
             self.background_decodes += 1
 
     def partial(self) -> str:
@@ -324,7 +356,7 @@ class WhisperStream:
             if self._decoded is not None and self._speech_end <= self._decoded_len:
                 self.reused_background = True
                 return Transcript(self._decoded.text, self._decoded.confidence, duration, self._decoded.alternatives)
-            return self._rec.decode(audio, self._prompt, self._full, self._hypotheses)
+            return self._rec.decode(audio, self._prompt, self._full, self._hypotheses, self._words)
 
 
 # --------------------------------------------------------------------------- Vosk

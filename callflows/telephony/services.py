@@ -38,7 +38,8 @@ class PhoneServices:
                                   sha256=s.vosk_model_sha256)
         from callflows.speech.stt import WhisperRecognizer
 
-        return WhisperRecognizer(s.whisper_model_path, threads=s.stt_threads, full_window_slots=s.stt_full_window_slots)
+        return WhisperRecognizer(s.whisper_model_path, threads=s.stt_threads, full_window_slots=s.stt_full_window_slots,
+                                 constrained_slots=s.stt_constrained)
 
     @cached_property
     def tts(self) -> Any:
