@@ -12,7 +12,8 @@ import pytest
 
 from callflows.dialogue import DialogueSession
 from callflows.speech import Expectation
-from callflows.speech.stt import Transcript, WhisperRecognizer, _drop_repeats
+from callflows.speech.stt import Transcript, WhisperRecognizer
+from callflows.speech.stt.cleanup import drop_repeats as _drop_repeats
 from callflows.telephony.call import CallHandler
 from callflows.verticals import load_vertical
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import codec
-from .tts import write_atomic
+from .tts.prompt_cache import write_atomic
 
 __all__ = ["BuildReport", "FillerLibrary", "keyboard_sound"]
 

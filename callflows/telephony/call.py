@@ -23,17 +23,20 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from callflows.dialogue import BotReply, DialogueSession
 from callflows.logs import call_logger
 from callflows.speech import codec
+from callflows.speech.stt import RecognizerStream, Transcript
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
 from callflows.telephony.masking import FillerPlayed, WaitMasker
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
 from callflows.telephony.outbound import OutboundAudio, PlayResult
-from callflows.telephony.waiting import WaitingConfig
 from callflows.verticals import load_vertical
+
+if TYPE_CHECKING:
+    from callflows.telephony.services import PhoneServices
 
 DTMF_TIMEOUT_S = 3.0
 REPLY_STALL_S = 45.0  # a streamed reply that yields nothing for this long has failed: a person takes over
@@ -86,7 +89,7 @@ _REPLY_END = _End()
 class CallHandler:
     accepts_base_url = True  # the media route passes the public base URL (for the whisper webhook)
 
-    def __init__(self, services: Any, send: Callable[[str], None], start: StreamStart,
+    def __init__(self, services: "PhoneServices", send: Callable[[str], None], start: StreamStart,
                  base_url: str | None = None):
         self.services = services
         self.start_event = start
@@ -104,14 +107,13 @@ class CallHandler:
         self.out = OutboundAudio(self._send, start.stream_sid)
         self.endpointer = Endpointer(services.endpoint_config, self.session.expectation)
         self.stats = CallStats()
-        waiting_config = getattr(services, "waiting_config", None)
         self.masker = WaitMasker(
-            self.out, waiting_config(vertical) if waiting_config else WaitingConfig(enabled=False),
-            getattr(services, "fillers", None), caller_speaking=lambda: self.endpointer.in_speech,
+            self.out, services.waiting_config(vertical), services.fillers,
+            caller_speaking=lambda: self.endpointer.in_speech,
             log=self.log, seed=self.call_id,
         )
         self.stats.fillers = self.masker.played
-        self._stream: Any = None  # recogniser stream of the turn in progress
+        self._stream: RecognizerStream | None = None  # recogniser stream of the turn in progress
         self._speech_frames = 0  # frames of the turn in progress
         self._turn_audio = bytearray()  # the turn in progress, for the barge-in check
         self._barging = False
@@ -347,11 +349,11 @@ class CallHandler:
         nlu_ms = (time.perf_counter() - t1) * 1000
         self._speak(reply, (turn, stt_ms, nlu_ms, t1))
 
-    def _best_hypothesis(self, transcript: Any) -> str:
+    def _best_hypothesis(self, transcript: Transcript) -> str:
         """The recogniser's best guess, unless it does not answer the slot asked and one of its
         other hypotheses does ("and in the morning" vs "ten in the morning")."""
         text = transcript.text.strip()
-        alternatives = getattr(transcript, "alternatives", ())
+        alternatives = transcript.alternatives
         if not alternatives or self.session.is_complete_answer(text):
             return text
         for alternative in alternatives:

