@@ -25,10 +25,10 @@ def data_dir() -> Path:
     env = os.environ.get("CALLFLOWS_DEV_DATA")
     if env:
         return Path(env)
-    beside = REPO.parent / "shared" / "data" / "nlu"  # the checkout's sibling, as on the development machines
-    if beside.exists():
-        return beside.resolve()
-    raise FileNotFoundError(f"development data not found at {beside}: set CALLFLOWS_DEV_DATA to the shared/data/nlu folder")
+    for cand in (REPO.parent / "shared" / "data" / "nlu", REPO / ".." / "shared" / "data" / "nlu", Path("/work/shared/data/nlu")):
+        if cand.exists():
+            return cand.resolve()
+    raise FileNotFoundError("development data not found: set CALLFLOWS_DEV_DATA to shared/data/nlu")
 
 
 def sha256_file(path: Path) -> str:
