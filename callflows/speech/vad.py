@@ -130,6 +130,7 @@ class Endpointer:
         self._turn = bytearray()
         self._silence_ms = 0
         self._idle_ms = 0
+        self._pause_wait_ms: int | None = None
 
     @property
     def in_speech(self) -> bool:
@@ -140,6 +141,23 @@ class Endpointer:
     def trailing_silence_ms(self) -> int:
         """Silence since the caller's last voiced frame, in a turn in progress (else 0)."""
         return self._silence_ms if self._in_speech else 0
+
+    @property
+    def turn_audio(self) -> bytes:
+        """The turn in progress so far (pre-roll through the trailing silence; empty between turns)."""
+        return bytes(self._turn) if self._in_speech else b""
+
+    def end_silence_ms(self) -> int:
+        """The silence that ends the turn now: this pause's wait if one was set, else the slot's."""
+        if self._pause_wait_ms is not None:
+            return self._pause_wait_ms
+        return self.config.end_silence_ms(self.expectation)
+
+    def set_pause_wait(self, ms: int | None) -> None:
+        """Wait ``ms`` of silence (instead of the slot's wait) before ending the turn, in this
+        pause only: a turn-end decision (turn_end.py) that heard a caller who is not done, or one
+        that is. The next voiced frame restores the slot's wait."""
+        self._pause_wait_ms = ms
 
     def end_turn(self) -> SpeechEnded | None:
         """End the turn in progress now (the caller said a complete answer and paused)."""
@@ -193,8 +211,10 @@ class Endpointer:
 
         self._turn += frame
         self._silence_ms = 0 if voiced else self._silence_ms + FRAME_MS
+        if voiced:
+            self._pause_wait_ms = None
         turn_ms = len(self._turn) // (FRAME_BYTES // FRAME_MS)
-        if self._silence_ms >= cfg.end_silence_ms(self.expectation) or turn_ms >= cfg.max_turn_ms:
+        if self._silence_ms >= self.end_silence_ms() or turn_ms >= cfg.max_turn_ms:
             events.append(SpeechEnded(bytes(self._turn), self._silence_ms))
             self._reset()
         return events

@@ -1,0 +1,210 @@
+"""End of turn: is the caller done, or only pausing? The slot rules and a model, combined.
+
+The endpointer (vad.py) knows how long the caller has been silent; the dialogue knows whether
+the words heard so far complete the slot asked for (``is_complete_answer``); a turn model
+(``TurnEndModel``) judges from the audio (and the partial transcript) whether the turn sounds
+finished. ``TurnEndPolicy`` decides, at each amount of trailing silence, whether to end the
+turn now. Measured on the 8 kHz set in bench/end_of_turn.py; see bench/README.md, "End of turn
+at 8 kHz", for which combination is the product's default and why.
+
+Implementations of ``TurnEndModel``: turn_end_smart.py (Pipecat's Smart Turn v3 ONNX) and
+turn_end_prosody.py (a small classifier on prosody and the partial transcript).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from .expectation import Expectation
+from .vad import Endpointer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnSnapshot:
+    """What a turn model sees: the turn so far (8 kHz PCM16, pre-roll through the trailing
+    silence), how much of it is trailing silence, what was asked, the recogniser's partial
+    transcript ("" when none is ready) and whether the dialogue finds it a complete answer."""
+
+    audio: bytes
+    silence_ms: int
+    expectation: Expectation | None
+    partial: str = ""
+    slot_complete: bool = False
+    """Whether ``partial`` already completes the slot asked (the dialogue's ``is_complete_answer``)."""
+
+
+class TurnEndModel(Protocol):
+    """A model that judges whether a turn is complete."""
+
+    name: str
+    check_ms: int
+    """The trailing silence at which it is asked (once per pause)."""
+
+    def probability(self, snapshot: TurnSnapshot) -> float:
+        """P(the caller has finished the turn), in [0, 1]."""
+        ...
+
+
+_FILLERS = frozenset({"um", "uh", "hmm", "hm", "er", "erm", "ah", "uhm", "mm"})
+_FILLER_PHRASES = ("let me think", "let me see", "let me check", "hold on", "one second", "just a second")
+_DIGIT_WORDS = {"zero": 1, "oh": 1, "one": 1, "two": 1, "three": 1, "four": 1, "five": 1, "six": 1, "seven": 1,
+                "eight": 1, "nine": 1, "double": 1, "triple": 2}
+
+
+def ends_with_filler(text: str) -> bool:
+    """Whether the words end in a hesitation ("uh", "um", "let me think"): the caller is
+    still looking for the answer, whatever the slot parser thinks of the words before it."""
+    norm = " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+    if not norm:
+        return False
+    return norm.split()[-1] in _FILLERS or any(norm.endswith(p) for p in _FILLER_PHRASES)
+
+
+def digits_heard(text: str) -> int:
+    """How many digits the words say ("four one five" and "415" both count 3)."""
+    count = sum(ch.isdigit() for ch in text)
+    for word in re.sub(r"[^a-z ]", " ", text.lower()).split():
+        count += _DIGIT_WORDS.get(word, 0)
+    return count
+
+
+def digits_needed(expectation: Expectation | None) -> int | None:
+    """Digits a complete answer has: a stated length, 10 for a phone number, else None."""
+    if expectation is None:
+        return None
+    if expectation.digits_length is not None:
+        return expectation.digits_length
+    if expectation.slot_type == "phone_number":
+        return 10
+    return None
+
+
+@dataclass(frozen=True)
+class TurnEndPolicy:
+    """Slot rules + a model. At each pause:
+
+    1. A digit string with a known length (a phone number, the last four) short of its digits,
+       or words that end in "um" / "let me think", are never ended early, and the wait is
+       stretched to ``short_digits_wait_ms`` / ``hesitant_wait_ms``: the caller is reading
+       digits in groups or thinking.
+    2. The model is asked at its ``check_ms``; a probability >= ``end_above`` ends the turn.
+    3. At ``complete_answer_ms`` a partial that completes the slot ends the turn, unless the
+       model heard a turn going on (probability < ``wait_below``).
+    4. Otherwise the slot's usual wait (``base_wait_ms``), stretched to ``hesitant_wait_ms`` when
+       the model judged the turn unfinished (probability < ``wait_below``).
+    """
+
+    # defaults: chosen on the dev voices by bench/end_of_turn.py for the classifier (the fewest
+    # early cuts whose wait p50 and p95 are no worse than today's rules)
+    end_above: float = 0.95
+    wait_below: float = 0.2
+    complete_answer_ms: int = 300
+    hesitant_wait_ms: int = 1200
+    short_digits_wait_ms: int = 1200
+
+    def end_at_ms(self, base_wait_ms: int, probability: float | None, model_check_ms: int,
+                  partial: str, slot_complete: bool, expectation: Expectation | None) -> int:
+        """The trailing silence (ms) after which this pause ends the turn, given what the
+        model said at ``model_check_ms`` (None: no model) and the partial transcript then."""
+        needed = digits_needed(expectation)
+        short_of_digits = needed is not None and digits_heard(partial) < needed
+        hesitant = ends_with_filler(partial)
+        wait = base_wait_ms
+        if hesitant or (probability is not None and probability < self.wait_below):
+            wait = max(wait, self.hesitant_wait_ms)
+        if short_of_digits:
+            wait = max(wait, self.short_digits_wait_ms)
+        ends = [wait]
+        if not short_of_digits and not hesitant:
+            if probability is not None and probability >= self.end_above:
+                ends.append(model_check_ms)
+            if slot_complete and (probability is None or probability >= self.wait_below):
+                ends.append(self.complete_answer_ms)
+        return min(ends)
+
+
+SlotCheck = Callable[[str], bool]
+"""Whether a partial transcript already completes the slot asked (DialogueSession.is_complete_answer)."""
+
+TURN_END_CHOICES = ("rules", "classifier", "smart-turn")
+
+
+class TurnEndDecider:
+    """One call's end-of-turn decisions, asked at every frame of a pause (telephony/call.py).
+
+    Without a policy: today's slot rules (the slot's wait in the endpointer, ended at
+    ``complete_answer_silence_ms`` when a new partial completes the slot). With a model:
+    ``TurnEndPolicy``; the model is asked once per pause at its ``check_ms``, and again when a
+    new partial arrives later in the pause (it costs ~7 ms for the classifier, ~60 ms for
+    Smart Turn, on the socket thread).
+    """
+
+    def __init__(self, model: TurnEndModel | None = None, policy: TurnEndPolicy | None = None) -> None:
+        self.model = model
+        self.policy = policy if policy is not None or model is None else TurnEndPolicy()
+        self.reset()
+
+    def reset(self) -> None:
+        """A new turn began."""
+        self._checked = ""
+        self._text = ""
+        self._complete = False
+        self._probability: float | None = None
+        self._asked_with: str | None = None
+
+    def should_end(self, endpointer: Endpointer, partial: Callable[[], str], slot_check: SlotCheck) -> bool:
+        """Whether to end the turn now; may also set this pause's wait on ``endpointer``."""
+        silence = endpointer.trailing_silence_ms
+        if silence == 0:
+            self._probability, self._asked_with = None, None
+            return False
+        config, expectation = endpointer.config, endpointer.expectation
+        base = config.end_silence_ms(expectation)
+        if self.policy is None:
+            if silence < config.complete_answer_silence_ms or silence >= base:
+                return False
+            text = partial()
+            if not text or text == self._checked:
+                return False
+            self._checked = text
+            return slot_check(text)
+        check_ms = self.model.check_ms if self.model is not None else self.policy.complete_answer_ms
+        if silence < min(check_ms, self.policy.complete_answer_ms):
+            return False
+        text = partial()
+        if text != self._text:
+            self._text, self._complete = text, bool(text) and slot_check(text)
+        if self.model is not None and silence >= check_ms and self._asked_with != text:
+            snapshot = TurnSnapshot(endpointer.turn_audio, silence, expectation, text, self._complete)
+            self._probability, self._asked_with = self.model.probability(snapshot), text
+        end_at = self.policy.end_at_ms(base, self._probability, check_ms, text, self._complete, expectation)
+        if silence >= end_at:
+            return True
+        endpointer.set_pause_wait(end_at)
+        return False
+
+
+def load_turn_end_model(kind: str, location: str | None = None) -> TurnEndModel | None:
+    """The model for setting ``kind`` ("rules": none), from ``location`` (a path or
+    ``<url>#sha256=<hex>``) or its default place. A model that cannot be loaded leaves the
+    rules in charge, with a warning: a call must never fail for want of a turn model."""
+    if kind not in TURN_END_CHOICES:
+        raise ValueError(f"unknown end-of-turn decision {kind!r}; expected one of {TURN_END_CHOICES}")
+    if kind == "rules":
+        return None
+    try:
+        if kind == "classifier":
+            from .turn_end_prosody import ProsodyTurnModel
+
+            return ProsodyTurnModel(location)
+        from .turn_end_smart import SmartTurnModel
+
+        return SmartTurnModel(location)
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.warning("end-of-turn model %r not loaded (%s): the slot rules decide", kind, exc)
+        return None
