@@ -56,7 +56,8 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
     ("account", ("which account", "checking, savings", "checking or savings", "for which account")),
     ("card_problem", ("lost, or stolen", "lost or stolen", "cash machine keep", "without your permission")),
     ("still_there", ("still there",)),
-    ("open", ("how can i help", "what can i help", "help you today", "how else can i help", "start over")),
+    ("open", ("how can i help", "what can i help", "help you today", "how else can i help", "what else can i help",
+              "what can i do for you", "what would you like to do", "start over")),
     ("not_understood", ("didn't catch", "another way", "didn't understand", "say that again", "sorry")),
 ]
 KEYPAD_WORDS = ("keypad", "type it", "type them", "type eight", "press ")

@@ -47,6 +47,15 @@ from callflows.verticals import Vertical
 _DIGITS = re.compile(r"\d+")
 MAX_HESITATIONS = 2  # hesitations in a row answered gently; then the turn is handled as any other
 # intents that say nothing about what the caller wants (not a goal for escalation rules)
+_START_OVER_WORDS = re.compile(r"\b(start|restart|over|again|begin|beginning|reset|scratch)\b")
+
+
+def _says_start_over(text: str) -> bool:
+    """Whether the words ask to start over: a classifier's "start_over" alone is not enough
+    ("let's keep going" sits next to "let's start again" for a sentence encoder)."""
+    return _START_OVER_WORDS.search(text.lower()) is not None
+
+
 _NOT_GOALS = {"affirm", "deny", "goodbye", "greet", "help", "repeat", "start_over", "thanks", "dtmf", "form",
               FAQ_INTENT, OUT_OF_SCOPE}
 
@@ -482,7 +491,7 @@ class DialogueSession(ReadBack, Hold):
             return [self._say("help"), st.last_prompt] if st.last_prompt else [self._say("help")]
         if intent == "repeat" and not has_values:
             return [st.last_bot_text or self._say("greet")]
-        if intent == "start_over" and not self._answers_step(nlu, None):  # the slot asked wins
+        if intent == "start_over" and _says_start_over(nlu.text) and not self._answers_step(nlu, None):  # the slot asked wins
             self._reset()
             return [self._say("start_over")]
 
@@ -802,7 +811,7 @@ class DialogueSession(ReadBack, Hold):
         if yes is False and not asks_more:
             if form is not None:
                 return [self._say("no_transfer"), self._reask(form)]
-            return [self._ask_free(self._say("what_else"))]
+            return [self._say("no_transfer"), self._ask_free(self._say("menu"))]  # what it can do, not "what else?"
         return None
 
     def _small_talk(self, kind: str) -> list[str]:

@@ -50,7 +50,7 @@ TOP_KEYS = {
 }
 SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description", "full", "confirm"}
 SLOT_CONFIRM_KEYS = {"prompt", "spelled", "on_file", "corrections", "unverified_slot"}
-INTENT_KEYS = {"examples", "keywords", "response", "transfer", "end_call"}
+INTENT_KEYS = {"examples", "keywords", "hints", "response", "transfer", "end_call"}
 FORM_KEYS = {"intent", "steps", "confirm", "action", "validator", "requires", "success_slot"}
 STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
 CONFIRM_KEYS = {"prompt", "on_deny", "change_words"}
@@ -513,6 +513,7 @@ def _intents(c: _Checker, node: LineDict) -> dict[str, IntentSpec]:
             name=str(name),
             examples=examples,
             keywords=keywords,
+            hints=c.strings(body, "hints", f"{field}.hints"),
             response=c.string(body, "response", f"{field}.response"),
             transfer=bool(body.get("transfer", False)),
             end_call=bool(body.get("end_call", False)),

@@ -110,6 +110,9 @@ class IntentSpec:
     name: str
     examples: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()  # phrases that force the intent (emergencies)
+    # phrases that place an utterance the classifier could not ("i'd like to book a <misheard>"):
+    # used only when the classifier finds it out of scope or is unsure, and only when one intent's hints match
+    hints: tuple[str, ...] = ()
     response: str | None = None  # response to say when no form handles it
     transfer: bool = False  # hand the call to a person after the response
     end_call: bool = False

@@ -68,6 +68,7 @@ class VerticalNLU:
         self.faq_index = FaqIndex(flow.faq, embedder=embedder)
         self._keywords = [(intent.name, KeywordMatcher(intent.keywords))
                           for intent in flow.intents.values() if intent.keywords]
+        self._hints = [(intent.name, KeywordMatcher(intent.hints)) for intent in flow.intents.values() if intent.hints]
         if student is not None:
             self.classifier: IntentClassifier = student
             return
@@ -95,6 +96,9 @@ class VerticalNLU:
             for name, keywords in self._keywords:
                 if keywords.sounds_like(norm):
                     return name, max(confidence, self.flow.settings.confidence_threshold)
+            hinted = {name for name, hints in self._hints if hints.said(norm)}
+            if len(hinted) == 1:  # "i'd like to book a <misheard words>": the one task it can be
+                return hinted.pop(), max(confidence, self.flow.settings.confidence_threshold)
         return intent, confidence
 
     def parse(self, text: str, ctx: ParseContext, slots: list[str] | None = None) -> NluResult:
