@@ -77,6 +77,25 @@ def test_no_person_name(text: str) -> None:
 
 
 @pytest.mark.parametrize("text, expected", [
+    ("my name is jun nasser", "Jun Nasser"),   # "jun" is June's short form, and a given name
+    ("it's jun", "Jun"),
+    ("jun tanaka", "Jun Tanaka"),
+    ("this is jan kowalski", "Jan Kowalski"),
+    ("my name is may chen", "May Chen"),        # a month, said after a cue that says "name"
+    ("my first name is june", "June"),
+    ("my name is will smith", "Will Smith"),
+])
+def test_given_names_that_are_also_words(text: str, expected: str) -> None:
+    [value] = extract("person_name", text, CTX)
+    assert value.value == expected
+
+
+@pytest.mark.parametrize("text", ["jun fifth", "it's dec 3", "on jan 12th please", "may i book", "june"])
+def test_a_short_month_before_a_day_is_a_date_not_a_name(text: str) -> None:
+    assert extract("person_name", text, CTX) == []
+
+
+@pytest.mark.parametrize("text, expected", [
     ("three hundred and twenty five dollars and fifty cents", "325.50"),
     ("$250.50", "250.50"),
     ("$1,200.00", "1200.00"),

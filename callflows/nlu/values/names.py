@@ -13,6 +13,9 @@
 - A name-like word is alphabetic (apostrophes allowed), not a number, month, weekday,
   part of the day, or one of a stop-list of common English words; after "i'm"/"i am"/"it's"/
   "this is", a first word ending in "ing" ("calling") is not a name.
+- Given names that are also words: a month's short form ("jun", "jan") is a name unless a day
+  follows it ("jun fifth"); after a cue that says "name" ("my name is may chen", "first name
+  is june") the months "may", "june", "april", "august" and "will", "bill" are names too.
 - Title case: "o'neil" -> "O'Neil", "mcdonald" -> "McDonald", "de la cruz" -> "De La Cruz".
 """
 
@@ -77,8 +80,14 @@ def _ordinal_words() -> frozenset[str]:
     return frozenset(ORD_UNITS) | frozenset(ORD_TEENS) | frozenset(ORD_TENS)
 
 
-NOT_NAMES = STOP_WORDS | NUMBER_WORDS | frozenset(MONTHS) | frozenset(WEEKDAYS) | frozenset(PART_OF_DAY) \
-    | _ordinal_words() | frozenset(TITLES) | {"hundred", "thousand", "zero"}
+# short forms of months ("jun", "mar"): given names as often as dates; a date only before a day
+MONTH_SHORT = frozenset(m for m in MONTHS if len(m) <= 4 and m not in ("may", "june", "july"))
+# words that are given names as well: names after a cue that says "name"
+NAMES_AFTER_NAME_CUE = frozenset({"may", "june", "april", "august", "will", "bill"}) | MONTH_SHORT
+NOT_NAMES = (STOP_WORDS | NUMBER_WORDS | frozenset(MONTHS) | frozenset(WEEKDAYS) | frozenset(PART_OF_DAY)
+             | _ordinal_words() | frozenset(TITLES) | {"hundred", "thousand", "zero"}) - MONTH_SHORT
+_DAY_WORD = re.compile(r"^(\d+(st|nd|rd|th)?|" + "|".join(sorted(NUMBER_WORDS | _ordinal_words(), key=len,
+                                                                 reverse=True)) + ")$")
 
 
 def title_case(word: str) -> str:
@@ -90,11 +99,18 @@ def title_case(word: str) -> str:
     return word.capitalize()
 
 
-def _is_name_word(word: str) -> bool:
-    return bool(_NAME_WORD.match(word)) and len(word) > 1 and word not in NOT_NAMES
+def _is_name_word(word: str, after_name_cue: bool = False) -> bool:
+    if not (_NAME_WORD.match(word) and len(word) > 1):
+        return False
+    return word not in NOT_NAMES or (after_name_cue and word in NAMES_AFTER_NAME_CUE)
 
 
-def _name_words(words: list[str], j: int, limit: int = 3) -> tuple[list[str], int]:
+def _is_date_start(words: list[str], j: int) -> bool:
+    """"jun fifth", "dec 3": a month's short form with a day after it is a date, not a name."""
+    return words[j] in MONTH_SHORT and j + 1 < len(words) and bool(_DAY_WORD.match(words[j + 1]))
+
+
+def _name_words(words: list[str], j: int, limit: int = 3, after_name_cue: bool = False) -> tuple[list[str], int]:
     """Up to `limit` name words from words[j] (spelled letters joined), and the end index."""
     found: list[str] = []
     while j < len(words) and len(found) < limit:
@@ -107,7 +123,7 @@ def _name_words(words: list[str], j: int, limit: int = 3) -> tuple[list[str], in
                 found.append(spelled)
             j = k
             continue
-        if not _is_name_word(words[j]):
+        if not _is_name_word(words[j], after_name_cue) or _is_date_start(words, j):
             break
         found.append(words[j])
         j += 1
@@ -142,7 +158,8 @@ def extract_names(text: str) -> list[Value]:
             i += 1
             continue
         start = j + 1 if title else j
-        parts, end = _name_words(words, start, limit=2 if title else 3)
+        parts, end = _name_words(words, start, limit=2 if title else 3,
+                                 after_name_cue=bool(cue and "name" in " ".join(cue)))
         if cue in VERB_CUES and parts and parts[0].endswith("ing") and not title:
             parts = []
         if not parts or (cue == ("for",) and not title and len(parts) < 2):
