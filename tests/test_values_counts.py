@@ -74,8 +74,23 @@ def test_value_type_span_and_extra() -> None:
     assert value.value == 3 and isinstance(value.value, int)
     assert value.text == "two adults and a child"
     assert value.extra == {"people": True}
-    [plain] = extract("number", "party of six", CTX)
-    assert plain.text == "six" and plain.extra == {"people": False}
+    [plain] = extract("number", "three nights", CTX)
+    assert plain.text == "three" and plain.extra == {"people": False}
+    [party] = extract("number", "party of six", CTX)  # the words before it say it counts people
+    assert party.text == "six" and party.extra == {"people": True}
+
+
+@pytest.mark.parametrize("text, count", [
+    ("no, we are four", 4),
+    ("we're three", 3),
+    ("there will be two of us", 2),
+    ("we'll be five", 5),
+    ("there are four of us and a baby", 5),
+])
+def test_a_number_after_words_that_count_people_is_a_party_size(text: str, count: int) -> None:
+    """"No, we are four" corrects a party size where a bare "four" could be nights or a room number."""
+    [value] = extract("number", text, CTX)
+    assert value.value == count and value.extra == {"people": True}
 
 
 @pytest.mark.parametrize("text", [

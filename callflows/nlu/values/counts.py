@@ -7,6 +7,9 @@ Forms:
   "two adults and a child" -> 3, "two adults and one kid" -> 3, "2 adults plus 2 children" -> 4,
   "me and my wife" -> 2, "my wife and i" -> 2, "me my husband and our two kids" -> 4,
   "two adults and no children" -> 2;
+- a number after words that say it counts people: "we are four", "we're four", "we'll be
+  three", "there are five of us", "there will be two", "party of six", "group of four" (a list
+  of people, so a party size even where a bare number is not one);
 - fixed phrases: "a couple" -> 2, "both of us" -> 2, "the three of us" -> 3, "us two" -> 2,
   "a dozen" -> 12, "just me"/"only me"/"myself"/"by myself"/"alone"/"on my own"/"solo" -> 1.
 
@@ -20,7 +23,8 @@ Rules for the ambiguous cases:
   ordinals, money ("$20", "20 dollars"), percentages and runs of different adjacent numbers
   ("four five six seven", a PIN or phone number) are not counts; a repeated number
   ("two two people") is read once.
-Values are in text order; a list of people is one value spanning it, with extra {"people": True}.
+Values are in text order; a list of people is one value spanning it, with extra {"people": True},
+as is a number after words that say it counts people ("we are four"); other numbers have False.
 """
 
 from __future__ import annotations
@@ -63,6 +67,13 @@ MODIFIERS = frozenset({
     "younger", "teenage", "of", "my", "our", "total",
 })
 JOINERS = frozenset({"and", "plus", "with", "also", "along"})
+# words before a number that make it a number of people ("we are four", "party of six")
+PEOPLE_BEFORE = (
+    ("we", "are"), ("we're",), ("were",), ("we'll", "be"), ("we", "will", "be"), ("we", "would", "be"),
+    ("we'd", "be"), ("there", "are"), ("there're",), ("there", "will", "be"), ("there'll", "be"),
+    ("there", "would", "be"), ("there'd", "be"), ("party", "of"), ("group", "of"), ("family", "of"),
+    ("total", "of"),
+)
 SELF_WORDS = frozenset({"me", "i", "myself"})
 TIME_WORDS_BEFORE = frozenset({"at", "by", "until", "till", "til", "before", "after"})
 NOT_COUNT_AFTER = frozenset({"dollars", "dollar", "bucks", "cents", "percent", "am", "pm", "o'clock", "oclock"})
@@ -120,6 +131,10 @@ class _CountReader:
                 return None
         return None
 
+    def _people_before(self, i: int) -> bool:
+        """Whether the words before token i say that the number there counts people."""
+        return any(tuple(self.words[max(0, i - len(p)):i]) == p for p in PEOPLE_BEFORE if i >= len(p))
+
     def item(self, i: int) -> _Item | None:
         """The counted thing starting at token i, if any."""
         word, nxt = self.word(i), self.word(i + 1)
@@ -128,7 +143,7 @@ class _CountReader:
             noun = self._noun_after(j)
             if noun is not None:
                 return _Item(i, noun[1], value, True)
-            return _Item(i, j, value, False)
+            return _Item(i, j, value, self._people_before(i))
         if word == "a" and nxt == "couple":
             j = i + 2
             noun = self._noun_after(j)
