@@ -131,6 +131,12 @@ def customer_of(store, stay: hb.Stay):
     ("no, arriving saturday", "arrival_date", "2026-11-28"),
     ("no, check out on tuesday", "departure_date", "2026-12-01"),
     ("no, four guests", "guests", 4),
+    ("no, we are four", "guests", 4),
+    ("no we're four", "guests", 4),
+    ("actually there will be four of us", "guests", 4),
+    ("no, we arrive on saturday", "arrival_date", "2026-11-28"),
+    ("no, make it three nights", "departure_date", "2026-11-30"),
+    ("no, the suite please", "room_type", "suite"),
     ("no, a suite", "room_type", "suite"),
     ("no, the number is five five five four four four five five five five", "phone", "+15554445555"),
     ("no, my name is priya raghunathan", "full_name", "Priya Raghunathan"),
@@ -150,6 +156,20 @@ def test_a_correction_at_the_summary_changes_exactly_that_value(store, hotel, co
               "guests": stay.guests, "room_type": stay.room_type}
     booked["full_name"], booked["phone"] = customer_of(store, stay)
     assert booked == {k: after[k] for k in booked}
+
+
+def test_a_bare_number_at_the_summary_asks_what_to_change(store, hotel):
+    """"No, four" could be the guests or the nights: nothing is changed on a guess, the
+    caller is asked what to change, and the answer then goes to that value."""
+    session = DialogueSession(hotel, store, now=NOW)
+    _to_the_summary(session)
+    before = dict(session.state.slots)
+    replies = talk(session, "no, four")
+    assert "What would you like to change" in replies[-1] and session.state.slots == before
+    replies = talk(session, "the number of guests")
+    assert "How many guests" in replies[-1]
+    replies = talk(session, "four")
+    assert "for 4 guests" in replies[-1] and session.state.pending == "confirm"
 
 
 @pytest.mark.parametrize("script,name", [

@@ -202,3 +202,33 @@ def test_day_of_month_must_exist_in_that_month() -> None:
 ])
 def test_ordinals_that_are_not_dates(text: str) -> None:
     assert dates(text) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("no, nineteen eighty five", "1985-03-05"),
+    ("no 1985", "1985-03-05"),
+    ("no, nineteen oh five", "1905-03-05"),
+    ("it's two thousand and three", "2003-03-05"),
+    ("no, march the sixth", "1984-03-06"),
+    ("no, the sixth of april", "1984-04-06"),
+    ("no it's may 5th", "1984-05-05"),
+    ("the 3rd", "1984-03-03"),
+    ("no, june fourth nineteen eighty six", "1986-06-04"),
+])
+def test_a_correction_replaces_the_parts_of_the_date_it_says(text: str, expected: str) -> None:
+    """A read-back "March 5, 1984" corrected by the part that was wrong keeps the others."""
+    from datetime import date
+
+    from callflows.nlu.values.date_parts import date_correction
+
+    assert date_correction(date(1984, 3, 5), text) == date.fromisoformat(expected)
+
+
+@pytest.mark.parametrize("text", ["yes that's right", "no", "no may i ask something", "no, twenty", "march fifth"])
+def test_no_date_correction_without_a_new_part(text: str) -> None:
+    from datetime import date
+
+    from callflows.nlu.values.date_parts import date_correction
+
+    assert date_correction(date(1984, 3, 5), text) is None
+

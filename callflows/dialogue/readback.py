@@ -19,13 +19,16 @@ Mixed into DialogueSession. Driven by flow.yaml slot options:
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from callflows.dialogue.filling import yes_no_of
+from callflows.dialogue.filling import candidates_for_form, yes_no_of
 from callflows.dialogue.state import OFFER_HUMAN, READBACK
 from callflows.flow.spec import FormSpec, FormStep
 from callflows.nlu.pipeline import NluResult
 from callflows.nlu.values import extract
+from callflows.nlu.values.date_parts import date_correction
+from callflows.nlu.values.dates import plausible_birth_date
 from callflows.nlu.values.spelled import spell_out
 
 MAX_SAME_QUESTION = 2  # times a step may be asked before the keypad or a person is offered
@@ -192,6 +195,11 @@ class ReadBack:
             st.pending = st.readback = None
             return [self._next(form)]  # type: ignore[attr-defined]
         if new is None and yes is None:
+            moved_on = self._next_step_answer(form, slot, nlu)
+            if moved_on:  # the caller answered the next question: the value read back stands
+                st.confirmed.add(slot)
+                st.pending = st.readback = None
+                return self._apply_and_continue(form, nlu, moved_on)  # type: ignore[attr-defined]
             st.misses += 1
             if st.misses > self.flow.settings.max_reprompts:
                 st.pending = OFFER_HUMAN
@@ -222,6 +230,25 @@ class ReadBack:
         self._set_slot(slot, None)  # type: ignore[attr-defined]
         return [self._next(form)]  # type: ignore[attr-defined]
 
+    def _step_after(self, form: FormSpec, slot: str | None) -> FormStep | None:
+        """The first unfilled step after `slot`'s: what the caller may answer instead of a yes."""
+        st = self.state
+        steps = list(form.steps)
+        at = next((k for k, step in enumerate(steps) if slot in step.slots), None)
+        if at is None:
+            return None
+        return next((step for step in steps[at + 1:] if all(st.slots.get(s) is None for s in step.slots)), None)
+
+    def _next_step_answer(self, form: FormSpec, slot: str, nlu: NluResult) -> dict[str, Any]:
+        """Values for the step after the one read back, when the reply to the read-back is the
+        answer to that next question ("four four one seven" after the date of birth was read
+        back): callers who hear nothing wrong often just go on."""
+        following = self._step_after(form, slot)
+        if following is None:
+            return {}
+        updates = candidates_for_form(self.flow, form, nlu, following.slots)
+        return {s: v for s, v in updates.items() if s in following.slots}
+
     def _correction(self, slot: str, value: Any, nlu: NluResult) -> Any:
         """A new value in the reply to a read-back ("no, my name is Priya Raghunathan", "no,
         it's spelled r a g h u"), or None."""
@@ -238,7 +265,24 @@ class ReadBack:
                 return names[-1].value
             return None
         found = [v for v in nlu.values.get(slot, []) if v.value is not None and v.value != value]
-        return found[-1].value if found else None
+        if found:
+            return found[-1].value
+        if spec.type == "date" and value:
+            return self._date_part_correction(slot, str(value), nlu.text)
+        return None
+
+    def _date_part_correction(self, slot: str, value: str, text: str) -> str | None:
+        """"No, nineteen eighty five": the part of the date read back that the caller corrected
+        (a date of birth has no meaning without its year, so the parser alone cannot place it)."""
+        try:
+            new = date_correction(date.fromisoformat(value[:10]), text)
+        except ValueError:
+            return None
+        if new is None:
+            return None
+        if self.flow.slots[slot].prefer == "birth" and not plausible_birth_date(new, self.now.date()):  # type: ignore[attr-defined]
+            return None
+        return new.isoformat()
 
     def _keep_unverified(self, form: FormSpec, slot: str, value: Any) -> list[str]:
         st = self.state

@@ -24,6 +24,7 @@ from callflows.actions.context import register_store
 from callflows.actions.runner import ActionError
 from callflows.actions.signals import read_signal
 from callflows.actions.tracker import build_domain, build_tracker
+from callflows.dialogue.change_words import change_target
 from callflows.dialogue.filling import candidates_for_form, fits, national_digits, pii_spans, yes_no_of
 from callflows.dialogue.hold import Hold
 from callflows.dialogue.readback import ReadBack
@@ -39,6 +40,7 @@ from callflows.nlu.hesitation import GOODBYE_CONFIDENCE, explicit_goodbye, hesit
 from callflows.nlu.smalltalk import small_talk
 from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
 from callflows.nlu.values.counts import homophone_counts
+from callflows.nlu.values.date_parts import date_parts
 from callflows.nlu.values.dates import plausible_birth_date
 from callflows.nlu.values.phone import normalise_phone
 from callflows.speech.expectation import Expectation
@@ -138,6 +140,8 @@ class DialogueSession(ReadBack, Hold):
     @property
     def expectation(self) -> Expectation:
         st = self.state
+        if st.pending == READBACK and st.readback in self.flow.slots:  # a date of birth read back is personal
+            return Expectation(yes_no=True, pii=self.flow.slots[st.readback].pii)
         if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE, READBACK):
             return Expectation(yes_no=True)
         if st.active_form and st.requested:
@@ -241,6 +245,8 @@ class DialogueSession(ReadBack, Hold):
                 decision = self._checkpoint_decision
         # mask what the caller said for a personal slot that was asked for or filled
         secrets = self._secrets() + pii_spans(self.flow, nlu, asked_step | self._filled_pii())
+        if asked.pii and asked.yes_no and not _bare_yes_no(nlu):  # "no, march the fifth" to a read-back
+            secrets.append(text)
         self.recorder.caller_turn(text, nlu, secrets, timings={**(timings or {}), "nlu_ms": nlu_ms},
                                   masked_whole=asked.pii)
         if self._takeover is not None and not self.state.ended:
@@ -562,13 +568,14 @@ class DialogueSession(ReadBack, Hold):
             return [self._faq_answer(nlu), self._say("resume"), self._reask(form)]
         return [self._miss_in_form(form, nlu)]
 
-    def _start_form(self, form: FormSpec, nlu: NluResult) -> list[str]:
+    def _start_form(self, form: FormSpec, nlu: NluResult, known: dict[str, Any] | None = None) -> list[str]:
+        """Start `form` with what the caller said and the values `known` already in the call."""
         if not self.requirement_met(form):
             return self._require_first(form, nlu)
         st = self.state
         if st.pending_form and form.name != self.flow.forms[st.pending_form].requires:
             st.pending_form, st.pending_values = None, {}  # the caller moved on to something else
-        return self._open_form(form, nlu, candidates_for_form(self.flow, form, nlu, ()))
+        return self._open_form(form, nlu, {**(known or {}), **candidates_for_form(self.flow, form, nlu, ())})
 
     def _open_form(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
         """Make `form` the active form (its requirement met) and fill what the caller gave."""
@@ -619,11 +626,20 @@ class DialogueSession(ReadBack, Hold):
         yes = self._answer_yes_no(nlu)
         updates = candidates_for_form(self.flow, form, nlu, ()) or self._named_value(form, nlu)
         if updates:  # "no, wednesday": a correction, then confirm again
+            before = dict(st.slots)
             st.pending = None
-            return self._apply_and_continue(form, nlu, updates)
+            said = self._apply_and_continue(form, nlu, updates)
+            if (yes is False and st.slots == before and st.pending == CONFIRM and form.confirm
+                    and form.confirm.change_words):  # "no, four": nothing it could change; ask what
+                st.pending = CHANGE_WHICH
+                return [self._prompt(self._render(form.confirm.on_deny))]
+            return said
         if yes:
             st.pending = None
             return self._complete(form)
+        instead = self._form_instead(form, nlu)
+        if instead is not None:  # "no, i'd rather move it": the other task, with what is known
+            return instead
         if yes is False:
             if form.confirm and not form.confirm.change_words:  # "do you want me to cancel it?" "no"
                 st.active_form, st.requested, st.pending = None, None, None
@@ -634,6 +650,22 @@ class DialogueSession(ReadBack, Hold):
             st.pending = CHANGE_WHICH
             return [self._prompt(self._render(form.confirm.on_deny if form.confirm else ""))]
         return [self._miss_in_form(form, nlu)]
+
+    def _form_instead(self, form: FormSpec, nlu: NluResult) -> list[str] | None:
+        """At a form's confirmation, a confident request for another form ("no, move it to another
+        day instead" to "shall I cancel it?") starts that form; the slots both forms share keep
+        their values (the booking found, the phone number), so nothing is asked twice."""
+        if nlu.confidence < self.flow.settings.confidence_threshold:
+            return None
+        other = self.flow.form_for_intent(nlu.intent)
+        if other is None or other.name == form.name:
+            return None
+        st = self.state
+        shared = {s: st.slots[s] for s in other.required_slots
+                  if s in form.required_slots and st.slots.get(s) is not None}
+        st.active_form = st.requested = st.pending = None
+        self.log.info("form %s left at its confirmation for %s", form.name, other.name)
+        return self._start_form(other, replace(nlu, values={}), shared)
 
     def _on_change_which(self, nlu: NluResult) -> list[str]:
         st = self.state
@@ -682,12 +714,7 @@ class DialogueSession(ReadBack, Hold):
     def _change_target(self, form: FormSpec, nlu: NluResult) -> str | None:
         if not form.confirm:
             return None
-        words = set(nlu.text.split())
-        for slot, phrases in form.confirm.change_words.items():
-            for phrase in phrases:
-                if (" " in phrase and phrase in nlu.text) or phrase in words:
-                    return slot
-        return None
+        return change_target(form.confirm.change_words, nlu.text)
 
     def _clear_and_ask(self, form: FormSpec, slot: str) -> str:
         self.state.slots[slot] = None
@@ -922,6 +949,8 @@ class DialogueSession(ReadBack, Hold):
         values: dict[str, list[Value]] = {}
         form = self.flow.forms.get(self.state.active_form or "")
         step = self._step(form, self.state.requested) if form else None
+        if form is not None and self.state.pending == READBACK:  # keys after a read-back answer the next step
+            step = self._step_after(form, self.state.readback)
         for slot in step.slots if step else ():
             spec = self.flow.slots[slot]
             value = _dtmf_value(spec.type, spec.length, digits)
@@ -1094,6 +1123,12 @@ def _dtmf_value(slot_type: str, length: int | None, digits: str) -> Any:
         except ValueError:
             return None
     return None
+
+
+def _bare_yes_no(nlu: NluResult) -> bool:
+    """A yes or no that says nothing more: the answer to a personal read-back that may be kept
+    readable in the record ("no, march the fifth" is masked whole)."""
+    return yes_no_of(nlu) is not None and not nlu.values and date_parts(nlu.text).empty
 
 
 def st_outcome(state: DialogueState) -> str | None:

@@ -14,15 +14,26 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 BUILTIN_VARIABLES = frozenset({"display_name", "vertical", "transfer_number"})
 
 
-def speak_date(value: Any) -> str:
-    """'2026-12-01' -> 'Tuesday, December 1'."""
+def _spoken_date(value: Any, with_weekday: bool, with_year: bool) -> str:
     if not value:
         return ""
     try:
         d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     except ValueError:
         return str(value)
-    return f"{d.strftime('%A')}, {d.strftime('%B')} {d.day}"
+    spoken = f"{d.strftime('%B')} {d.day}"
+    return (f"{d.strftime('%A')}, " if with_weekday else "") + spoken + (f", {d.year}" if with_year else "")
+
+
+def speak_date(value: Any) -> str:
+    """'2026-12-01' -> 'Tuesday, December 1'."""
+    return _spoken_date(value, with_weekday=True, with_year=False)
+
+
+def speak_date_year(value: Any) -> str:
+    """'1985-03-05' -> 'March 5, 1985': a date read back with its year and without a weekday
+    (a date of birth: the caller checks the year, and its weekday means nothing to them)."""
+    return _spoken_date(value, with_weekday=False, with_year=True)
 
 
 def speak_time(value: Any) -> str:
@@ -72,6 +83,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     env.filters.update(
         speak_date=speak_date,
+        speak_date_year=speak_date_year,
         speak_time=speak_time,
         speak_datetime=speak_datetime,
         speak_money=speak_money,
@@ -87,7 +99,7 @@ def environment() -> ImmutableSandboxedEnvironment:
 _ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Filter,
                   nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
                   nodes.If, nodes.Tuple, nodes.List)
-_ALLOWED_FILTERS = frozenset({"speak_date", "speak_time", "speak_datetime", "speak_money", "speak_phone", "upper", "lower",
+_ALLOWED_FILTERS = frozenset({"speak_date", "speak_date_year", "speak_time", "speak_datetime", "speak_money", "speak_phone", "upper", "lower",
                               "title", "capitalize", "default", "trim", "round", "int", "string", "replace", "join",
                               "length", "first", "last"})
 _FORBIDDEN_NAMES = frozenset({"self", "cycler", "joiner", "namespace", "lipsum", "range", "dict", "loop",

@@ -1,0 +1,40 @@
+"""Which slot a correction names ("no, we arrive on saturday", "the nights are wrong").
+
+A form's confirmation lists `change_words` per slot (flow.yaml). A phrase of several words
+must be said as it is written; a single word matches any word of the same stem, so "arrive",
+"arrived" and "arrival" all name the slot whose change word is "arriving", and "nights" the
+one of "night". Callers say the word their own way; the flow lists one form of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_WORD = re.compile(r"[a-z']+")
+_SUFFIXES = ("ing", "al", "ed", "es", "s", "e")
+MIN_STEM = 3  # letters a stem keeps: "day" is never cut to "da"
+
+
+def stem(word: str) -> str:
+    """"arriving", "arrive", "arrival" -> "arriv"; "nights" -> "night"; short words unchanged."""
+    word = word.lower()
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
+            return word[: -len(suffix)]
+    return word
+
+
+def change_target(change_words: Mapping[str, tuple[str, ...]], text: str) -> str | None:
+    """The first slot (in the flow's order) one of whose change words `text` says."""
+    low = text.lower()
+    stems = {stem(w) for w in _WORD.findall(low)}
+    for slot, phrases in change_words.items():
+        for phrase in phrases:
+            phrase = phrase.lower().strip()
+            if " " in phrase:
+                if re.search(rf"\b{re.escape(phrase)}\b", low):
+                    return slot
+            elif phrase and stem(phrase) in stems:
+                return slot
+    return None
