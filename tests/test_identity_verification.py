@@ -18,7 +18,7 @@ from sqlalchemy import select
 from callflows.dialogue import DialogueSession
 from callflows.flow.errors import FlowErrors
 from callflows.flow.loader import load_flow_text
-from callflows.store.models import Customer
+from callflows.store.models import Customer, Turn
 from callflows.verticals import load_vertical
 
 TZ = ZoneInfo("America/Chicago")
@@ -124,6 +124,75 @@ def test_failure_message_is_the_same_whichever_detail_was_wrong(store, bank):
     assert wrong_ssn == wrong_dob == unknown_name == wrong_zip
     for word in ("social", "security number", "birth", "zip", "account"):
         assert word not in wrong_ssn.lower().split("let's try again")[0]
+
+
+def test_a_spoken_date_of_birth_is_read_back_with_its_year(store, bank):
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", NAME, DOB_SPOKEN)
+    assert "I have your date of birth as July 14, 1988. Is that right?" in replies[-1]
+    replies = talk(session, "yes")
+    assert "last four digits" in replies[-1]
+    replies = talk(session, SSN)
+    assert "you're verified" in replies[-1]
+
+
+@pytest.mark.parametrize("correction", ["no, nineteen eighty eight", "no, it's 1988", "no, july fourteenth nineteen eighty eight"])
+def test_a_date_of_birth_read_back_wrong_is_corrected_by_the_part_said(store, bank, correction):
+    """"July 14, 1989" read back, "no, nineteen eighty eight": the year changes, the day stays;
+    the correction is read back in turn, and the stored turns hold none of it."""
+    session = DialogueSession(bank, store, now=NOW)
+    talk(session, "what's my balance", NAME, "july fourteenth nineteen eighty nine")
+    replies = talk(session, correction)
+    assert "July 14, 1988" in replies[-1] and "right" in replies[-1]
+    assert session.state.slots["date_of_birth"] == "1988-07-14"
+    replies = talk(session, "yes", SSN)
+    assert "you're verified" in replies[-1]
+    session.end()
+    with store.session() as s:
+        texts = [t.text for t in s.scalars(select(Turn).where(Turn.call_id == session.call_id))]
+    for secret in ("1988", "1989", "eighty eight", "eighty nine", "July 14", "july fourteenth"):
+        assert not any(secret in t for t in texts), (secret, texts)
+
+
+def test_a_day_and_month_correction_of_the_date_of_birth_is_masked_in_the_record(store, bank):
+    session = DialogueSession(bank, store, now=NOW)
+    talk(session, "what's my balance", NAME, "july fifteenth nineteen eighty eight")
+    replies = talk(session, "no, july the fourteenth")
+    assert "July 14, 1988" in replies[-1]
+    session.end()
+    with store.session() as s:
+        texts = [t.text for t in s.scalars(select(Turn).where(Turn.call_id == session.call_id))]
+    assert not any("fourteenth" in t or "fifteenth" in t for t in texts), texts
+
+
+def test_a_typed_date_of_birth_is_not_read_back(store, bank):
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", NAME, "#dtmf 07141988#")
+    assert "last four digits" in replies[-1] and "date of birth as" not in replies[-1]
+
+
+def test_going_on_to_the_next_answer_confirms_the_date_of_birth_read_back(store, bank):
+    """Callers who hear nothing wrong often just answer the next question."""
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", NAME, DOB_SPOKEN, SSN)
+    assert "you're verified" in replies[-1]
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", NAME, DOB_SPOKEN, "#dtmf 4417#")
+    assert "you're verified" in replies[-1]
+
+
+def test_a_short_given_name_is_taken_for_verification(store, bank):
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", "my name is jun nasser")
+    assert session.state.slots["full_name"] == "Jun Nasser" and "date of birth" in replies[-1]
+
+
+def test_a_failed_check_says_a_colleague_can_help(store, bank):
+    """Details understood but wrong are no misunderstanding: the caller hears that a member of
+    the team can help, and the questions start over from the name."""
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", NAME, DOB_SPOKEN, "one two three four")
+    assert "team" in replies[-1] and "first and last name" in replies[-1]
 
 
 def test_a_failed_check_asks_again_from_the_name(store, bank):
