@@ -202,6 +202,59 @@ def test_cancel_by_the_phone_number_on_the_keypad(store, dental):
         assert s.get(Call, session.call_id).outcome == "appointment_cancelled"
 
 
+def test_a_long_treatment_is_offered_a_move_in_the_confirmation_and_a_yes_cancels_without_the_llm(store, dental):
+    """The clinic offers to move a costly or long visit before cancelling it: the offer is in the
+    confirmation itself, so the caller's plain yes settles it (no LLM: NoLLM fails if reached)."""
+    from tests.escalation_helpers import NoLLM
+
+    seed_appointment(store, dental, kind="extraction")
+    session = DialogueSession(dental, store, now=NOW, llm=NoLLM())
+    talk(session, "hello, i need to cancel my appointment", "five five five nine eight seven six five four three")
+    replies = talk(session, "yes, that's the one")
+    assert "move it to another day instead" in replies[-1] and "cancel your extraction" in replies[-1]
+    replies = talk(session, "yes please")
+    assert "has been cancelled" in replies[-1]
+    [appt] = appointments(store)
+    assert appt.status == "cancelled"
+    assert session.state.transferred_to is None
+
+
+def test_a_short_visit_is_cancelled_without_the_offer_to_move_it(store, dental):
+    seed_appointment(store, dental, kind="cleaning")
+    session = DialogueSession(dental, store, now=NOW)
+    replies = talk(session, "cancel my appointment", "five five five nine eight seven six five four three", "yes")
+    assert "cancel your cleaning" in replies[-1] and "instead" not in replies[-1]
+
+
+def test_asking_to_move_it_at_the_cancel_confirmation_moves_the_appointment_found(store, dental):
+    """"No, i'd rather move it" to "shall I cancel it?" starts the reschedule with the booking
+    already found: the phone number is not asked again."""
+    seed_appointment(store, dental, kind="extraction")
+    session = DialogueSession(dental, store, now=NOW)
+    talk(session, "i need to cancel my appointment", "five five five nine eight seven six five four three", "yes")
+    replies = talk(session, "no, i'd rather move it to another day")
+    assert session.state.active_form == "reschedule_appointment"
+    assert "what day" in replies[-1].lower() and "phone" not in replies[-1].lower()
+    talk(session, "thursday", "two pm")
+    replies = talk(session, "yes")
+    assert "Thursday, November 26" in replies[-1]
+    [appt] = appointments(store)
+    assert local(appt) == "2026-11-26 14:00" and appt.status == "booked"
+
+
+def test_a_short_given_name_alone_gets_asked_for_the_last_name(store, dental):
+    """"It's Jun": a given name that is also a month's short form is a name, kept for the last name."""
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    replies = talk(session, "it's jun")
+    assert "last name" in replies[-1] and "Jun" in replies[-1]
+    replies = talk(session, "it's kowalczyk")
+    assert "Jun Kowalczyk" in replies[-1] and "right" in replies[-1]
+    talk(session, "yes", "yes please")
+    [appt] = appointments(store)
+    assert appt.customer.full_name == "Jun Kowalczyk"
+
+
 def test_unknown_number_is_not_found_then_keypad_or_person_is_offered(store, dental):
     seed_appointment(store, dental)
     session = DialogueSession(dental, store, now=NOW)

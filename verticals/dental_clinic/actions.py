@@ -68,6 +68,14 @@ def duration_of(appointment_type: str | None) -> int:
     return int(clinic()["appointment_types"].get(appointment_type or "", 30))
 
 
+def long_treatment(appt: Any) -> bool:
+    """A costly or long visit (clinic.yaml move_offer): before cancelling it the caller hears that
+    it can be moved instead. Said in the confirmation itself, so a plain yes or no settles it."""
+    offer = clinic().get("move_offer") or {}
+    minutes = int((appt.ends_at - appt.starts_at).total_seconds() // 60)
+    return appt.appointment_type in (offer.get("treatments") or ()) or minutes >= int(offer.get("from_minutes") or 10**6)
+
+
 def hours_text(day: date) -> str:
     return " and ".join(f"{speak_time(a.time())} to {speak_time(b.time())}" for a, b in schedule().windows(day))
 
@@ -155,11 +163,13 @@ class FindAppointment:
     file (the phone number or the booking reference); validate_owner_confirmed: the caller says
     whether the appointment found (read back with the first name on it) is theirs."""
 
-    CLEARS = ("phone", "booking_ref", "owner_confirmed", "appointment_ref", "appointment_summary", "name_on_file")
+    CLEARS = ("phone", "booking_ref", "owner_confirmed", "appointment_ref", "appointment_summary", "name_on_file",
+              "long_treatment")
 
     def _found(self, appt: Any) -> dict[str, Any]:
         return {"appointment_ref": appt.reference, "appointment_type": appt.appointment_type,
                 "appointment_summary": f"{appt.appointment_type} on {describe(appt.starts_at, appt.provider.key)}",
+                "long_treatment": long_treatment(appt),
                 "name_on_file": (appt.customer.full_name or "").split()[0] if appt.customer.full_name else "you"}
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
