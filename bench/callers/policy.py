@@ -274,6 +274,17 @@ def _wrong_phone(st: CallerState, text: str) -> Move | None:
     return None
 
 
+def _wrong_dob(st: CallerState, text: str) -> Move | None:
+    """A date of birth read back wrong ("I have your date of birth as ...") is corrected."""
+    dob = st.persona.dob
+    if dob is None or "birth" not in text.lower():
+        return None
+    heard = dates_in(text, st.now)
+    if heard and dob.isoformat() not in heard:
+        return Move(f"no, {spoken_dob(dob)}", slot="date")
+    return None
+
+
 def _wrong_stay(st: CallerState, text: str) -> Move | None:
     p = st.persona
     low = text.lower()
@@ -312,7 +323,7 @@ def confirm_move(st: CallerState, text: str) -> Move:
         return Move("yes, that's the one" if "yours" in low else "yes please", slot="yes_no")
     if "cash machine" in low or "without your permission" in low:
         return Move("no, i lost it", slot="yes_no")
-    checks = [_wrong_name, _wrong_phone]
+    checks = [_wrong_name, _wrong_phone, _wrong_dob]
     if p.vertical == "hotel":
         checks.insert(0, _wrong_stay)
     elif p.day is not None:
