@@ -201,6 +201,19 @@ def test_llm_down_goes_to_a_person(store, bank):
     assert reply.spoken == [HOLD] and reply.transfer_to and call_row(store, session.call_id).ended_at
 
 
+def test_an_llm_that_is_not_installed_leaves_the_call_with_the_small_model(store, bank):
+    """Out of scope twice routes to the LLM; with no model for its role the small model goes on
+    (it offers a person itself) instead of handing every such call over as an "LLM error"."""
+    session = DialogueSession(bank, store, now=NOW, escalation=bank_spec(bank, role="not_installed_here"))
+    replies = play(session, "what is the meaning of life", "no thanks", "how tall is mount everest")
+    assert not any(r.transfer_to for r in replies) and not session.state.ended
+    assert "connect you" in replies[-1].text
+    with store.session() as s:
+        assert all(d.route != "llm" for d in decisions_of(s, session.call_id))
+    assert play(session, "no thanks, what's my balance")[-1].text  # the call goes on
+    session.end("test")
+
+
 # --------------------------------------------------------------------------- privacy
 
 

@@ -35,6 +35,7 @@ class EscalationController:
                     return usage_since(s, since, vertical)
         self.budget = BudgetKeeper(spec.budget, day)
         self._llm = llm
+        self._llm_missing: str | None = None  # why the LLM cannot be built (not installed), once known
         self.agent = EscalationAgent(spec, session, self._get_llm, self.budget, self.log)
         self._turn_text = ""
 
@@ -44,6 +45,24 @@ class EscalationController:
 
             self._llm = get_llm(self.spec.llm.role)
         return self._llm
+
+    def _llm_ready(self) -> bool:
+        """Whether the LLM route can be taken at all: a model that is not installed or not
+        configured is a set-up fact, not a failure of this call, so the small model goes on (it
+        re-asks and offers a person itself) instead of handing every such call to a person.
+        A configured LLM that fails mid-call still degrades to a person (agent.py)."""
+        if self._llm is not None:
+            return True
+        if self._llm_missing is None:
+            from callflows.llm.base import LLMError
+
+            try:
+                self._get_llm()
+                return True
+            except LLMError as exc:
+                self._llm_missing = str(exc) or type(exc).__name__
+                self.log.warning("LLM route unavailable, staying with the small model: %s", self._llm_missing)
+        return False
 
     # ------------------------------------------------------------------ checkpoints
     def before_turn(self, nlu: Any, source: str, asks_person: bool) -> Decision:
@@ -66,6 +85,8 @@ class EscalationController:
         ctx = Context(intents=intents, slots=dict(s.state.slots), facts=self.lookups.facts(
             s.state.slots, self._run_function, self._run_action), signals=self.signals.signals, text=self._turn_text)
         decision = decide(self.spec, ctx)
+        if decision.route == "llm" and not self._llm_ready():
+            return Decision()  # nothing new: see _llm_ready
         if decision.route == "llm":
             spent = self.budget.exceeded()
             if spent:
