@@ -101,10 +101,10 @@ class TurnEndPolicy:
 
     # defaults: chosen on the dev voices by bench/end_of_turn.py for the classifier (the fewest
     # early cuts whose wait p50 and p95 are no worse than today's rules)
-    end_above: float = 0.95
+    end_above: float = 0.9
     wait_below: float = 0.2
     complete_answer_ms: int = 300
-    hesitant_wait_ms: int = 1200
+    hesitant_wait_ms: int = 1600
     short_digits_wait_ms: int = 1200
 
     def end_at_ms(self, base_wait_ms: int, probability: float | None, model_check_ms: int,

@@ -1,0 +1,168 @@
+"""End of turn at 8 kHz (issue 14, items 1-2): the labelled set, the candidates on real audio,
+and the decision wired into the endpointer, with real models (Whisper tiny, Smart Turn v3.2,
+a classifier trained here on a few voices)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("webrtcvad")
+pytest.importorskip("sklearn")
+pytest.importorskip("onnxruntime")
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import end_of_turn_set as eot_set  # noqa: E402
+from end_of_turn_pauses import Partials, pauses, slot_complete, snapshot  # noqa: E402
+
+from callflows.speech import codec  # noqa: E402
+from callflows.speech.expectation import Expectation  # noqa: E402
+from callflows.speech.turn_end import TurnEndDecider, TurnEndPolicy, load_turn_end_model  # noqa: E402
+from callflows.speech.vad import EndpointConfig, Endpointer, SpeechEnded  # noqa: E402
+
+pytestmark = pytest.mark.speech
+
+TRAIN_VOICES = ["espeak/en-us/150", "fsdd/george"]
+PHONE = eot_set.EXPECT["phone_number"]
+FRAME_S = 0.02
+
+
+def _rms_dbfs(item: eot_set.Item, start_ms: int, end_ms: int) -> float:
+    return codec.rms_dbfs(item.audio[start_ms * 16:end_ms * 16])
+
+
+def test_set_labels_pauses_and_ends() -> None:
+    items = eot_set.build_set(voices_=["espeak/en-gb-scotland/125", "fsdd/lucas"])
+    assert len(items) == len(eot_set.TEST_SCRIPTS) + len(eot_set.TEST_DIGIT_SCRIPTS)
+    for item in items:
+        assert [c.complete for c in item.cuts] == [False] * (len(item.cuts) - 1) + [True]
+        assert item.split == "test" and item.expectation == eot_set.EXPECT[item.slot_type]
+        for cut in item.cuts[:-1]:
+            assert eot_set.PAUSE_MS[0] <= cut.pause_ms <= eot_set.PAUSE_MS[1]
+            # the labelled pause is silence on the line (noise only), the speech before it is not
+            assert _rms_dbfs(item, cut.at_ms + 30, cut.at_ms + cut.pause_ms - 30) < -50
+            assert _rms_dbfs(item, cut.at_ms - 200, cut.at_ms) > -45
+        # the product's endpointer finds the real end where the last segment ends
+        assert abs(pauses(item)[-1].voiced_end_ms - item.end_ms) <= 400
+    said = {i.text for i in items}
+    assert "six one seven two two two nine eight seven six" not in said  # a train number
+    assert "seven zero eight five five five two four six eight" in said
+
+
+def test_split_is_by_voice_and_sentence() -> None:
+    by_split: dict[str, set[str]] = {}
+    for voice, split in eot_set.SPLITS.items():
+        by_split.setdefault(split, set()).add(voice)
+    assert by_split["test"].isdisjoint(by_split["train"]) and by_split["dev"].isdisjoint(by_split["train"])
+    train_texts = {s for _, _, s in eot_set.SCRIPTS}
+    assert train_texts.isdisjoint({s for _, _, s in eot_set.TEST_SCRIPTS})
+    assert {eot_set.family(v) for v in by_split["test"]} == {"espeak", "flite", "fsdd"}
+
+
+def test_smart_turn_decides_on_phone_audio() -> None:
+    model = load_turn_end_model("smart-turn")
+    assert model is not None and model.path.name == "smart-turn-v3.2-cpu.onnx"
+    item = eot_set.build_item("flite/awb", "date", "complete", "the twelfth of october nineteen sixty eight")
+    final = pauses(item)[-1]
+    p = model.probability(snapshot(item, final, model.check_ms))
+    assert 0.0 <= p <= 1.0
+
+
+@pytest.fixture(scope="module")
+def classifier_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The training script on two train voices (Whisper partials decoded, cached)."""
+    import pickle
+
+    from end_of_turn_train import rows
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from callflows.speech.turn_end_prosody import FEATURES
+
+    items = eot_set.build_set(voices_=TRAIN_VOICES)
+    partials = Partials()
+    for item in items:
+        for pause in pauses(item):
+            if not partials.has(item, pause):
+                partials.decode(item, pause)
+    partials.save()
+    x, y = rows(items, partials)
+    assert 0 < y.sum() < len(y)
+    clf = HistGradientBoostingClassifier(max_depth=3, max_iter=60, random_state=0).fit(x, y)
+    path = tmp_path_factory.mktemp("turn") / "prosody.pkl"
+    path.write_bytes(pickle.dumps({"model": clf, "columns": list(FEATURES)}))
+    return path
+
+
+def test_classifier_tells_a_pause_from_an_end(classifier_path: Path) -> None:
+    model = load_turn_end_model("classifier", str(classifier_path))
+    assert model is not None
+    item = eot_set.build_item("espeak/en-us/150", "phone_number", "pause",
+                              "my number is four one five | five five five | one two one two")
+    partials = Partials()
+    found = pauses(item)
+    probs = [model.probability(snapshot(item, p, model.check_ms, partials.get(item, p) or partials.decode(item, p)))
+             for p in found if p.final or p.length_ms > model.check_ms]
+    assert all(0.0 <= p <= 1.0 for p in probs)
+    assert probs[-1] > max(probs[:-1])  # the real end sounds more finished than the mid-number pauses
+
+
+def _run_call(audio: bytes, expectation: Expectation, decider: TurnEndDecider) -> list[SpeechEnded]:
+    """The product's path for one caller turn: endpointer, Whisper stream, turn-end decision."""
+    from callflows.speech.stt import WhisperRecognizer
+
+    rec = WhisperRecognizer(threads=2, full_window_slots=frozenset({"phone_number"}))
+    endpointer = Endpointer(EndpointConfig(), expectation)
+    stream = rec.start(expectation)
+    ended: list[SpeechEnded] = []
+    for frame in codec.pcm16_frames(audio):
+        for event in endpointer.feed(frame):
+            if isinstance(event, SpeechEnded):
+                ended.append(event)
+        if endpointer.in_speech:
+            stream.accept(frame)
+            if decider.should_end(endpointer, stream.partial, lambda t: slot_complete(t, expectation)):
+                event = endpointer.end_turn()
+                assert event is not None
+                ended.append(event)
+        if endpointer.trailing_silence_ms:
+            time.sleep(FRAME_S)  # pauses in real time: the background decode lands as in a call
+    return ended
+
+
+def _say(segments: list[str], pause_ms: int) -> bytes:
+    from callers import voices
+
+    silence = np.zeros(codec.PHONE_RATE * pause_ms // 1000, dtype=np.float32)
+    pieces: list[np.ndarray] = [np.zeros(2400, dtype=np.float32)]
+    for n, text in enumerate(segments):
+        pieces += [voices.clean_speech(text, "espeak/en-us/150"), silence if n < len(segments) - 1 else
+                   np.zeros(codec.PHONE_RATE * 2, dtype=np.float32)]
+    return codec.float_to_pcm16(np.concatenate(pieces) * 0.7)
+
+
+def _decider(kind: str, classifier_path: Path) -> TurnEndDecider:
+    if kind == "rules":
+        return TurnEndDecider()
+    return TurnEndDecider(load_turn_end_model(kind, str(classifier_path)), TurnEndPolicy())
+
+
+@pytest.mark.parametrize("kind", ["rules", "classifier"])
+def test_wired_decision_ends_a_complete_answer_early(kind: str, classifier_path: Path) -> None:
+    digits = Expectation(slot="last_four", slot_type="digits", digits_length=4, pii=True)
+    ended = _run_call(_say(["four five six seven"], 0), digits, _decider(kind, classifier_path))
+    assert len(ended) == 1
+    assert ended[0].trailing_silence_ms < EndpointConfig().long_silence_ms
+
+
+@pytest.mark.parametrize("kind", ["rules", "classifier"])
+def test_wired_decision_waits_through_a_mid_number_pause(kind: str, classifier_path: Path) -> None:
+    audio = _say(["four one five", "five five five", "one two one two"], 900)
+    ended = _run_call(audio, PHONE, _decider(kind, classifier_path))
+    assert len(ended) == 1, [e.trailing_silence_ms for e in ended]
+    assert codec.duration_ms(ended[0].audio) > 4000  # all three groups in the one turn
