@@ -13,12 +13,14 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 import admin.models  # noqa: F401  (the admin's tables are part of the schema)
+import callflows.store.replicas  # noqa: F401  (replicas and the calls they hold)
+import callflows.store.transfers  # noqa: F401  (transfer attempts and callback requests too)
 from callflows.store import Store
 from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
 from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Provider, Turn
 
-HEAD = "0007"  # the newest migration (callflows/store/migrations/versions)
+HEAD = "0009"  # the newest migration (callflows/store/migrations/versions)
 
 TABLES = {
     "customers", "providers", "appointments", "slot_holds", "calls", "turns",

@@ -24,7 +24,8 @@ from callflows.flow.spec import FlowSpec
 from callflows.flow.yaml_lines import LineDict, LineList, load_yaml_with_lines
 
 FILE = "escalation.yaml"
-TOP_KEYS = {"instructions", "llm", "budget", "signals", "holding_line", "lookups", "rules", "tools"}
+TOP_KEYS = {"instructions", "llm", "budget", "signals", "holding_line", "lookups", "rules", "tools",
+            "transfer"}  # transfer: read by callflows/telephony/transfer_settings.py
 RULE_KEYS = {"name", "route", "intent", "when", "any", "reason"}
 COND_KEYS = {"slot", "fact", "signal", "keywords", "label", *OPS}
 LOOKUP_KEYS = {"function", "action", "needs", "options"}

@@ -479,9 +479,13 @@ class CallHandler:
             # the call record (and the session's handoff summary) is complete before the
             # agent's phone rings: the whisper webhook reads it from the store
             self._finish("transferred")
-            try:
-                twilio.transfer(self.start_event.call_sid, number, whisper_url=self._whisper_url())
-                self.log.info("transferred to the vertical's number")
+            try:  # cold or warm, per the vertical (callflows/telephony/handover.py)
+                from callflows.telephony.handover import HandOverRequest, hand_over
+
+                hand_over(self.services, HandOverRequest(
+                    self.call_id, self.start_event.call_sid, self.start_event.stream_sid, number,
+                    self.session.vertical.root, self.base_url or self.services.settings.public_url,
+                    self._whisper_url(), (self.start_event.custom_parameters or {}).get("to", "")), self._send_raw)
             except Exception as exc:  # noqa: BLE001
                 self.log.error("transfer failed: %s", exc)
         self._ended = True

@@ -10,7 +10,7 @@
 * ``POST /twilio/whisper?call=<id>`` the person a call is transferred to answers: TwiML
   ``<Say>`` of the call's handoff summary (masked), played to them before the caller is
   connected (``<Dial><Number url=...>``, see ``twiml.dial_twiml``).
-* ``GET /healthz``        ``{"ok": true}``.
+* ``GET /healthz``, ``GET /readyz``: ``callflows.telephony.drain_routes`` (liveness, readiness, the drain).
 * ``WS /twilio/media/<token>`` the bidirectional Media Stream: the token must be one this
   server issued, unexpired and unused; each message is parsed (``media_stream.parse_message``);
   malformed ones are logged and skipped; ``start`` must carry the parameters this server signed
@@ -33,7 +33,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
@@ -87,6 +87,7 @@ class TwilioContext:
     handler_factory: Callable[..., Any] | None = None  # default: callflows.telephony.call.CallHandler
     grants: StreamGrants | None = None  # per-call stream tokens and parameter signatures (create_app sets it)
     max_pending_streams: int = DEFAULT_MAX_PENDING_STREAMS
+    resume_factory: Callable[..., Any] | None = None  # default: callflows.telephony.callback.CallbackHandler
     pending: "PendingStreams" = field(default_factory=lambda: PendingStreams())
     stats: dict[str, int] = field(default_factory=lambda: {"sockets": 0, "malformed": 0, "skipped": 0, "refused": 0,
                                                                   "evicted": 0})
@@ -168,11 +169,6 @@ def stream_url(settings: Settings) -> str:
 # --------------------------------------------------------------------------- #
 
 
-@bp.get("/healthz")
-def healthz() -> Response:
-    return jsonify(ok=True)
-
-
 @bp.post("/twilio/voice")
 def voice() -> Response:
     ctx = _ctx()
@@ -243,6 +239,7 @@ def status() -> Response:
             outcome = "caller_hung_up" if call_status == "completed" else f"call_{call_status.replace('-', '_')}"
             repo.finish_call(s, call.id, outcome, status="completed" if call_status == "completed" else "failed")
         log.info("call %s: twilio status %s", call.id, call_status)
+    transfer_routes.note_caller_status(ctx, call_sid, call_status)  # hung up on hold: stop ringing the person
     return Response(status=204)
 
 
@@ -280,6 +277,13 @@ def _handler_factory(ctx: TwilioContext) -> Callable[..., Any]:
     from callflows.telephony.call import CallHandler  # the lead's pipeline; imported when a call starts
 
     return CallHandler
+
+
+def _resume_factory() -> Callable[..., Any]:
+    """A caller back from a warm transfer nobody took (a signed ``resume`` parameter)."""
+    from callflows.telephony.callback import CallbackHandler
+
+    return CallbackHandler
 
 
 class _LockedSend:
@@ -409,7 +413,7 @@ def media(ws: Any, token: str) -> None:
                     reason = "unknown_vertical"
                     _refuse_stream(ctx, services, send, event, verdict.grant)
                     break
-                factory = _handler_factory(ctx)
+                factory = ctx.resume_factory or _resume_factory() if verdict.grant.resume else _handler_factory(ctx)
                 extra = {"base_url": public_base_url(ctx.settings)} if getattr(factory, "accepts_base_url", False) else {}
                 handler = factory(services, send=send, start=event, **extra)
                 call_id = getattr(handler, "call_id", None)
@@ -455,3 +459,6 @@ def _refuse_stream(ctx: TwilioContext, services: Any, send: Callable[[str], None
             time.sleep(out.lead_s)  # what is still buffered at Twilio plays before the socket closes
         except Exception:  # noqa: BLE001 - the record is written; the caller hears silence
             log.exception("the apology could not be spoken")
+
+
+from callflows.telephony import transfer_routes  # noqa: E402 - the warm transfer's webhooks, on this blueprint

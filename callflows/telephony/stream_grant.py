@@ -34,7 +34,7 @@ from typing import Callable
 
 TOKEN_TTL_S = 120.0  # Twilio opens the stream within a second or two of reading the TwiML
 _TOKEN = re.compile(r"^(?P<expires>[0-9]{10,12})\.(?P<nonce>[0-9a-f]{32})\.(?P<mac>[0-9a-f]{64})$")
-SIGNED_PARAMETERS = ("call_sid", "vertical", "from", "to")
+SIGNED_PARAMETERS = ("call_sid", "vertical", "from", "to", "resume")  # resume: a warm transfer's attempt
 SIGNATURE_PARAMETER = "sig"
 MAX_REMEMBERED = 50_000
 
@@ -47,6 +47,7 @@ class StreamGrant:
     vertical: str
     from_number: str
     to_number: str
+    resume: str = ""  # the warm transfer attempt a caller comes back from (callflows.telephony.callback)
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,15 @@ class StreamGrants:
         return hmac.new(self._key, "\0".join(parts).encode(), hashlib.sha256).hexdigest()
 
     # ------------------------------------------------------------------ issue
-    def issue(self, call_sid: str, vertical: str, from_number: str, to_number: str) -> tuple[str, dict[str, str]]:
-        """(URL token, TwiML parameters) for one incoming call."""
+    def issue(self, call_sid: str, vertical: str, from_number: str, to_number: str,
+              resume: str = "") -> tuple[str, dict[str, str]]:
+        """(URL token, TwiML parameters) for one incoming call (``resume``: one back from a transfer)."""
         expires = str(int(self._clock() + self.ttl_s))
         nonce = secrets.token_hex(16)
         token = f"{expires}.{nonce}.{self._mac('url', expires, nonce)}"
         params = {"call_sid": call_sid, "vertical": vertical, "from": from_number, "to": to_number}
+        if resume:
+            params["resume"] = resume
         params[SIGNATURE_PARAMETER] = self._params_mac(token, params)
         return token, params
 
@@ -126,5 +130,6 @@ class StreamGrants:
         if params.get("call_sid") != call_sid:
             return GrantCheck(False, "stream parameters are for another call")
         grant = StreamGrant(call_sid=call_sid, vertical=params.get("vertical", ""),
-                            from_number=params.get("from", ""), to_number=params.get("to", ""))
+                            from_number=params.get("from", ""), to_number=params.get("to", ""),
+                            resume=params.get("resume", ""))
         return GrantCheck(True, "ok", grant)

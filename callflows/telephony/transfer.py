@@ -1,7 +1,10 @@
-"""Change a live call through Twilio's REST API: transfer it to a person, or hang it up.
+"""Change live calls through Twilio's REST API: transfer, redirect, place and end them.
 
 ``POST {api_base}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`` with ``Twiml=<Dial>``
-(transfer) or ``Status=completed`` (hang-up), HTTP basic auth (account SID, auth token).
+(cold transfer), ``Twiml=...`` (any new TwiML: the warm transfer's hold), ``Url=`` (fetch the
+next TwiML from us: the way back to the bot) or ``Status=completed|canceled`` (hang-up),
+HTTP basic auth (account SID, auth token); ``POST .../Calls.json`` places a new call (the
+warm transfer's leg to the person, with status callbacks).
 Updating the call's TwiML ends its ``<Connect><Stream>``: Twilio closes the Media Stream socket
 and runs the new TwiML.  The ``twilio`` library's ``Client`` does the request; its API domain
 is pointed at ``api_base`` so tests (and a regional or mock endpoint) can stand in for Twilio.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Callable, TypeVar
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -24,6 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_API_BASE = "https://api.twilio.com"
 _SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
 _LOOSE_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_T = TypeVar("_T")
+AGENT_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 
 class TransferError(RuntimeError):
@@ -62,10 +68,10 @@ class TwilioCalls:
         )
         self._client.api.base_url = self.api_base
 
-    def _update(self, call_sid: str, what: str, **fields: str) -> None:
-        call_sid = _check_sid(call_sid, "call SID")
+    def _rest(self, what: str, request: Callable[[], _T]) -> _T:
+        """One REST request; every failure becomes a ``TransferError`` that says what failed."""
         try:
-            self._client.api.v2010.accounts(self.account_sid).calls(call_sid).update(**fields)
+            return request()
         except TwilioRestException as exc:
             raise TransferError(
                 f"Twilio refused the {what} (HTTP {exc.status}"
@@ -81,6 +87,10 @@ class TwilioCalls:
         except ValueError as exc:  # an answer that is not JSON
             raise TransferError(f"unreadable answer from Twilio to the {what}: {type(exc).__name__}") from None
 
+    def _update(self, call_sid: str, what: str, **fields: str) -> None:
+        call_sid = _check_sid(call_sid, "call SID")
+        self._rest(what, lambda: self._client.api.v2010.accounts(self.account_sid).calls(call_sid).update(**fields))
+
     def transfer(self, call_sid: str, number: str, say: str | None = None, whisper_url: str | None = None) -> None:
         """Replace the call's TwiML with ``<Say>say</Say><Dial>number</Dial>``; with
         ``whisper_url``, the person hears that URL's TwiML (the call's summary) first."""
@@ -90,6 +100,32 @@ class TwilioCalls:
             raise TransferError(str(exc)) from None
         self._update(call_sid, "transfer", twiml=twiml)
         log.info("call %s transferred", call_sid)
+
+    def update_twiml(self, call_sid: str, twiml: str, what: str = "call update") -> None:
+        """Replace what a live call is doing with ``twiml``."""
+        self._update(call_sid, what, twiml=twiml)
+
+    def redirect(self, call_sid: str, url: str, what: str = "redirect") -> None:
+        """Make a live call fetch its next TwiML from ``url`` (POST, signed by Twilio)."""
+        self._update(call_sid, what, url=url, method="POST")
+
+    def dial(self, to: str, from_: str, url: str, status_callback: str, timeout_s: int) -> str:
+        """Place a call to ``to`` (the person taking a transfer): Twilio fetches ``url`` when it
+        is answered and posts every progress event to ``status_callback``; the new CallSid."""
+        created = self._rest("call to the person", lambda: self._client.api.v2010.accounts(self.account_sid).calls.create(
+            to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
+            status_callback_method="POST", status_callback_event=list(AGENT_EVENTS), timeout=timeout_s,
+        ))
+        sid = getattr(created, "sid", None)
+        if not isinstance(sid, str) or not _SID.match(sid):
+            raise TransferError("Twilio's answer to the call to the person has no CallSid")
+        return sid
+
+    def end(self, call_sid: str, status: str = "completed") -> None:
+        """End a call: ``canceled`` while it is queued or ringing, ``completed`` once answered."""
+        if status not in ("completed", "canceled"):
+            raise TransferError("a call is ended with completed or canceled")
+        self._update(call_sid, "hang-up", status=status)
 
     def hangup(self, call_sid: str) -> None:
         """End the call (``Status=completed``)."""
