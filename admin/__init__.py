@@ -2,7 +2,7 @@
 
 ``create_app(store=None, config=None)`` builds it; ``callflows admin run`` serves it on its
 own port, apart from the phone server. One blueprint per area: auth (login, users, audit),
-flows (edit, versions, publish), testchat, calls, numbers, dashboard.
+flows (edit, versions, publish), testchat, calls, callbacks, numbers, dashboard.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def create_app(store: Store | None = None, config: dict[str, Any] | None = None)
     from admin import models  # noqa: F401 - registers admin_users on Base.metadata
     from admin import security
     from admin.auth import bp as auth_bp
+    from admin.callbacks import bp as callbacks_bp
     from admin.calls import bp as calls_bp
     from admin.dashboard import bp as dashboard_bp
     from admin.flows import bp as flows_bp
@@ -100,7 +101,7 @@ def create_app(store: Store | None = None, config: dict[str, Any] | None = None)
     from admin.testchat import bp as testchat_bp
 
     security.install(app)
-    for bp in (auth_bp, dashboard_bp, flows_bp, testchat_bp, calls_bp, numbers_bp):
+    for bp in (auth_bp, dashboard_bp, flows_bp, testchat_bp, calls_bp, callbacks_bp, numbers_bp):
         app.register_blueprint(bp)
     app.extensions["callflows_testchats"] = TestChats(app.config["ADMIN_TESTCHAT_MAX_SESSIONS"])
 

@@ -1,5 +1,6 @@
-"""Calls: a filtered list and a call page (masked transcript, slots, outcome, latencies, and the
-handoff summary a person taking the call is given: ``callflows.telephony.handoff``).
+"""Calls: a filtered list and a call page (masked transcript, slots, outcome, latencies, the
+handoff summary a person taking the call is given: ``callflows.telephony.handoff``, and the
+warm transfer's attempts and callback requests: ``callflows.store.transfers``).
 
 Only what the store keeps masked is shown: ``turns.text``, ``slot_values.value_masked``
 and ``calls.from_number_masked``. Customer records (names, dates of birth, SSN digits)
@@ -13,9 +14,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask import Blueprint, abort, flash, render_template, request
 from sqlalchemy import func, select
 
+from admin.callbacks import shown_number
 from admin.views import db_text, store
 from callflows.privacy import is_sensitive, mask_value
 from callflows.store import repo
+from callflows.store import transfers as tx
 from callflows.store.models import Appointment, Call, Reservation, SlotValue, Turn
 from callflows.telephony.handoff import SKIPPED_KEYS, build_handoff
 from callflows.verticals import list_verticals
@@ -108,6 +111,9 @@ def show(call_id: str):  # noqa: ANN201
         turns = list(s.scalars(select(Turn).where(Turn.call_id == call_id).order_by(Turn.seq)))
         slot_rows = list(s.scalars(select(SlotValue).where(SlotValue.call_id == call_id).order_by(SlotValue.id)))
         bookings = call_bookings(s, call_id)
+        transfers, callbacks = tx.attempts_of(s, call_id), tx.callback_requests(s, call_id=call_id)
+        for row in (*transfers, *callbacks):
+            s.expunge(row)
     latest: dict[str, SlotValue] = {}
     for row in slot_rows:
         latest[row.name] = row
@@ -117,4 +123,5 @@ def show(call_id: str):  # noqa: ANN201
         handoff = build_handoff(call, slot_rows)
     return render_template("calls/show.html", call=call, turns=turns, slots=list(latest.values()),
                            slot_history=slot_rows, duration=duration, shown_value=shown_value, handoff=handoff,
-                           bookings=bookings)
+                           bookings=bookings, transfers=transfers, callbacks=callbacks,
+                           shown_number=shown_number)
