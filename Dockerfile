@@ -105,8 +105,9 @@ ENV PATH=/app/.venv/bin:$PATH \
 USER callflows:callflows
 EXPOSE 8080 8050 8000
 
-# The phone server's health endpoint (GET /healthz -> {"ok": true}); it answers once the
-# models are loaded (warm-up), hence the start period. compose overrides it for admin and llm.
+# The phone server's liveness endpoint (GET /healthz -> {"ok": true, ...}; readiness: /readyz); it
+# answers once the models are loaded (warm-up), hence the start period. compose overrides it for
+# admin and llm.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=180s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CALLFLOWS_PORT', '8080'), timeout=4)" || exit 1
 

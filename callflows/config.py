@@ -16,6 +16,20 @@ def _flag(name: str) -> bool:
     return (_env(name, "") or "").lower() in ("1", "true", "yes", "on")
 
 
+def _seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; a clear error otherwise."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be above 0 seconds, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None  # None: SQLite at ./var/callflows.db
@@ -44,6 +58,10 @@ class Settings:
     silence_timeout_s: float = 6.0
     host: str = "127.0.0.1"
     port: int = 8080
+    # on SIGTERM, calls in progress go on this long, then are wrapped up (callflows/telephony/drain.py)
+    drain_grace_s: float = 600.0
+    replica_heartbeat_s: float = 10.0  # each replica's heartbeat in the store (callflows/store/replicas.py)
+    replica_stale_s: float = 60.0  # no heartbeat this long: the replica's open calls are swept as lost
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -70,4 +88,7 @@ class Settings:
             silence_timeout_s=float(_env("CALLFLOWS_SILENCE_TIMEOUT_S", "6") or 6),
             host=_env("CALLFLOWS_HOST", "127.0.0.1") or "127.0.0.1",
             port=int(_env("CALLFLOWS_PORT", "8080") or 8080),
+            drain_grace_s=_seconds("CALLFLOWS_DRAIN_GRACE_S", 600.0),
+            replica_heartbeat_s=_seconds("CALLFLOWS_REPLICA_HEARTBEAT_S", 10.0),
+            replica_stale_s=_seconds("CALLFLOWS_REPLICA_STALE_S", 60.0),
         )

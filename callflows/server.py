@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 
 from callflows.config import Settings
+from callflows.telephony.drain_routes import install_drain
 from callflows.telephony.routes import EXTENSION_KEY, TwilioContext, bp
 from callflows.telephony.security import TwilioSignatureChecker
 from callflows.telephony.stream_grant import StreamGrants, derive_key
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, store: Any = None, *, services:
         services = _phone_services(settings, store)
     app.extensions["callflows"] = services
     app.register_blueprint(bp)
+    install_drain(app, settings, store)  # /healthz, /readyz, calls tracked for the drain on SIGTERM
     return app
 
 

@@ -39,8 +39,9 @@ from callflows.config import Settings
 from callflows.server import create_app
 from callflows.store import Store
 from callflows.store.models import Call, Turn
-from callflows.store.sweeper import LOST_OUTCOME, find_lost_calls, sweep_lost_calls
+from callflows.store.sweeper import LOST_OUTCOME, REPLICA_LOST_OUTCOME, find_lost_calls, sweep_lost_calls
 from callflows.telephony.simulator import SimulatedCall, Step
+from tests.fixtures.gunicorn import shared_tts_cache
 from tests.fixtures.twilio import LiveServer
 
 pytestmark = pytest.mark.speech
@@ -59,11 +60,7 @@ HOURS_ANSWER = "Monday to Friday"
 @pytest.fixture(scope="module")
 def tts_cache(tmp_path_factory) -> Path:
     """Static prompts synthesised once for the module (or kept in $CALLFLOWS_TEST_TTS_CACHE)."""
-    env = os.environ.get("CALLFLOWS_TEST_TTS_CACHE")
-    if env:
-        Path(env).mkdir(parents=True, exist_ok=True)
-        return Path(env)
-    return tmp_path_factory.mktemp("tts-cache")
+    return shared_tts_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -485,7 +482,8 @@ def test_killed_worker_other_call_completes_and_the_lost_call_is_swept(phone_env
     db = tmp_path / "serve.db"
     env = dict(os.environ, CALLFLOWS_DATABASE_URL=f"sqlite:///{db}", CALLFLOWS_TTS_CACHE_DIR=str(phone_env),
                CALLFLOWS_VERTICALS_DIR=str(verticals), CALLFLOWS_SILENCE_TIMEOUT_S="30",
-               CALLFLOWS_LOG_LEVEL="INFO", PYTHONPATH=str(ROOT))
+               CALLFLOWS_LOG_LEVEL="INFO", PYTHONPATH=str(ROOT),
+               CALLFLOWS_REPLICA_STALE_S="600")  # the heartbeat sweep (tests/test_drain_processes.py) waits here
     env.pop("TWILIO_AUTH_TOKEN", None)
     exe = Path(sys.executable).parent / "callflows"
     log_path = tmp_path / "serve.log"
@@ -557,7 +555,8 @@ def test_killed_worker_other_call_completes_and_the_lost_call_is_swept(phone_env
             swept = sweep_lost_calls(store, timedelta(minutes=10), now=later)
             assert call_b.id in swept
             call_b, turns_b2 = call_record(store, b.sim.call_sid)
-            assert call_b.status == "failed" and call_b.outcome == LOST_OUTCOME
+            # its worker's heartbeat is as old as its turns: the replica rule names the cause
+            assert call_b.status == "failed" and call_b.outcome == REPLICA_LOST_OUTCOME
             assert call_b.ended_at is not None and call_b.ended_at <= killed_at
             assert call_b.ended_at >= max(t.started_at for t in turns_b2) - timedelta(seconds=1)
             assert call_b.summary["ended_by"] == "sweeper"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from callflows.cli.admin import admin
+from callflows.cli.calls import calls
 from callflows.cli.chat import chat
 from callflows.cli.db import appointments, db
 from callflows.cli.doctor import doctor
@@ -27,7 +28,7 @@ def cli(log_level: str) -> None:
 
 
 for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin, models, eval_command,
-                distill_command, doctor, fillers):
+                distill_command, doctor, fillers, calls):
     cli.add_command(command)
 
 

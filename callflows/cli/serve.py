@@ -28,6 +28,7 @@ import gc
 import logging
 import os
 import secrets
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -39,8 +40,9 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_THREADS = 256
-WORKER_CLASS = "callflows.telephony.http_worker.SlowClientWorker"
+WORKER_CLASS = "callflows.telephony.drain_worker.DrainingWorker"  # SlowClientWorker + the drain on SIGTERM
 WORKER_CONNECTIONS = 4096  # open connections per worker (gunicorn's default 1000); heads waiting count
+GRACEFUL_MARGIN_S = 15  # after the wrap-up: the worker's own exit
 LIMITS_OPTION = "slow_client_limits"  # not a gunicorn setting: make_gunicorn_app hands it to the worker
 LIMIT_ENV = {"header_timeout_s": "CALLFLOWS_HEADER_TIMEOUT_S", "body_timeout_s": "CALLFLOWS_BODY_TIMEOUT_S",
              "max_conn_per_ip": "CALLFLOWS_MAX_CONN_PER_IP"}
@@ -66,8 +68,15 @@ def slow_client_limits(**given: float | int | None) -> SlowClientLimits:
     return SlowClientLimits(**values)
 
 
+def graceful_timeout_s(drain_grace_s: float) -> int:
+    """The master's wait for a draining worker: the grace period, the wrap-up and a margin."""
+    from callflows.telephony.drain import WRAP_UP_S
+
+    return int(drain_grace_s + WRAP_UP_S + GRACEFUL_MARGIN_S + 0.999)
+
+
 def gunicorn_options(host: str, port: int, workers: int, threads: int,
-                     limits: SlowClientLimits | None = None) -> dict[str, Any]:
+                     limits: SlowClientLimits | None = None, drain_grace_s: float = 600.0) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -78,13 +87,23 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int,
         # A gthread worker heartbeats from its main loop, so long calls are fine; the generous
         # timeout covers warm-up (models + cached prompts load before the worker's first heartbeat).
         "timeout": 300,
-        "graceful_timeout": 30,
+        "graceful_timeout": graceful_timeout_s(drain_grace_s),  # SIGTERM drains the calls first
         "keepalive": 5,
         "accesslog": None,  # no access log: URLs are fine, but keep the output to our own logs
         "errorlog": "-",
         "preload_app": False,  # models load in the worker, after the fork
         "control_socket_disable": True,  # gunicorn >= 24's ~/.gunicorn socket: one per user, unneeded
     }
+
+
+def sweep_interval_s() -> float:
+    """CALLFLOWS_SWEEP_INTERVAL_S (default 60; 0: no periodic sweep in this replica)."""
+    raw = os.environ.get("CALLFLOWS_SWEEP_INTERVAL_S", "").strip()
+    try:
+        value = float(raw) if raw else 60.0
+    except ValueError:
+        raise click.ClickException(f"CALLFLOWS_SWEEP_INTERVAL_S must be a number of seconds, not {raw!r}") from None
+    return max(value, 0.0)
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter
@@ -154,7 +173,10 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, header
                                     max_conn_per_ip=max_conn_per_ip)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if insecure_dev:
         settings = dataclasses.replace(settings, insecure_dev=True)
     if not settings.twilio_auth_token and not settings.insecure_dev:
@@ -171,12 +193,15 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, header
     arenas = int(os.environ.get("CALLFLOWS_MALLOC_ARENAS", "0") or 0)
     if limit_malloc_arenas(arenas):  # before the worker and its threads exist
         log.info("malloc arenas limited to %d", arenas)
-    sweep_lost_calls(open_store(upgrade=True))  # migrations once, in the master; calls a dead process left open
+    sweep_lost_calls(open_store(upgrade=True),  # migrations once, in the master; calls a dead process left open
+                     replica_stale_after=timedelta(seconds=settings.replica_stale_s))
     host = host or settings.host
     port = port or settings.port
+    sweep_every_s = sweep_interval_s()
 
     def app_factory() -> Any:
         from callflows.server import create_app
+        from callflows.telephony.drain_routes import start_replica
 
         app = create_app(settings, open_store(upgrade=False))
         services = app.extensions.get("callflows")
@@ -184,6 +209,7 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, header
         if callable(warm_up):
             log.info("loading models before accepting calls")
             warm_up()
+        start_replica(app, settings, sweep_every_s)  # ready; heartbeat; sweeps for dead replicas
         # What start-up loaded lives as long as the process: out of the collector's sight, a
         # burst of new connections no longer triggers a full collection over it (~200 ms).
         gc.collect()
@@ -191,4 +217,5 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, header
         return app
 
     click.echo(f"callflows phone server on http://{host}:{port} ({workers} worker(s) x {threads} threads)", err=True)
-    make_gunicorn_app(app_factory, gunicorn_options(host, port, workers, threads, limits)).run()
+    make_gunicorn_app(app_factory, gunicorn_options(host, port, workers, threads, limits,
+                                                    drain_grace_s=settings.drain_grace_s)).run()

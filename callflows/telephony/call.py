@@ -32,6 +32,7 @@ from callflows.speech.stt import RecognizerStream, Transcript
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
 from callflows.telephony.masking import FillerPlayed, WaitMasker
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
+from callflows.telephony.media_stream import clear_message
 from callflows.telephony.outbound import OutboundAudio, PlayResult
 from callflows.verticals import load_vertical
 
@@ -129,6 +130,7 @@ class CallHandler:
         self._last_activity = time.perf_counter()
         self._closed = threading.Event()
         self._ended = False
+        self._wrapping = False  # the replica is going away: only wrap_up's last words are sent
         self._finished = False
         self._finish_lock = threading.Lock()
         services.call_started()
@@ -276,7 +278,7 @@ class CallHandler:
             self._digits = ""
 
     def _send(self, message: str) -> None:
-        if self._closed.is_set():
+        if self._closed.is_set() or self._wrapping:
             return
         with self._send_lock:
             try:
@@ -533,6 +535,42 @@ class CallHandler:
     def ended(self) -> bool:
         """The dialogue is over (goodbye, transfer): the route closes the socket."""
         return self._ended
+
+    def wrap_up(self, goodbye: str, handing_over: str) -> str:
+        """The replica is shutting down and the grace period is over (callflows/telephony/drain.py):
+        the dialogue goes quiet, one last sentence in the call's own voice, then a person (the
+        vertical's number, cold, so nothing is left on this replica) or goodbye, and a complete
+        record. Never silence. Returns the outcome recorded."""
+        if self._closed.is_set() or self._ended:
+            return "already_ended"
+        self._wrapping = True
+        number = self.session.flow.transfer_number if self.services.twilio is not None else None
+        outcome = "drained_transferred" if number else "drained"
+        self._send_last(clear_message(self.start_event.stream_sid))  # what the dialogue had buffered
+        last = OutboundAudio(self._send_last, self.start_event.stream_sid)
+        last.play(self.services.speech(handing_over if number else goodbye), label="drain")
+        last.wait_played(timeout=15)
+        self.session.state.outcomes.append(outcome)
+        if number:
+            self.session.state.transferred_to = number
+        self._finish(outcome)  # complete before the person's phone rings (the whisper reads it)
+        if number:
+            try:
+                self.services.twilio.transfer(self.start_event.call_sid, number, whisper_url=self._whisper_url())
+            except Exception as exc:  # noqa: BLE001 - the caller heard "connecting you": say goodbye instead
+                self.log.error("drain transfer failed: %s", type(exc).__name__)
+                last.play(self.services.speech(goodbye), label="drain")
+                last.wait_played(timeout=15)
+        self.log.info("wrapped up for shutdown: %s", outcome)
+        self._ended = True
+        return outcome
+
+    def _send_last(self, message: str) -> None:
+        with self._send_lock:
+            try:
+                self._send_raw(message)
+            except Exception as exc:  # noqa: BLE001 - the caller is gone
+                self.log.warning("socket send failed: %s", type(exc).__name__)
 
 
 class _MaskedWait:
