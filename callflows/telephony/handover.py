@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from callflows.logs import call_logger
 from callflows.store.models import Call
+from callflows.telephony import metrics
 from callflows.telephony.outbound import OutboundAudio
 from callflows.telephony.transfer import TransferError
 from callflows.telephony.transfer_settings import load_transfer_settings
@@ -65,10 +66,15 @@ def hand_over(services: "PhoneServices", request: HandOverRequest, send: Callabl
             twilio.transfer(request.caller_sid, request.number, whisper_url=request.whisper_url)
     except TransferError as exc:
         clog.error("transfer failed (%s): %s", "warm" if warm else "cold", exc)
+        metrics.error("transfer_refused")
+        if not warm:  # a warm one counts its own outcome (warm_transfer.py)
+            metrics.transfer("cold", "failed")
         _note_failure(services, request.call_id, "warm" if warm else "cold")
         _say(services, send, request.stream_sid, TRANSFER_FAILED, clog)
         return HandOver(False, "warm" if warm else "cold")
     clog.info("handed over (%s transfer)", "warm" if warm else "cold")
+    if not warm:
+        metrics.transfer("cold", "dialed")
     return HandOver(True, "warm" if warm else "cold")
 
 

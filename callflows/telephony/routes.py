@@ -360,6 +360,7 @@ def media(ws: Any, token: str) -> None:
     skips = _SkipLog()
     send = _LockedSend(ws)
     handler: Any = None
+    vertical = ""
     clog: Any = log
     reason = "socket_closed"
     opened = last_message = time.monotonic()
@@ -416,6 +417,8 @@ def media(ws: Any, token: str) -> None:
                 factory = ctx.resume_factory or _resume_factory() if verdict.grant.resume else _handler_factory(ctx)
                 extra = {"base_url": public_base_url(ctx.settings)} if getattr(factory, "accepts_base_url", False) else {}
                 handler = factory(services, send=send, start=event, **extra)
+                metrics_routes.stream_opened(verdict.grant.vertical)
+                vertical = verdict.grant.vertical
                 call_id = getattr(handler, "call_id", None)
                 if call_id:
                     clog = call_logger(__name__, call_id)
@@ -442,6 +445,8 @@ def media(ws: Any, token: str) -> None:
             except Exception:  # noqa: BLE001
                 clog.exception("call handler failed to close")
         skips.summary(clog)
+        metrics_routes.stream_closed(ctx, vertical, getattr(handler, "call_id", None) if handler else None,
+                                     getattr(handler, "stats", None), reason, sum(skips.counts.values()))
         clog.info("media stream closed (%s)", reason)
 
 
@@ -461,4 +466,4 @@ def _refuse_stream(ctx: TwilioContext, services: Any, send: Callable[[str], None
             log.exception("the apology could not be spoken")
 
 
-from callflows.telephony import transfer_routes  # noqa: E402 - the warm transfer's webhooks, on this blueprint
+from callflows.telephony import metrics_routes, transfer_routes  # noqa: E402 - more routes on this blueprint

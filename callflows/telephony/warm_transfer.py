@@ -38,6 +38,7 @@ from callflows.store import transfers as tx
 from callflows.store.db import Store
 from callflows.store.models import Call
 from callflows.store.types import utcnow
+from callflows.telephony import metrics
 from callflows.telephony.transfer import TransferError
 from callflows.telephony.transfer_settings import TransferSettings
 from callflows.telephony.warm_twiml import ACCEPT_KEY, hold_twiml
@@ -151,6 +152,8 @@ class WarmTransfers:
                                  transfer_to=attempt.number)
             if won and attempt is not None:
                 call_logger(__name__, attempt.call_id).info("warm transfer %s: accepted, caller connected", attempt_id)
+                metrics.transfer("warm", tx.ACCEPTED)
+                metrics.call_finished(attempt.vertical, "transferred", escalated=False, transferred=True)
             return won
         why = "no key pressed" if not digits else "declined with a key"
         self._decide(attempt_id, "declined", why, end_agent=False, from_states=(tx.SCREENING,))
@@ -180,6 +183,9 @@ class WarmTransfers:
             return False
         clog = call_logger(__name__, attempt.call_id)
         clog.info("warm transfer %s: %s (%s)", attempt_id, state, detail)
+        metrics.transfer("warm", state)
+        if not return_caller:  # nobody comes back to the bot: the call is over now
+            metrics.call_finished(attempt.vertical, f"transfer_{state}", escalated=False, transferred=False)
         if end_agent and attempt.agent_sid and state not in ("busy", "no_answer", "failed", "canceled"):
             try:  # a line still ringing is canceled; one answered (screening) is hung up
                 self.twilio.end(attempt.agent_sid, "canceled" if before.state in (tx.DIALING, tx.RINGING)
@@ -196,6 +202,8 @@ class WarmTransfers:
             self.twilio.redirect(attempt.caller_sid, url(self.base_url, "return", attempt.id), "return to the bot")
         except TransferError as exc:
             clog.error("warm transfer %s: the caller could not be sent back to the bot: %s", attempt.id, exc)
+            metrics.error("transfer_refused")
+            metrics.call_finished(attempt.vertical, "transfer_return_failed", escalated=False, transferred=False)
             with self.store.session() as s:
                 self._record(s, attempt.call_id, "transfer_return_failed", attempt.id, attempt.state)
 

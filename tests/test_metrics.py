@@ -1,0 +1,117 @@
+"""``GET /metrics`` on the phone server: a real server, a real Media Stream and store; a call
+plants personal data everywhere it can (caller number, outcome, summary, slots) and the
+scrape, parsed as Prometheus parses it, counts the call, its turn latencies and the errors
+without one personal value in a label."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Iterator
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from callflows.config import Settings
+from callflows.server import create_app
+from callflows.store import Store, repo
+from callflows.telephony.call import TurnLatency
+from callflows.telephony.routes import EXTENSION_KEY
+from callflows.telephony.media_stream import StreamStart
+from tests.fixtures.twilio import AUTH_TOKEN, LiveServer, StreamLeg, answer_call
+
+CALLER = "+15557654321"
+PLANTED = ("Jane Smith", "1985-03-05", "123-45-6789", "4111111111111111", "7654321", "6789", "Jane", "1985")
+PLANTED_OUTCOME = "booked for Jane Smith 1985-03-05 ssn 123-45-6789"
+
+
+class PlantedHandler:
+    """A call that leaves personal data in its record and two measured turns."""
+
+    def __init__(self, services: SimpleNamespace, send: object, start: StreamStart):
+        self.store: Store = services.store
+        with self.store.session() as s:
+            call = repo.start_call(s, "dental_clinic", "phone", twilio_call_sid=start.call_sid,
+                                   from_number=start.custom_parameters.get("from"))
+            repo.set_slot(s, call.id, "date_of_birth", "date", "1985-03-05", turn_seq=1, pii=True)
+            self.call_id = call.id
+        self.stats = SimpleNamespace(latencies=[
+            TurnLatency(endpoint_ms=400, stt_ms=250, nlu_ms=30, tts_first_audio_ms=180, total_ms=900),
+            TurnLatency(endpoint_ms=600, stt_ms=1250, nlu_ms=40, tts_first_audio_ms=None, total_ms=None),
+        ])
+
+    def on_event(self, event: object) -> None:
+        pass
+
+    def close(self, reason: str) -> None:
+        with self.store.session() as s:
+            repo.finish_call(s, self.call_id, PLANTED_OUTCOME, summary={"who": "Jane Smith", "ssn": "123-45-6789",
+                                                                         "card": "4111111111111111"})
+
+
+@pytest.fixture
+def server(store: Store) -> Iterator[str]:
+    settings = Settings(twilio_auth_token=AUTH_TOKEN)
+    app = create_app(settings, store, services=SimpleNamespace(settings=settings, store=store))
+    app.extensions[EXTENSION_KEY].handler_factory = PlantedHandler
+    with LiveServer(app) as live:
+        yield live.url
+
+
+def _scrape(url: str, **headers: str) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+    resp = requests.get(f"{url}/metrics", headers=headers, timeout=10)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(resp.text) for s in family.samples}
+    return resp.text, samples
+
+
+def _value(samples: dict, name: str, **labels: str) -> float:  # noqa: ANN001
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_a_call_is_counted_with_its_latencies_and_no_personal_data_in_the_scrape(server: str) -> None:
+    _, before = _scrape(server)
+    invite = answer_call(server, from_number=CALLER)
+    leg = StreamLeg(invite.ws_url, invite.params, invite.params["call_sid"], invite.headers())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _, during = _scrape(server)
+        if _value(during, "callflows_calls_in_progress", vertical="dental_clinic") > \
+                _value(before, "callflows_calls_in_progress", vertical="dental_clinic"):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the call was never in progress")
+    leg.send_raw("{not json")  # a malformed message: skipped and counted
+    time.sleep(0.3)
+    leg.stop()
+    time.sleep(1.0)
+    text, after = _scrape(server)
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert delta("callflows_calls_total", vertical="dental_clinic", outcome="other", route="bot") == 1
+    assert _value(after, "callflows_calls_in_progress", vertical="dental_clinic") == \
+        _value(before, "callflows_calls_in_progress", vertical="dental_clinic")
+    assert delta("callflows_turn_latency_seconds_count", part="stt") == 2
+    assert delta("callflows_turn_latency_seconds_count", part="total") == 1  # a turn with no reply audio
+    assert delta("callflows_turn_latency_seconds_bucket", part="stt", le="0.3") == 1
+    assert delta("callflows_turn_latency_seconds_sum", part="nlu") == pytest.approx(0.07)
+    assert delta("callflows_errors_total", kind="stream_message_skipped") == 1
+    names_and_labels = "\n".join(line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#"))
+    leaked = [p for p in PLANTED if p in names_and_labels or p.replace("-", "_") in names_and_labels]
+    assert not leaked, leaked  # (sample values are numbers: a timestamp may contain any digits)
+    for name, labels in after:
+        for _key, value in labels:
+            assert value.replace("_", "").replace(".", "").replace("+", "").isalnum() or value in ("+Inf",), value
+            assert not any(ch.isdigit() for ch in value) or name.endswith("_bucket"), (name, value)
+
+
+def test_the_scrape_can_require_a_bearer_token(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLFLOWS_METRICS_TOKEN", "s3cret-token")
+    assert requests.get(f"{server}/metrics", timeout=10).status_code == 401
+    assert requests.get(f"{server}/metrics", headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
+    _scrape(server, Authorization="Bearer s3cret-token")
