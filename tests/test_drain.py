@@ -130,6 +130,8 @@ def test_probes_and_the_redirect_while_draining(sqlite_store: Store) -> None:
     assert answer.status_code == 200
     redirect = ET.fromstring(answer.data).find("./Redirect")
     assert redirect is not None and redirect.text == f"{PUBLIC_URL}/twilio/voice" and redirect.get("method") == "POST"
+    back = _voice(client, "CA" + "2" * 32)  # it came back here: no other replica took it, so no loop
+    assert ET.fromstring(back.data).find("./Connect/Stream") is not None
     unsigned = client.post("/twilio/voice", data={"CallSid": "CA" + "3" * 32})
     assert unsigned.status_code == 403  # the drain answers nothing unsigned
     assert client.post("/twilio/status", data={"CallSid": "CA" + "2" * 32}).status_code == 403  # as before

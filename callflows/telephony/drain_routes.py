@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -55,6 +56,29 @@ class HealthReport:
     ok: bool = True  # the process answers (liveness)
 
 
+class RedirectedCalls:
+    """The CallSids this draining replica sent back through the load balancer (the newest 1000).
+
+    Why: with a single replica, or a load balancer that has not yet taken this one out, the
+    redirected webhook comes back here; redirecting it again would loop.  The second time, the
+    call is answered here (and wrapped up at the grace limit if it is still going on)."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        self._sids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, call_sid: str) -> bool:
+        with self._lock:
+            if call_sid in self._sids:
+                return False
+            self._sids[call_sid] = None
+            if len(self._sids) > self.LIMIT:
+                self._sids.popitem(last=False)
+            return True
+
+
 @dataclass
 class ReplicaState:
     """What the probes report; ``app.extensions["callflows.drain"]``."""
@@ -66,6 +90,7 @@ class ReplicaState:
     _db_checked_at: float = 0.0
     _db_ok: bool = False
     _db_lock: threading.Lock = field(default_factory=threading.Lock)
+    redirected: RedirectedCalls = field(default_factory=RedirectedCalls)
 
     def database_ok(self) -> bool:
         with self._db_lock:
@@ -160,7 +185,11 @@ def _redirect_new_calls() -> Response | None:
     if ctx.checker is not None and not ctx.checker.check_webhook(request):
         return None  # the voice route refuses it (403) as usual
     call_sid = request.form.get("CallSid", "")[:64]
-    call_logger(__name__, call_sid or None).info("draining: the new call goes back through the load balancer")
+    clog = call_logger(__name__, call_sid or None)
+    if call_sid and not state.redirected.first_time(call_sid):
+        clog.warning("draining, but the redirected call came back: no other replica took it, answered here")
+        return None
+    clog.info("draining: the new call goes back through the load balancer")
     return Response(redirect_twiml(f"{public_base_url(ctx.settings)}{VOICE_PATH}"), mimetype="text/xml")
 
 
