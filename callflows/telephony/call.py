@@ -29,6 +29,7 @@ from callflows.dialogue import BotReply, DialogueSession
 from callflows.logs import call_logger
 from callflows.speech import codec
 from callflows.speech.stt import RecognizerStream, Transcript
+from callflows.speech.turn_end import TurnEndDecider
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
 from callflows.telephony.masking import FillerPlayed, WaitMasker
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
@@ -107,6 +108,7 @@ class CallHandler:
         self._send_lock = threading.Lock()
         self.out = OutboundAudio(self._send, start.stream_sid)
         self.endpointer = Endpointer(services.endpoint_config, self.session.expectation)
+        self.turn_end = TurnEndDecider(services.turn_end_model)
         self.stats = CallStats()
         self.masker = WaitMasker(
             self.out, services.waiting_config(vertical), services.fillers,
@@ -119,7 +121,6 @@ class CallHandler:
         self._turn_audio = bytearray()  # the turn in progress, for the barge-in check
         self._barging = False
         self._barge_after = 0  # frames of speech before the next backchannel check
-        self._checked_partial = ""  # the last partial transcript tested for a complete answer
         self._barge_check: Any = None  # a quick decode deciding whether speech over the bot is a backchannel
         self._barge_ms = 0  # how much speech that decode heard
         self._overlap: tuple[Any, CallerTurn] | None = None  # a turn that ended over the bot, its decode pending
@@ -164,7 +165,7 @@ class CallHandler:
                 self._barging = False
                 self._barge_check = None
                 self._barge_after = 0
-                self._checked_partial = ""
+                self.turn_end.reset()
             elif isinstance(event, SpeechEnded):
                 self._end_of_speech(event)
         if self.endpointer.in_speech and self._stream is not None and not started_now:
@@ -180,20 +181,13 @@ class CallHandler:
             self._flush_digits()
 
     def _check_complete_answer(self) -> None:
-        """Semantic endpointing: at a short pause, if the words heard so far already make a
-        complete answer to the slot asked for, end the turn without waiting out the long
-        silence (which is there for "my birthday is... March... fifth")."""
-        config = self.services.endpoint_config
-        silence = self.endpointer.trailing_silence_ms
-        if silence < config.complete_answer_silence_ms or silence >= config.end_silence_ms(self.endpointer.expectation):
-            return
-        partial = self._stream.partial()
-        if partial and partial != self._checked_partial:
-            self._checked_partial = partial
-            if self.session.is_complete_answer(partial):
-                ended = self.endpointer.end_turn()
-                if ended is not None:
-                    self._end_of_speech(ended)
+        """Semantic endpointing: at a pause, end the turn without waiting out the slot's long
+        silence when the words heard (and the turn model, if one is set) say the answer is
+        complete; or wait longer when they say the caller is not done (speech/turn_end.py)."""
+        if self.turn_end.should_end(self.endpointer, self._stream.partial, self.session.is_complete_answer):
+            ended = self.endpointer.end_turn()
+            if ended is not None:
+                self._end_of_speech(ended)
 
     def _check_barge_in(self) -> None:
         """Speech over the bot: after `barge_in_ms`, a quick decode tells a real interruption

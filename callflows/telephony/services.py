@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from callflows.config import Settings
 from callflows.speech.stt import SpeechRecognizer, Transcript
 from callflows.speech.textnorm import split_sentences
+from callflows.speech.turn_end import TurnEndModel, load_turn_end_model
 from callflows.speech.tts import PromptCache, TextToSpeech
 from callflows.speech.vad import EndpointConfig
 from callflows.verticals import list_verticals, load_vertical
@@ -47,6 +48,11 @@ class PhoneServices:
 
         return WhisperRecognizer(s.whisper_model_path, threads=s.stt_threads, full_window_slots=s.stt_full_window_slots,
                                  constrained_slots=s.stt_constrained)
+
+    @cached_property
+    def turn_end_model(self) -> TurnEndModel | None:
+        """The end-of-turn model of ``Settings.turn_end`` (None: the slot rules alone), shared by the calls."""
+        return load_turn_end_model(self.settings.turn_end, self.settings.turn_end_model)
 
     @cached_property
     def tts(self) -> TextToSpeech:
@@ -89,6 +95,7 @@ class PhoneServices:
         missing filler audio before the first call."""
         self.recognizer.load()
         self.tts.load()
+        _ = self.turn_end_model
         count = fillers = 0
         for name in list_verticals():
             try:
