@@ -1,4 +1,4 @@
-"""``GET /metrics`` on the phone server: a real server, a real Media Stream and store; a call
+"""``GET /metrics`` and OpenTelemetry traces of the phone server: a real server, a real Media Stream and store; a call
 plants personal data everywhere it can (caller number, outcome, summary, slots) and the
 scrape, parsed as Prometheus parses it, counts the call, its turn latencies and the errors
 without one personal value in a label."""
@@ -35,6 +35,11 @@ class PlantedHandler:
             call = repo.start_call(s, "dental_clinic", "phone", twilio_call_sid=start.call_sid,
                                    from_number=start.custom_parameters.get("from"))
             repo.set_slot(s, call.id, "date_of_birth", "date", "1985-03-05", turn_seq=1, pii=True)
+            repo.add_turn(s, call.id, "bot", "Hello, what is your date of birth?")
+            repo.add_turn(s, call.id, "caller", "Jane Smith, March 5 1985", endpoint_ms=400, stt_ms=250, nlu_ms=30,
+                          tts_first_audio_ms=180, total_ms=900, mask=False)
+            repo.add_turn(s, call.id, "caller", "my social is 123-45-6789", endpoint_ms=600, stt_ms=1250,
+                          nlu_ms=40, mask=False)
             self.call_id = call.id
         self.stats = SimpleNamespace(latencies=[
             TurnLatency(endpoint_ms=400, stt_ms=250, nlu_ms=30, tts_first_audio_ms=180, total_ms=900),
@@ -115,3 +120,40 @@ def test_the_scrape_can_require_a_bearer_token(server: str, monkeypatch: pytest.
     assert requests.get(f"{server}/metrics", timeout=10).status_code == 401
     assert requests.get(f"{server}/metrics", headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
     _scrape(server, Authorization="Bearer s3cret-token")
+
+
+def test_one_trace_per_call_with_a_span_per_turn_and_part_and_no_personal_data(server: str) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from callflows.telephony import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    try:
+        invite = answer_call(server, from_number=CALLER)
+        leg = StreamLeg(invite.ws_url, invite.params, invite.params["call_sid"], invite.headers())
+        time.sleep(0.5)
+        leg.stop()
+        deadline = time.monotonic() + 10
+        while not any(s.name == "call" for s in exporter.get_finished_spans()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        tracing.use_provider(None)
+    spans = exporter.get_finished_spans()
+    (call,) = [s for s in spans if s.name == "call"]
+    turns = [s for s in spans if s.name == "turn"]
+    assert len(turns) == 2 and all(t.parent.span_id == call.context.span_id for t in turns)
+    assert {s.context.trace_id for s in spans} == {call.context.trace_id}
+    parts = {s.name: s for s in spans if s.parent is not None and s.parent.span_id == turns[0].context.span_id}
+    assert set(parts) == {"endpoint", "stt", "nlu", "tts_first_audio"}
+    assert (parts["stt"].end_time - parts["stt"].start_time) == 250_000_000
+    assert parts["stt"].start_time == parts["endpoint"].end_time  # laid end to end
+    assert call.attributes["callflows.vertical"] == "dental_clinic" and call.attributes["callflows.outcome"] == "other"
+    everything = " ".join(f"{s.name} {({k: v for k, v in s.attributes.items() if k != 'callflows.call_id'})}"
+                          for s in spans)  # (the call id is a random uuid: any digits may occur in it)
+    leaked = [p for p in PLANTED if p in everything]
+    assert not leaked, leaked

@@ -11,7 +11,7 @@
 * ``callflows_transfers_total{mode,state}``           how hand-overs ended
 
 Why labels are closed sets: a label value is stored for ever by every scraper, so none may
-carry personal data or grow without bound.  Every value goes through ``_label`` (lower-case
+carry personal data or grow without bound.  Every value goes through ``safe_label`` (lower-case
 letters and underscores, at most 40; anything else becomes ``other``); verticals must be
 installed ones.  With several gunicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` (an empty
 folder, wiped at start) so that a scrape adds up every worker.
@@ -57,26 +57,30 @@ class Latency(Protocol):
     total_ms: float | None
 
 
-def _label(value: object) -> str:
+def safe_label(value: object) -> str:
+    """A label value from a closed set: lower-case letters and underscores, else ``other``."""
     text = str(value or "").strip().lower().replace("-", "_")
     return text if _LABEL.match(text) else "other"
 
 
-def _vertical(name: object) -> str:
+def safe_vertical(name: object) -> str:
+    """An installed vertical's name, else ``other``."""
     return name if isinstance(name, str) and is_known_vertical(name) and _LABEL.match(name) else "other"
 
 
+
+
 def call_started(vertical: str) -> None:
-    CALLS_IN_PROGRESS.labels(_vertical(vertical)).inc()
+    CALLS_IN_PROGRESS.labels(safe_vertical(vertical)).inc()
 
 
 def call_ended(vertical: str) -> None:
-    CALLS_IN_PROGRESS.labels(_vertical(vertical)).dec()
+    CALLS_IN_PROGRESS.labels(safe_vertical(vertical)).dec()
 
 
 def call_finished(vertical: str, outcome: str | None, escalated: bool, transferred: bool) -> None:
     route = "person" if transferred else "llm" if escalated else "bot"
-    CALLS.labels(_vertical(vertical), _label(outcome or "unknown"), route).inc()
+    CALLS.labels(safe_vertical(vertical), safe_label(outcome or "unknown"), route).inc()
 
 
 def observe_turn(turn: Latency) -> None:
@@ -87,11 +91,11 @@ def observe_turn(turn: Latency) -> None:
 
 
 def error(kind: str, count: int = 1) -> None:
-    ERRORS.labels(_label(kind)).inc(count)
+    ERRORS.labels(safe_label(kind)).inc(count)
 
 
 def transfer(mode: str, state: str) -> None:
-    TRANSFERS.labels(_label(mode), _label(state)).inc()
+    TRANSFERS.labels(safe_label(mode), safe_label(state)).inc()
 
 
 def scrape() -> bytes:

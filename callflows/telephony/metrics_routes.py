@@ -15,9 +15,12 @@ from typing import Protocol
 from flask import Response, request
 
 from callflows.logs import call_logger
-from callflows.store.models import Call
+from sqlalchemy import select
+
+from callflows.store.models import Call, Turn
 from callflows.telephony import metrics
 from callflows.telephony.routes import TwilioContext, bp
+from callflows.telephony.tracing import CallTrace, TurnTiming, record_call
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,15 @@ def stream_closed(ctx: TwilioContext, vertical: str, call_id: str | None, stats:
     try:
         with ctx.store.session() as s:
             call = s.get(Call, call_id)
-            outcome, escalated, transferred = ((call.outcome, bool(call.escalated), bool(call.transferred))
-                                               if call is not None else (None, False, False))
+            if call is None:
+                return
+            outcome, escalated, transferred = call.outcome, bool(call.escalated), bool(call.transferred)
+            route = "person" if transferred else "llm" if escalated else "bot"
+            turns = [TurnTiming(t.seq, t.started_at, t.endpoint_ms, t.stt_ms, t.nlu_ms, t.tts_first_audio_ms,
+                                t.total_ms)
+                     for t in s.scalars(select(Turn).where(Turn.call_id == call_id, Turn.speaker == "caller")
+                                        .order_by(Turn.seq))]
+            trace = CallTrace(call_id, call.vertical, outcome, route, call.started_at, call.ended_at, turns)
     except Exception as exc:  # noqa: BLE001 - metrics never break a call
         call_logger(__name__, call_id).warning("call not counted: %s", type(exc).__name__)
         return
@@ -68,3 +78,7 @@ def stream_closed(ctx: TwilioContext, vertical: str, call_id: str | None, stats:
         metrics.observe_turn(turn)
     if outcome != PENDING:  # a warm transfer's call is counted when its outcome is known
         metrics.call_finished(vertical, outcome, escalated, transferred)
+        try:
+            record_call(trace)
+        except Exception as exc:  # noqa: BLE001 - a tracing failure never touches a call
+            call_logger(__name__, call_id).warning("trace not recorded: %s", type(exc).__name__)
