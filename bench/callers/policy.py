@@ -39,7 +39,7 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
     ("last_name", ("last name", "surname", "family name")),
     ("first_name", ("first name",)),
     ("name", ("name",)),
-    ("dob", ("date of birth", "birthday", "born")),
+    ("dob", ("date of birth", "birthday", "born", "birth")),  # "day to birth": its own hearing of the bot
     ("factor", ("social security", "last four", "zip code", "last 4")),
     ("reservation_number", ("reservation number", "confirmation number")),
     ("old_arrival", ("arrival date on the reservation", "arrival date on your reservation")),

@@ -151,12 +151,22 @@ class DialogueSession(ReadBack, Hold):
             return Expectation(
                 slot=spec.name,
                 slot_type=spec.type,
-                digits_length=spec.length,
+                digits_length=self._keypad_length(spec.name),
                 choices=tuple(spec.choices),
                 pii=spec.pii,
                 spelling=spec.type == "person_name" and st.spell_base.get(spec.name) is not None,
             )
         return Expectation()
+
+    def _keypad_length(self, slot: str) -> int | None:
+        """How many keys end a keypad entry for the slot asked: its length, or, when its step
+        takes one of several slots ("your reservation number, or the phone number on it"), the
+        longest of theirs, so ten keys of a phone number are not cut after the six of a reference."""
+        form = self.flow.forms.get(self.state.active_form or "")
+        step = next((s for s in form.steps if slot in s.slots), None) if form else None
+        lengths = [self.flow.slots[s].length for s in (step.slots if step else (slot,))]
+        known = [n for n in lengths if n]
+        return max(known) if known else None
 
     def is_complete_answer(self, text: str) -> bool:
         """Whether `text` already answers what the bot asked (a whole date of birth, all
