@@ -17,6 +17,7 @@ from callflows.config import Settings
 from callflows.server import create_app
 from callflows.store import Store, repo
 from callflows.telephony.call import TurnLatency
+from callflows.telephony.drain import LiveCalls, TrackedFactory
 from callflows.telephony.routes import EXTENSION_KEY
 from callflows.telephony.media_stream import StreamStart
 from tests.fixtures.twilio import AUTH_TOKEN, LiveServer, StreamLeg, answer_call
@@ -59,7 +60,8 @@ class PlantedHandler:
 def server(store: Store) -> Iterator[str]:
     settings = Settings(twilio_auth_token=AUTH_TOKEN)
     app = create_app(settings, store, services=SimpleNamespace(settings=settings, store=store))
-    app.extensions[EXTENSION_KEY].handler_factory = PlantedHandler
+    # wrapped as in production (callflows/telephony/drain_routes.py: install_drain)
+    app.extensions[EXTENSION_KEY].handler_factory = TrackedFactory(lambda: PlantedHandler, LiveCalls())
     with LiveServer(app) as live:
         yield live.url
 

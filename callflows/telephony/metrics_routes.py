@@ -47,9 +47,12 @@ def stream_opened(vertical: str) -> None:
     metrics.call_started(vertical)
 
 
-def stream_closed(ctx: TwilioContext, vertical: str, call_id: str | None, stats: _Stats | None, reason: str,
-                  skipped: int) -> None:
-    """A stream with a call handler closed: the call's outcome and turn latencies, the errors."""
+def stream_closed(ctx: TwilioContext, vertical: str, handler: object, reason: str, skipped: int) -> None:
+    """A stream closed: the errors; with a call handler, the call's outcome and turn latencies.
+    The handler may be wrapped (``callflows.telephony.drain.TrackedCall``: ``inner``)."""
+    inner = getattr(handler, "inner", handler)
+    call_id: str | None = getattr(inner, "call_id", None) if inner is not None else None
+    stats: _Stats | None = getattr(inner, "stats", None)
     if reason in STREAM_ERRORS:
         metrics.error(f"stream_{reason}")
     if skipped:

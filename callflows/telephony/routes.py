@@ -445,8 +445,7 @@ def media(ws: Any, token: str) -> None:
             except Exception:  # noqa: BLE001
                 clog.exception("call handler failed to close")
         skips.summary(clog)
-        metrics_routes.stream_closed(ctx, vertical, getattr(handler, "call_id", None) if handler else None,
-                                     getattr(handler, "stats", None), reason, sum(skips.counts.values()))
+        metrics_routes.stream_closed(ctx, vertical, handler, reason, sum(skips.counts.values()))
         clog.info("media stream closed (%s)", reason)
 
 

@@ -35,7 +35,7 @@ from callflows.telephony.transfer_settings import TransferSettings, load_transfe
 from callflows.telephony.twiml import connect_stream_twiml, hangup_twiml
 from callflows.telephony.warm_transfer import PREFIX, TwilioLegs, WarmTransfers, url
 from callflows.telephony.warm_twiml import (
-    DECLINED_TEXT, GONE_TEXT, goodbye_twiml, join_twiml, music_twiml, screen_twiml,
+    ACCEPT_KEY, DECLINED_TEXT, GONE_TEXT, goodbye_twiml, join_twiml, music_twiml, screen_twiml,
 )
 from callflows.verticals import UnknownVertical, vertical_root
 
@@ -139,7 +139,8 @@ def transfer_decide(ctx: TwilioContext, attempt_id: str) -> Response:
     transfers = _transfers(ctx)
     if transfers is not None and transfers.decide(attempt_id, digits):
         return _xml(join_twiml(attempt_id))
-    return _xml(goodbye_twiml(DECLINED_TEXT))
+    # 1 pressed too late (the caller hung up, or is back with the bot): say so
+    return _xml(goodbye_twiml(GONE_TEXT if digits == ACCEPT_KEY else DECLINED_TEXT))
 
 
 @bp.post(f"{PREFIX}/agent-status")
