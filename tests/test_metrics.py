@@ -159,3 +159,17 @@ def test_one_trace_per_call_with_a_span_per_turn_and_part_and_no_personal_data(s
                           for s in spans)  # (the call id is a random uuid: any digits may occur in it)
     leaked = [p for p in PLANTED if p in everything]
     assert not leaked, leaked
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_server_exports(server: str) -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parent.parent / "deploy/grafana/callflows-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    text, _ = _scrape(server)
+    exported = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    used = {m for e in exprs for m in re.findall(r"\bcallflows_[a-z_]+", e)}
+    missing = {m for m in used if m not in exported and re.sub(r"_(bucket|sum|count)$", "", m) not in exported}
+    assert used and not missing, missing
