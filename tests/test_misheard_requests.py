@@ -74,3 +74,24 @@ def test_declining_a_person_at_the_top_offers_the_menu(store, verticals):
     assert "book" in reply.lower() and "what else" not in reply.lower()
     session.handle_text("i'd like to book a cleaning")
     assert session.state.active_form == "book_appointment"
+
+
+def test_a_name_corrected_again_and_again_at_the_summary_does_not_go_round(store, verticals):
+    """Once a name is kept for the team to check, a new version is taken without another
+    read-back, and a summary disputed over and over brings the offer of a person (once per
+    three more summaries) instead of the same question for ever."""
+    session = DialogueSession(verticals["dental_clinic"], store, now=NOW)
+    session.start()
+    for line in ("i'd like to book a cleaning", "anyone", "next tuesday", "ten am"):
+        session.handle_text(line)
+    session.handle_text("5551234567", source="dtmf")
+    replies = [session.handle_text(f"no my name is {name}").text for name in
+               ("tari capita", "tari capita pools", "tariq pappetapulos", "tori papa")]
+    assert session.state.slots["name_unverified"] and replies[-1].startswith("Thank you. I'll note it")
+    replies = [session.handle_text(f"no my name is {name}").text for name in ("terry pappas", "tariq papi", "toro pop")]
+    assert all("Is that right?" not in r for r in replies)  # no read-back of a name already kept
+    assert "connect you" in replies[-1] and "Shall I book" in replies[0]
+    assert session.state.slots["full_name"] == "Toro Pop"
+    again = session.handle_text("no thanks let's keep going").text
+    assert "Shall I book" in again  # declined: the summary once more, not the offer again
+    assert "is booked for" in session.handle_text("yes please").text

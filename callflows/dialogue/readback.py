@@ -58,6 +58,9 @@ class ReadBack:
                 st.confirmed.add(slot)
             else:
                 origin = "caller"
+                unverified = self.flow.slots[slot].confirm and self.flow.slots[slot].confirm.unverified_slot
+                if unverified and st.slots.get(unverified):  # already kept for the team to check: reading
+                    st.confirmed.add(slot)                   # it back again would only go round
             st.origins[slot] = origin
             letters = st.spelled.get(slot)
             if letters and letters.lower() not in str(value).lower().replace(" ", ""):

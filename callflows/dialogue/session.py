@@ -52,6 +52,9 @@ MAX_HESITATIONS = 2  # hesitations in a row answered gently; then the turn is ha
 _START_OVER_WORDS = re.compile(r"\b(start|restart|over|again|begin|beginning|reset|scratch)\b")
 
 
+MAX_SUMMARIES = 3  # a form's summary read this often (each after a correction) before a person is offered
+
+
 def _says_start_over(text: str) -> bool:
     """Whether the words ask to start over: a classifier's "start_over" alone is not enough
     ("let's keep going" sits next to "let's start again" for a sentence encoder)."""
@@ -794,6 +797,11 @@ class DialogueSession(ReadBack, Hold):
                 return offer if offer is not None else self._prompt(self._step_prompt(step))
         st.requested = None
         if form.confirm:
+            key = f"confirm:{form.name}"  # corrections at the summary, round and round: offer a person
+            asks = st.step_asks[key] = st.step_asks.get(key, 0) + 1
+            if asks % (MAX_SUMMARIES + 1) == 0:  # once; declined, the summary is read again
+                st.pending = OFFER_HUMAN
+                return self._say("offer_human")
             st.pending = CONFIRM
             return self._prompt(self._render(form.confirm.prompt))
         return " ".join(self._complete(form))
