@@ -150,8 +150,24 @@ CHOICES = {
     ("cleaning and an exam", ["cleaning", "checkup"]),
     ("with doctor patel", ["Dr. Patel"]),
     ("Dr. Patel", ["Dr. Patel"]),
-    ("cleanings", []),
+    ("cleanings", ["cleaning"]),  # a near miss of a one-word choice (below)
     ("nothing like that", []),
 ])
 def test_enum(text: str, expected: list[str]) -> None:
     assert [v.value for v in extract("enum", text, CTX, choices=CHOICES)] == expected
+
+
+PHONE_CHOICES = {"patel": ["dr patel"], "garcia": ["dr garcia"], "any": ["anyone", "any"], "whitening": [],
+                 "filling": [], "consultation": [], "family": ["family room"], "double": [], "twin": [], "suite": []}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("dr narcia", ["garcia"]),             # what the phone line made of "Dr. Garcia"
+    ("a widening please", ["whitening"]),
+    ("a filing", ["filling"]),
+    ("garcia or narcia", ["garcia"]),     # an exact match wins; no near miss is looked for
+    ("feeling", []), ("trouble", []), ("finally", []), ("a sweet", []), ("petal", []), ("hotel", []),
+    ("the weather", []), ("twine", []),  # short choices ("twin") never match by near miss
+])
+def test_enum_near_misses(text: str, expected: list[str]) -> None:
+    assert [v.value for v in extract("enum", text, CTX, choices=PHONE_CHOICES)] == expected
