@@ -131,6 +131,9 @@ def _run_call(audio: bytes, expectation: Expectation, decider: TurnEndDecider) -
                 assert event is not None
                 ended.append(event)
         if endpointer.trailing_silence_ms:
+            pending = stream._pending  # a decode in flight lands before the next 20 ms, as on an idle machine:
+            if pending is not None:    # a loaded test machine must not decide this test (the timing is benchmarked)
+                pending.exception(timeout=30)
             time.sleep(FRAME_S)  # pauses in real time: the background decode lands as in a call
     return ended
 
