@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from end_of_turn_set import Item
 
 from callflows.nlu.values import ParseContext, extract, parse_yes_no
+from callflows.nlu.values.complete import completes_answer
 from callflows.speech import codec
 from callflows.speech.expectation import Expectation
 from callflows.speech.turn_end import TurnSnapshot
@@ -77,30 +78,22 @@ _CTX = ParseContext(now=datetime(2026, 11, 22, 10, 0, tzinfo=ZoneInfo("America/N
 
 def slot_complete(text: str, expectation: Expectation) -> bool:
     """What ``DialogueSession.is_complete_answer`` says for a slot of this expectation, with the
-    value parsers alone (the benchmark has no dialogue): a yes or no; a value of the slot type,
-    ten digits for a phone number, two words for a name; free speech never."""
+    value parsers alone (the benchmark has no dialogue): a yes or no; else the first value of the
+    slot type, judged by the dialogue's own rule (``completes_answer``); free speech never."""
     if not text.strip():
         return False
     if expectation.yes_no:
         return parse_yes_no(text) is not None
     kind = expectation.slot_type
-    if kind is None or kind == "text":
+    if kind is None or kind == "text" or (kind == "digits" and expectation.digits_length is None):
         return False
     options: dict[str, object] = {}
     if kind == "digits":
-        if expectation.digits_length is None:
-            return False
         options["length"] = expectation.digits_length
     if kind == "enum":
         options["choices"] = {c: [c] for c in expectation.choices}
     value = next((v for v in extract(kind, text, _CTX, **options) if v.value is not None), None)
-    if value is None:
-        return False
-    if kind == "phone_number":
-        return sum(ch.isdigit() for ch in str(value.value)) >= 10
-    if kind == "person_name":
-        return len(str(value.value).split()) >= 2
-    return True
+    return completes_answer(kind, value, expectation.digits_length)
 
 
 class Partials:

@@ -295,3 +295,14 @@ def test_stolen_card_in_other_words_freezes_it(store, bank, said):
     with store.session() as s:
         card = s.scalars(select(Card).where(Card.last4 == "5521")).one()
         assert card.status == "frozen"
+
+
+@pytest.mark.parametrize(("intent", "text", "allowed"), [
+    ("start_over", "can we start over", True), ("start_over", "scratch that", True),
+    ("start_over", "no let's keep going", False), ("start_over", "forget it", False),
+    ("human", "keep going", True),  # intents without required words are the classifier's call
+])
+def test_built_in_intents_that_need_their_words(intent: str, text: str, allowed: bool) -> None:
+    from callflows.nlu.builtin_intents import has_required_words
+
+    assert has_required_words(intent, text) is allowed

@@ -35,10 +35,12 @@ from callflows.flow.spec import FormSpec, FormStep
 from callflows.flow.templates import render
 from callflows.logs import call_logger
 from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult, slot_options
+from callflows.nlu.builtin_intents import has_required_words
 from callflows.nlu.keywords import keywords_said
 from callflows.nlu.hesitation import GOODBYE_CONFIDENCE, explicit_goodbye, hesitation
 from callflows.nlu.smalltalk import small_talk
 from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
+from callflows.nlu.values.complete import completes_answer
 from callflows.nlu.values.counts import homophone_counts
 from callflows.nlu.values.date_parts import date_parts
 from callflows.nlu.values.dates import plausible_birth_date
@@ -48,19 +50,8 @@ from callflows.verticals import Vertical
 
 _DIGITS = re.compile(r"\d+")
 MAX_HESITATIONS = 2  # hesitations in a row answered gently; then the turn is handled as any other
-# intents that say nothing about what the caller wants (not a goal for escalation rules)
-_START_OVER_WORDS = re.compile(r"\b(start|restart|over|again|begin|beginning|reset|scratch)\b")
-
-
 MAX_SUMMARIES = 3  # a form's summary read this often (each after a correction) before a person is offered
-
-
-def _says_start_over(text: str) -> bool:
-    """Whether the words ask to start over: a classifier's "start_over" alone is not enough
-    ("let's keep going" sits next to "let's start again" for a sentence encoder)."""
-    return _START_OVER_WORDS.search(text.lower()) is not None
-
-
+# intents that say nothing about what the caller wants (not a goal for escalation rules)
 _NOT_GOALS = {"affirm", "deny", "goodbye", "greet", "help", "repeat", "start_over", "thanks", "dtmf", "form",
               FAQ_INTENT, OUT_OF_SCOPE}
 
@@ -95,6 +86,7 @@ class DialogueSession(ReadBack, Hold):
         (default: get_llm(spec.llm.role), loaded the first time a call needs it)."""
         self.vertical = vertical
         self.flow = vertical.flow
+        self.channel = channel  # "phone": what the caller says arrived through speech recognition
         self.call_id = call_id or uuid.uuid4().hex
         self.tz = ZoneInfo(self.flow.timezone)
         self._fixed_now = now.astimezone(self.tz) if now and now.tzinfo else (now.replace(tzinfo=self.tz) if now else None)
@@ -188,15 +180,7 @@ class DialogueSession(ReadBack, Hold):
         nlu = self._asked_number(self.vertical.nlu.parse(text, self._ctx(), slots=[spec.name]))
         values = nlu.values.get(spec.name, [])
         value = next((v for v in values if v.value is not None), None)
-        if value is None:
-            return False
-        if spec.type == "phone_number":
-            return len("".join(ch for ch in str(value.value) if ch.isdigit())) >= 10
-        if spec.type == "person_name":
-            return len(str(value.value).split()) >= 2
-        if spec.type == "digits" and spec.length is None:  # "four..." may be the first of several
-            return False
-        return True
+        return completes_answer(spec.type, value, spec.length)
 
     def requirement_met(self, form: FormSpec | str) -> bool:
         """Whether `form` may run now: the form it `requires` (identity verification, say)
@@ -510,7 +494,7 @@ class DialogueSession(ReadBack, Hold):
             return [self._say("help"), st.last_prompt] if st.last_prompt else [self._say("help")]
         if intent == "repeat" and not has_values:
             return [st.last_bot_text or self._say("greet")]
-        if intent == "start_over" and _says_start_over(nlu.text) and not self._answers_step(nlu, None):  # the slot asked wins
+        if intent == "start_over" and has_required_words(intent, nlu.text) and not self._answers_step(nlu, None):  # the slot asked wins
             self._reset()
             return [self._say("start_over")]
 

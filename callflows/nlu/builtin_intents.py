@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 BUILTIN_INTENTS: dict[str, tuple[str, ...]] = {
     "affirm": (
         "yes", "yeah", "yep", "yes please", "that's right", "correct", "sure", "sounds good",
@@ -41,3 +43,15 @@ BUILTIN_INTENTS: dict[str, tuple[str, ...]] = {
 
 # Intents the dialogue handles itself, whatever the flow says.
 GLOBAL_INTENTS = frozenset(BUILTIN_INTENTS) - {"affirm", "deny"}
+
+# Words a built-in intent needs besides the classifier's vote: for a sentence encoder "let's keep
+# going" sits next to "let's start again", and starting over throws the caller's answers away.
+REQUIRED_WORDS: dict[str, re.Pattern[str]] = {
+    "start_over": re.compile(r"\b(start|restart|over|again|begin|beginning|reset|scratch)\b"),
+}
+
+
+def has_required_words(intent: str, text: str) -> bool:
+    """Whether ``text`` has the words ``intent`` needs (true for intents that need none)."""
+    pattern = REQUIRED_WORDS.get(intent)
+    return pattern is None or pattern.search(text.lower()) is not None
