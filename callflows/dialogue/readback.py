@@ -9,7 +9,8 @@ Mixed into DialogueSession. Driven by flow.yaml slot options:
   question. A spelled value is read back letter by letter (`spelled`, variable `spelling`).
   Each denial of a value the caller gave asks the next of `corrections` (spell the last name,
   then the first); a spelled answer (callflows.nlu.values.spelled) or one word replaces that
-  part of the name, a whole name ("no, my name is Priya Raghunathan") replaces it all. Past
+  part of the name, a whole name ("no, my name is Priya Raghunathan") replaces it all. On a
+  phone line spelled letters are first repaired from known names (`_spelled`). Past
   the last correction the value is kept and `unverified_slot` is set to true.
 - `full: true` on a person_name slot: a first name alone is kept and the last name asked for.
 - Keypad entries count as confirmed (no read-back of their own).
@@ -19,16 +20,19 @@ Mixed into DialogueSession. Driven by flow.yaml slot options:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 from callflows.dialogue.filling import candidates_for_form, yes_no_of
 from callflows.dialogue.state import OFFER_HUMAN, READBACK
 from callflows.flow.spec import FormSpec, FormStep
+from callflows.nlu.name_lexicon import name_lexicon
 from callflows.nlu.pipeline import NluResult
-from callflows.nlu.values import extract
+from callflows.nlu.values import Value, extract
 from callflows.nlu.values.date_parts import date_correction
 from callflows.nlu.values.dates import plausible_birth_date
+from callflows.nlu.values.names import title_case
 from callflows.nlu.values.spelled import spell_out
 
 MAX_SAME_QUESTION = 2  # times a step may be asked before the keypad or a person is offered
@@ -116,9 +120,24 @@ class ReadBack:
             value = " ".join(parts[:-1] + [word]) if len(parts) > 1 else f"{parts[0]} {word}"
         return self._take_name(slot, value, letters)
 
-    def _spelled(self, nlu: NluResult) -> Any:
+    def _spelled(self, nlu: NluResult) -> Value | None:
+        """The name the caller spelled. On a phone line the letters heard are repaired from
+        known names first (callflows.nlu.name_lexicon: "movak" -> "Novak"), since sound-alike
+        letters ("N"/"M", "S"/"F", "Z"/"T") are the line's usual errors; a typed spelling is
+        exactly what the caller meant."""
         found = extract("spelled_name", nlu.text, self._ctx())  # type: ignore[attr-defined]
-        return found[0] if found else None
+        if not found:
+            return None
+        spelled = found[0]
+        letters = str(spelled.extra.get("letters") or "")
+        if self.channel != "phone" or not letters.isalpha():  # type: ignore[attr-defined]
+            return spelled
+        part = self.state.spell_part.get(self.state.requested or "", "last")
+        repaired = name_lexicon().repair(letters, part if part in ("first", "last") else None)
+        if repaired == letters.lower():
+            return spelled
+        return replace(spelled, value=title_case(repaired), extra={**spelled.extra, "letters": repaired.upper(),
+                                                                   "heard_letters": letters})
 
     def _word(self, nlu: NluResult, names: list[Any]) -> tuple[str | None, str | None]:
         """One spelled word (with its letters), else one name word the caller said."""

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator
 
 from callflows.config import Settings
+from callflows.nlu.name_lexicon import name_lexicon
 from callflows.speech.stt import SpeechRecognizer, Transcript
 from callflows.speech.textnorm import split_sentences
 from callflows.speech.turn_end import TurnEndModel, load_turn_end_model
@@ -96,6 +97,7 @@ class PhoneServices:
         self.recognizer.load()
         self.tts.load()
         _ = self.turn_end_model
+        name_lexicon()  # spelled names are repaired from it (callflows.nlu.name_lexicon)
         count = fillers = 0
         for name in list_verticals():
             try:
