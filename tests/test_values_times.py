@@ -180,3 +180,16 @@ def test_bare_number_is_not_a_time_when_another_number_is() -> None:
     assert times("yes i'd like one for friday at 4 pm") == ["16:00"]
     assert times("i'd like one tomorrow at 10 am") == ["10:00"]
     assert times("one please") == ["13:00"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("One VM.", "13:00"), ("two, vm", "14:00"), ("three b m", "15:00"), ("eleven d m", "23:00"),
+    ("one vm on friday", "13:00"),
+])
+def test_pm_as_a_phone_line_delivers_it(text: str, expected: str) -> None:
+    assert times(text)[:1] == [expected]
+
+
+@pytest.mark.parametrize("text", ["i have a vm at home", "my bm", "dm me"])
+def test_those_letters_without_an_hour_are_no_time(text: str) -> None:
+    assert [t for t in times(text) if t] == []

@@ -4,6 +4,8 @@ Forms: "3pm", "3 p m", "three p.m.", "3:30", "three thirty", "three oh five", "t
 "half past two", "(a) quarter past/after two", "quarter to/till/of four", "ten to five",
 "twenty past six", "noon", "midday", "twelve noon", "midnight", "fourteen hundred (hours)",
 "fourteen thirty", "330 pm", "three in the afternoon", "ten tomorrow morning".
+Right after an hour, "p m" as an 8 kHz line delivers it counts as pm: "one VM", "two BM", "three
+DM" (P, B, D and V are told apart by what the band cuts off; said after an hour they mean nothing else).
 
 Which numbers are times:
 - a number with minutes, am/pm, "o'clock", "hours" or "in the morning/afternoon/evening" is a time,
@@ -40,6 +42,8 @@ from .dayparts import PART_OF_DAY, PART_RANGES, PM_PARTS, part_of_day_at, part_o
 from .model import ParseContext, Value
 from .normalize import Token
 from .numbers import Num, find_numbers, number_runs
+
+PM_AS_HEARD = frozenset({"vm", "bm", "dm"})  # "p m" heard over the phone, right after an hour
 
 TIME_PREPOSITIONS = frozenset({
     "at", "around", "about", "by", "after", "before", "until", "till", "til", "say", "between",
@@ -99,8 +103,10 @@ class _TimeReader:
         word = self.word(j)
         if word in ("am", "pm"):
             return word, j + 1
-        if word in ("a", "p") and self.word(j + 1) == "m":
-            return word + "m", j + 2
+        if word in PM_AS_HEARD:
+            return "pm", j + 1
+        if word in ("a", "p", "b", "d", "v") and self.word(j + 1) == "m":
+            return ("am" if word == "a" else "pm"), j + 2
         if word in ("o'clock", "oclock"):
             marker, end = self._marker(j + 1)
             return (marker or "o'clock"), end
