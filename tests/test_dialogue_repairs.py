@@ -306,3 +306,56 @@ def test_built_in_intents_that_need_their_words(intent: str, text: str, allowed:
     from callflows.nlu.builtin_intents import has_required_words
 
     assert has_required_words(intent, text) is allowed
+
+
+def test_a_caller_stuck_after_declining_a_person_twice_is_put_through(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW, escalation=None)
+    talk(session, "i'd like to book a room", "friday", "monday")
+    for _ in range(2):  # stuck, offered a person, declines: the question again
+        replies = talk(session, "purple elephants", "purple elephants", "purple elephants")
+        assert "connect you" in replies[-1]
+        replies = talk(session, "no thanks")
+        assert "How many guests" in replies[-1] and not session.state.ended
+    replies = talk(session, "purple elephants", "purple elephants", "purple elephants")
+    assert "colleague" in replies[-1] and "connect you" not in replies[-1]  # not a third offer
+    assert session.state.ended and session.state.transferred_to
+    assert "stuck_transferred" in session.state.outcomes
+    with store.session() as s:
+        call = s.get(Call, session.call_id)
+        assert call.transferred and call.outcome == "stuck_transferred"
+
+
+def _name_kept_unverified(store, dental, channel: str = "phone") -> DialogueSession:  # noqa: ANN001, F811
+    from tests.test_dialogue_dental import NOW as DENTAL_NOW, _to_the_name
+
+    session = DialogueSession(dental, store, now=DENTAL_NOW, channel=channel)
+    _to_the_name(session)
+    talk(session, "my name is dmitri sula", "no", "s u l l a", "no", "d m i t r y")
+    replies = talk(session, "no")  # past the corrections: kept, flagged, the summary
+    assert "Shall I book it" in replies[-1] and session.state.slots["name_unverified"] is True
+    return session
+
+
+def test_a_name_corrected_again_at_the_summary_is_left_for_the_team(store, dental):  # noqa: F811
+    session = _name_kept_unverified(store, dental)
+    replies = talk(session, "no, my name is dmitri valenzuela")
+    assert "check the spelling" in replies[-1] and "Apart from the name" in replies[-1]
+    talk(session, "yes")
+    [appt] = appointments(store)
+    # the spelled "d m i t r y" was repaired to the commoner spelling (a phone call), still flagged
+    assert appt.customer.full_name == "Dmitri Sulla" and appt.name_unverified is True
+    assert local(appt) == "2026-11-24 10:00"
+
+
+def test_the_name_note_is_given_once_then_the_name_is_taken_as_heard(store, dental):  # noqa: F811
+    session = _name_kept_unverified(store, dental)
+    talk(session, "no, my name is dmitri valenzuela")
+    replies = talk(session, "no, my name is dmitri valenzuela")
+    assert "Apart from the name" not in replies[-1]
+    assert "Dmitri Valenzuela" in replies[-1] and "Shall I book it" in replies[-1]
+
+
+def test_typed_a_name_corrected_at_the_summary_is_taken(store, dental):  # noqa: F811
+    session = _name_kept_unverified(store, dental, channel="text")
+    replies = talk(session, "no, my name is dmitri valenzuela")
+    assert "Dmitri Valenzuela" in replies[-1] and "Shall I book it" in replies[-1]

@@ -224,8 +224,7 @@ class ReadBack:
                 return self._apply_and_continue(form, nlu, moved_on)  # type: ignore[attr-defined]
             st.misses += 1
             if st.misses > self.flow.settings.max_reprompts:
-                st.pending = OFFER_HUMAN
-                return [self._say("offer_human")]  # type: ignore[attr-defined]
+                return [self._offer_person(self._say("offer_human"))]  # type: ignore[attr-defined]
             return [self._say("not_understood"), self._prompt(self._readback_text(slot))]  # type: ignore[attr-defined]
         st.pending = st.readback = None
         st.misses = 0

@@ -36,6 +36,9 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "hold_resume": "Whenever you're ready.",
     "ask_last_name": "Thank you, {{ first_name }}. And your last name, please? You can also spell it.",
     "readback_kept": "Thank you. I'll note it that way, and our team will check the spelling with you.",
+    "name_check_at_summary": "I'm sorry, names are hard to make out on a phone line, so our team will check "
+                             "the spelling of yours with you. Apart from the name, is everything right?",
+    "stuck_transfer": "I'm sorry this is taking so long. Let me get a colleague to help you finish. One moment please.",
     "offer_keypad_or_human": "I'm sorry, I still don't have that. You can type it on your keypad now, "
                              "or I can connect you with a person. Would you like me to connect you?",
     "phone_length": "I heard {{ count }} digits, but a phone number has {{ length }}. "

@@ -51,6 +51,7 @@ from callflows.verticals import Vertical
 _DIGITS = re.compile(r"\d+")
 MAX_HESITATIONS = 2  # hesitations in a row answered gently; then the turn is handled as any other
 MAX_SUMMARIES = 3  # a form's summary read this often (each after a correction) before a person is offered
+MAX_DECLINED_OFFERS = 2  # a person declined this often: the next time the call is stuck, it goes to one
 # intents that say nothing about what the caller wants (not a goal for escalation rules)
 _NOT_GOALS = {"affirm", "deny", "goodbye", "greet", "help", "repeat", "start_over", "thanks", "dtmf", "form",
               FAQ_INTENT, OUT_OF_SCOPE}
@@ -622,6 +623,9 @@ class DialogueSession(ReadBack, Hold):
         form = self.flow.forms[st.active_form]  # type: ignore[index]
         yes = self._answer_yes_no(nlu)
         updates = candidates_for_form(self.flow, form, nlu, ()) or self._named_value(form, nlu)
+        if yes is not True and self._corrects_a_kept_name(form, nlu, updates):
+            st.name_check_explained = True
+            return [self._prompt(self._say("name_check_at_summary"))]
         if updates:  # "no, wednesday": a correction, then confirm again
             before = dict(st.slots)
             st.pending = None
@@ -647,6 +651,23 @@ class DialogueSession(ReadBack, Hold):
             st.pending = CHANGE_WHICH
             return [self._prompt(self._render(form.confirm.on_deny if form.confirm else ""))]
         return [self._miss_in_form(form, nlu)]
+
+    def _corrects_a_kept_name(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> bool:
+        """"No, my name is ..." to the summary of a phone call, when that name was already kept
+        unverified after the read-back's corrections ran out: hearing it once more over the line
+        will not get it right, and taking each new hearing reads the summary round and round. So
+        the summary says once that the team will check the spelling and asks about the rest
+        (true then). Typed, or with other changes in the same answer, it is a correction as usual."""
+        st = self.state
+        if st.name_check_explained or self.channel != "phone":
+            return False
+        for slot in form.required_slots:
+            spec = self.flow.slots[slot]
+            flag = spec.confirm.unverified_slot if spec.confirm else None
+            if (spec.type == "person_name" and flag and st.slots.get(flag) and set(updates) <= {slot}
+                    and (slot in updates or nlu.values.get(slot) or re.search(r"\bname\b", nlu.text.lower()))):
+                return True
+        return False
 
     def _form_instead(self, form: FormSpec, nlu: NluResult) -> list[str] | None:
         """At a form's confirmation, a confident request for another form ("no, move it to another
@@ -784,8 +805,7 @@ class DialogueSession(ReadBack, Hold):
             key = f"confirm:{form.name}"  # corrections at the summary, round and round: offer a person
             asks = st.step_asks[key] = st.step_asks.get(key, 0) + 1
             if asks % (MAX_SUMMARIES + 1) == 0:  # once; declined, the summary is read again
-                st.pending = OFFER_HUMAN
-                return self._say("offer_human")
+                return self._offer_person(self._say("offer_human"))
             st.pending = CONFIRM
             return self._prompt(self._render(form.confirm.prompt))
         return " ".join(self._complete(form))
@@ -800,8 +820,7 @@ class DialogueSession(ReadBack, Hold):
         st = self.state
         st.misses += 1
         if st.misses > self.flow.settings.max_reprompts:
-            st.pending = OFFER_HUMAN
-            return self._say("offer_human")
+            return self._offer_person(self._say("offer_human"))
         step = self._step(form, st.requested)
         if st.pending == CONFIRM or step is None:
             return self._reask(form)
@@ -837,6 +856,8 @@ class DialogueSession(ReadBack, Hold):
         form = self.flow.forms.get(st.active_form or "")
         asks_more = ((intent is not None and self.flow.form_for_intent(intent) is not None)
                      or self._is_faq(nlu, intent, strict=True) or self._answers_step(nlu, None))
+        if yes is False:
+            st.declined_offers += 1
         if yes is False and not asks_more:
             if form is not None:
                 return [self._say("no_transfer"), self._reask(form)]
@@ -875,9 +896,20 @@ class DialogueSession(ReadBack, Hold):
         st = self.state
         st.misses += 1
         if offer or st.misses > self.flow.settings.max_reprompts:
-            st.pending = OFFER_HUMAN
-            return text if offer else self._say("offer_human")
+            return self._offer_person(text if offer else self._say("offer_human"))
         return self._ask_free(text)
+
+    def _offer_person(self, offer: str) -> str:
+        """Offer a person (``offer`` asks "would you like me to connect you?"). A caller who has
+        said no MAX_DECLINED_OFFERS times and is stuck again is put through instead: asking a
+        third time, round and round, helps no one and only ends when the caller hangs up."""
+        st = self.state
+        if st.declined_offers >= MAX_DECLINED_OFFERS:
+            self.log.info("stuck after %d declined offers of a person: transferring", st.declined_offers)
+            self._transfer(outcome="stuck_transferred", reason="stuck after declining a person")
+            return self._say("stuck_transfer")
+        st.pending = OFFER_HUMAN
+        return offer
 
     # ------------------------------------------------------------------ slots and actions
     def _validate(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:

@@ -51,6 +51,10 @@ class DialogueState:
     denials: dict[str, int] = field(default_factory=dict)
     prompt_override: dict[str, str] = field(default_factory=dict)
     step_asks: dict[str, int] = field(default_factory=dict)
+    # Offers of a person the caller said no to, and whether the summary has explained once that a
+    # name kept unverified will be checked by the team (the caller keeps correcting it otherwise).
+    declined_offers: int = 0
+    name_check_explained: bool = False
     # The caller asked for a moment ("hold on, let me find my card", callflows.dialogue.hold):
     # the question stays pending; the phone waits without re-prompting, checks in once.
     holding: bool = False
