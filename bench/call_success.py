@@ -50,6 +50,7 @@ from callers.policy import CallerState, next_move, unhelped_repeats  # noqa: E40
 from load_test import pct  # noqa: E402
 
 from callflows.speech.wer import wer  # noqa: E402
+from tests.fixtures.twilio import FakeTwilioApi  # noqa: E402 - Twilio's REST API, as the tests play it
 
 TZ = ZoneInfo("America/New_York")
 LOCK = Path("/tmp/callflows-bench.lock")
@@ -133,7 +134,7 @@ def run_text(people: list[persona_gen.Persona], workdir: Path, now: datetime) ->
 # --------------------------------------------------------------------------- phone mode
 
 
-def start_phone_server(workdir: Path) -> tuple[Any, str, str]:
+def start_phone_server(workdir: Path, twilio_api_base: str) -> tuple[Any, str, str]:
     import load_test
 
     db_url = f"sqlite:///{workdir}/phone.db"
@@ -145,7 +146,7 @@ def start_phone_server(workdir: Path) -> tuple[Any, str, str]:
         for vertical, number in NUMBERS.items():
             repo.upsert_phone_number(s, number, vertical)
     store.dispose()
-    proc, url = load_test.start_server(workdir, db_url, threads=16)
+    proc, url = load_test.start_server(workdir, db_url, threads=16, twilio_api_base=twilio_api_base)
     return proc, url, db_url
 
 
@@ -197,20 +198,23 @@ def run_phone(people: list[persona_gen.Persona], workdir: Path, now: datetime, c
             voices.clean_speech(line, p.voice)
     transcriber = BotTranscriber()
     modules = action_modules(load_modules())
-    proc, url, db_url = start_phone_server(workdir)
-    store = Store(db_url)
-    out: list[dict[str, Any]] = []
-    t0 = time.time()
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            for rec in pool.map(lambda p: phone_call(p, url, store, modules, transcriber, now, seed), people):
-                out.append(rec)
-                print(f"  phone {rec['pid']} {rec['vertical']:13s} {rec['task']:12s} {rec['voice']:22s} "
-                      f"facts={rec.get('facts_ok')} outcome={rec.get('outcome')} turns={rec.get('turns')} "
-                      f"{rec.get('why', '')}{rec.get('error', '')}", flush=True)
-    finally:
-        load_test.stop(proc, 20)
-        store.dispose()
+    # Twilio's REST API answers the transfers (a <Dial> for an emergency), as the cloud would; the
+    # judge then reads the transfer from the call record (a refused transfer is recorded as failed)
+    with FakeTwilioApi() as twilio_api:
+        proc, url, db_url = start_phone_server(workdir, twilio_api.base_url)
+        store = Store(db_url)
+        out: list[dict[str, Any]] = []
+        t0 = time.time()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                for rec in pool.map(lambda p: phone_call(p, url, store, modules, transcriber, now, seed), people):
+                    out.append(rec)
+                    print(f"  phone {rec['pid']} {rec['vertical']:13s} {rec['task']:12s} {rec['voice']:22s} "
+                          f"facts={rec.get('facts_ok')} outcome={rec.get('outcome')} turns={rec.get('turns')} "
+                          f"{rec.get('why', '')}{rec.get('error', '')}", flush=True)
+        finally:
+            load_test.stop(proc, 20)
+            store.dispose()
     return out, {"wall_s": round(time.time() - t0, 1), "server_log": str(workdir / "server.log")}
 
 

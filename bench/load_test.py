@@ -239,14 +239,16 @@ def stop(proc: subprocess.Popen, timeout_s: float) -> None:
 
 
 def start_server(workdir: Path, db_url: str, threads: int, malloc_arenas: int | None = None,
-                 llm_url: str | None = None) -> tuple[subprocess.Popen, str]:
+                 llm_url: str | None = None, twilio_api_base: str = "http://127.0.0.1:9") -> tuple[subprocess.Popen, str]:
+    """``twilio_api_base``: where the server's Twilio REST calls (transfers) go; by default nowhere,
+    so a transfer fails fast and is recorded as failed."""
     port = free_port()
     extra = {"CALLFLOWS_MALLOC_ARENAS": str(malloc_arenas)} if malloc_arenas is not None else {}
     if llm_url:
         extra.update(CALLFLOWS_LLM_ESCALATION_URL=llm_url, CALLFLOWS_LLM_ESCALATION_MODEL=LLM_ALIAS)
     env = dict(os.environ, **extra, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32,
                CALLFLOWS_DATABASE_URL=db_url, CALLFLOWS_TTS_CACHE_DIR=TTS_CACHE,
-               CALLFLOWS_TWILIO_API_BASE="http://127.0.0.1:9", CALLFLOWS_SILENCE_TIMEOUT_S="60")
+               CALLFLOWS_TWILIO_API_BASE=twilio_api_base, CALLFLOWS_SILENCE_TIMEOUT_S="60")
     # INFO: the server logs each masked wait ("wait masked: ack at 850 ms; ..."), which the record
     # check needs (a filler clip is audio the caller hears but never a bot turn)
     proc = subprocess.Popen([str(ROOT / ".venv/bin/callflows"), "--log-level", "INFO", "serve", "--port", str(port),
