@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "ADMIN_TESTCHAT_MAX_SESSIONS": 50,
     "ADMIN_TESTCHAT_STORE_URL": None,  # None: a SQLite file beside the main database; "same": the main store
     "ADMIN_UPGRADE_DB": True,
+    "ADMIN_SETTINGS": None,  # callflows Settings (recording key and folder); None: read from the environment
     "SESSION_COOKIE_NAME": "callflows_admin",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -97,12 +98,23 @@ def create_app(store: Store | None = None, config: dict[str, Any] | None = None)
     from admin.dashboard import bp as dashboard_bp
     from admin.flows import bp as flows_bp
     from admin.numbers import bp as numbers_bp
+    from admin.recordings import bp as recordings_bp
+    from admin.recordings import install as install_recordings
     from admin.testchat import TestChats
     from admin.testchat import bp as testchat_bp
 
     security.install(app)
-    for bp in (auth_bp, dashboard_bp, flows_bp, testchat_bp, calls_bp, callbacks_bp, numbers_bp):
+    for bp in (auth_bp, dashboard_bp, flows_bp, testchat_bp, calls_bp, callbacks_bp, numbers_bp, recordings_bp):
         app.register_blueprint(bp)
+    from callflows.config import Settings
+    from callflows.recordings.vault import RecordingKeyError, RecordingVault
+
+    settings = app.config.get("ADMIN_SETTINGS") or Settings.from_env()  # read once (tests pass their own)
+    try:
+        install_recordings(app, RecordingVault(settings.recordings_dir, settings.recording_keys))
+    except RecordingKeyError as exc:  # the admin still serves everything else; playback says why not
+        app.logger.error("call recordings cannot be played: %s", exc)
+        install_recordings(app, RecordingVault(settings.recordings_dir))
     app.extensions["callflows_testchats"] = TestChats(app.config["ADMIN_TESTCHAT_MAX_SESSIONS"])
 
     from admin.views import register_filters

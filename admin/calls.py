@@ -15,6 +15,7 @@ from flask import Blueprint, abort, flash, render_template, request
 from sqlalchemy import func, select
 
 from admin.callbacks import shown_number
+from admin.recordings import recording_facts
 from admin.views import db_text, store
 from callflows.privacy import is_sensitive, mask_value
 from callflows.store import repo
@@ -112,6 +113,7 @@ def show(call_id: str):  # noqa: ANN201
         slot_rows = list(s.scalars(select(SlotValue).where(SlotValue.call_id == call_id).order_by(SlotValue.id)))
         bookings = call_bookings(s, call_id)
         transfers, callbacks = tx.attempts_of(s, call_id), tx.callback_requests(s, call_id=call_id)
+        recording = recording_facts(s, call_id)
         for row in (*transfers, *callbacks):
             s.expunge(row)
     latest: dict[str, SlotValue] = {}
@@ -124,4 +126,4 @@ def show(call_id: str):  # noqa: ANN201
     return render_template("calls/show.html", call=call, turns=turns, slots=list(latest.values()),
                            slot_history=slot_rows, duration=duration, shown_value=shown_value, handoff=handoff,
                            bookings=bookings, transfers=transfers, callbacks=callbacks,
-                           shown_number=shown_number)
+                           shown_number=shown_number, **recording)

@@ -66,6 +66,10 @@ class Settings:
     drain_grace_s: float = 600.0
     replica_heartbeat_s: float = 10.0  # each replica's heartbeat in the store (callflows/store/replicas.py)
     replica_stale_s: float = 60.0  # no heartbeat this long: the replica's open calls are swept as lost
+    # call recordings (callflows/telephony/call_recording.py): Fernet keys, the first encrypts, all decrypt
+    # (a new key goes first, the old one stays until its recordings expire); where the files go
+    recording_keys: tuple[str, ...] = field(default=(), repr=False)
+    recordings_dir: Path = field(default_factory=lambda: Path("var/recordings"))
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -97,4 +101,6 @@ class Settings:
             drain_grace_s=_seconds("CALLFLOWS_DRAIN_GRACE_S", 600.0),
             replica_heartbeat_s=_seconds("CALLFLOWS_REPLICA_HEARTBEAT_S", 10.0),
             replica_stale_s=_seconds("CALLFLOWS_REPLICA_STALE_S", 60.0),
+            recording_keys=tuple(k.strip() for k in (_env("CALLFLOWS_RECORDING_KEY") or "").split(",") if k.strip()),
+            recordings_dir=Path(_env("CALLFLOWS_RECORDINGS_DIR", "var/recordings") or "var/recordings"),
         )

@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, store: Any = None, *, services:
             "TWILIO_AUTH_TOKEN is not set: the server cannot check that requests come from Twilio. "
             "Set it, or set CALLFLOWS_INSECURE_DEV=1 (or pass --insecure-dev) on a development machine."
         )
+    _check_recording(settings)
     if store is None:
         store = _default_store(settings)
         interval = float(os.environ.get("CALLFLOWS_SWEEP_INTERVAL_S", "60") or 0)
@@ -52,6 +53,11 @@ def create_app(settings: Settings | None = None, store: Any = None, *, services:
             from callflows.store.sweeper import start_sweeper
 
             start_sweeper(store, interval_s=interval)
+            # recordings past their vertical's retention: deleted and audited (callflows/store/recordings.py)
+            from callflows.recordings.vault import RecordingVault
+            from callflows.store.recordings import start_recording_sweeper
+
+            start_recording_sweeper(store, RecordingVault(settings.recordings_dir))
 
     app = Flask("callflows", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
@@ -75,6 +81,19 @@ def create_app(settings: Settings | None = None, store: Any = None, *, services:
     app.register_blueprint(bp)
     install_drain(app, settings, store)  # /healthz, /readyz, calls tracked for the drain on SIGTERM
     return app
+
+
+def _check_recording(settings: Settings) -> None:
+    """Refuse to start when a vertical's ``recording:`` section is broken, or a vertical records
+    and ``CALLFLOWS_RECORDING_KEY`` is missing or not a key (callflows/telephony/call_recording.py
+    says why this is a start error rather than calls without a recording)."""
+    from callflows.telephony.call_recording import check_recording_setup
+    from callflows.verticals import list_verticals, vertical_root
+
+    roots = {name: str(vertical_root(name)) for name in list_verticals()}
+    recording = check_recording_setup(roots, settings.recording_keys, str(settings.recordings_dir))
+    if recording:
+        log.info("call recording is on for %d vertical(s); files in %s", recording, settings.recordings_dir)
 
 
 def _phone_services(settings: Settings, store: Any) -> Any:

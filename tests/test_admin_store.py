@@ -10,7 +10,8 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
 import admin.models  # noqa: F401 - registers admin_users on Base.metadata
-import callflows.store.replicas  # noqa: F401 - and the other tables outside store.models,
+import callflows.store.recordings  # noqa: F401 - and the other tables outside store.models
+import callflows.store.replicas  # noqa: F401 - (recordings, replicas, transfers),
 import callflows.store.transfers  # noqa: F401 - so the comparison holds when this file runs alone
 from admin.models import AdminUser
 from admin.security import authenticate, create_user

@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 import admin.models  # noqa: F401  (the admin's tables are part of the schema)
+import callflows.store.recordings  # noqa: F401  (call recordings and recording consent)
 import callflows.store.replicas  # noqa: F401  (replicas and the calls they hold)
 import callflows.store.transfers  # noqa: F401  (transfer attempts and callback requests too)
 from callflows.store import Store
@@ -20,7 +21,7 @@ from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
 from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Provider, Turn
 
-HEAD = "0009"  # the newest migration (callflows/store/migrations/versions)
+HEAD = "0010"  # the newest migration (callflows/store/migrations/versions)
 
 TABLES = {
     "customers", "providers", "appointments", "slot_holds", "calls", "turns",

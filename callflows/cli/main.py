@@ -15,6 +15,7 @@ from callflows.cli.fillers import fillers
 from callflows.cli.flows import flows, import_rasa
 from callflows.cli.models import models
 from callflows.cli.nlu import nlu
+from callflows.cli.recordings import recordings
 from callflows.cli.serve import serve
 from callflows.cli.simulate import simulate_call
 from callflows.logs import configure_logging
@@ -28,7 +29,7 @@ def cli(log_level: str) -> None:
 
 
 for command in (chat, nlu, flows, import_rasa, db, appointments, serve, simulate_call, admin, models, eval_command,
-                distill_command, doctor, fillers, calls):
+                distill_command, doctor, fillers, calls, recordings):
     cli.add_command(command)
 
 

@@ -27,10 +27,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from callflows.dialogue import BotReply, DialogueSession
 from callflows.logs import call_logger
+from callflows.privacy import REDACTED, mask_text
 from callflows.speech import codec
+from callflows.speech.expectation import Expectation
 from callflows.speech.stt import RecognizerStream, Transcript
+from callflows.speech.textnorm import split_sentences
 from callflows.speech.turn_end import TurnEndDecider
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
+from callflows.telephony.call_recording import CallerSpan, CallRecorder, consent_from_words
 from callflows.telephony.masking import FillerPlayed, WaitMasker
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
 from callflows.telephony.media_stream import clear_message
@@ -54,6 +58,7 @@ class CallerTurn:
     speech_end_at: float  # perf_counter of the last speech frame
     endpoint_ms: float
     barged_in: bool
+    span: CallerSpan | None = None  # where it lies in the call's recording (None: not recorded)
 
 
 @dataclass
@@ -85,6 +90,15 @@ class _End:
     """The end of a reply's audio."""
 
 
+@dataclass(frozen=True)
+class _Speech:
+    """A reply sentence's audio; ``personal``: the sentence carries personal data (a date of
+    birth read back), muted on the bot channel of a recording."""
+
+    audio: bytes
+    personal: bool = False
+
+
 _REPLY_END = _End()
 
 
@@ -106,7 +120,10 @@ class CallHandler:
         self.log = call_logger(__name__, self.call_id)
         self._send_raw = send
         self._send_lock = threading.Lock()
-        self.out = OutboundAudio(self._send, start.stream_sid)
+        # the vertical records (recording: in phone.yaml): consent first, then both channels
+        self.recording: CallRecorder | None = services.call_recorder(self.call_id, vertical)
+        self._consent_pending = self.recording is not None
+        self.out = OutboundAudio(self._send, start.stream_sid, tap=self.recording)
         self.endpointer = Endpointer(services.endpoint_config, self.session.expectation)
         self.turn_end = TurnEndDecider(services.turn_end_model)
         self.stats = CallStats()
@@ -144,8 +161,12 @@ class CallHandler:
         if self._closed.is_set():
             return
         if isinstance(event, MediaChunk):
+            if self.recording is not None:
+                self.recording.caller_audio(event.timestamp_ms, event.payload)
             self._on_audio(codec.ulaw_to_pcm16(event.payload))
         elif isinstance(event, Dtmf):
+            if self.recording is not None:
+                self.recording.keypad()
             self._on_digit(event.digit)
         elif isinstance(event, MarkEcho):
             self.out.on_mark(event.name)
@@ -158,6 +179,9 @@ class CallHandler:
             if isinstance(event, SpeechStarted):
                 started_now = True
                 self._last_activity = time.perf_counter()
+                if self.recording is not None:  # a turn begun while a personal slot is expected is muted whole
+                    expected = self.endpointer.expectation
+                    self.recording.speech_started(codec.duration_ms(event.audio), bool(expected and expected.pii))
                 self._stream = self.services.recognizer.start(self.session.expectation)
                 self._stream.accept(event.audio)  # pre-roll and onset: the first word
                 self._speech_frames = len(event.audio) // 320
@@ -215,13 +239,14 @@ class CallHandler:
             self._barge_after = self._speech_frames + 20
 
     def _end_of_speech(self, event: SpeechEnded) -> None:
+        span = self.recording.speech_ended() if self.recording is not None else None
         stream, self._stream = self._stream, None
         if stream is None:
             return
         now = time.perf_counter()
         turn = CallerTurn(
             audio=event.audio, stream=stream, speech_end_at=now - event.trailing_silence_ms / 1000,
-            endpoint_ms=float(event.trailing_silence_ms), barged_in=self._barging,
+            endpoint_ms=float(event.trailing_silence_ms), barged_in=self._barging, span=span,
         )
         if self.out.speaking and not self._barging:
             # speech that ended over the bot before the quick decode decided: decide on all of it
@@ -262,7 +287,7 @@ class CallHandler:
             return
         self._digits += digit
         self._digits_at = time.perf_counter()
-        expected = self.session.expectation.digits_length
+        expected = 1 if self._consent_pending else self.session.expectation.digits_length
         if expected and len(self._digits) >= expected:
             self._flush_digits()
 
@@ -284,6 +309,7 @@ class CallHandler:
     # ================================================================ dialogue thread
     def _run(self) -> None:
         try:
+            self._ask_consent()
             self._speak(self.session.start(), None)
             timeout = self.services.settings.silence_timeout_s
             while not self._closed.is_set() and not self._ended:
@@ -311,6 +337,43 @@ class CallHandler:
             self._fail_over()
         finally:
             self._finish("pipeline_ended")
+
+    def _ask_consent(self) -> None:
+        """The vertical records: its sentence before the greeting, then up to ``answer_wait_s``
+        (more while the caller is still talking) for a yes, a no or the decline key.  No
+        answer counts as the vertical says (``silence_means``)."""
+        rec = self.recording
+        if rec is None:
+            return
+        self.endpointer.set_expectation(Expectation(yes_no=True))
+        self.out.play(self.services.speech(rec.settings.consent_prompt), label="consent")
+        self.out.wait_played(timeout=30)
+        agreed, via = None, "silence"
+        deadline = time.perf_counter() + rec.settings.answer_wait_s
+        while not self._closed.is_set():
+            try:
+                turn = self._turns.get(timeout=0.1)
+            except queue.Empty:
+                if time.perf_counter() > deadline and not self.endpointer.in_speech and not self._digits:
+                    break
+                continue
+            if turn is None:
+                self._turns.put(None)  # the call is closing: the dialogue loop sees it too
+                break
+            if isinstance(turn, KeypadTurn):
+                agreed, via = rec.key_answer(turn.digits), "keypad"
+            else:
+                try:
+                    words = turn.stream.finish().text
+                except Exception as exc:  # noqa: BLE001 - no words: counts as no answer
+                    self.log.warning("consent answer not recognised: %s", type(exc).__name__)
+                    words = ""
+                agreed, via = consent_from_words(words, rec.settings.consent_prompt), "speech"
+            break
+        self._consent_pending = False
+        if not self._closed.is_set():
+            rec.decide(agreed, via)
+        self._last_activity = time.perf_counter()
 
     def _hold_wait(self) -> None:
         """On hold: the wait counts from when "Sure, take your time." ended; the dialogue says
@@ -343,7 +406,21 @@ class CallHandler:
         reply = self.session.handle_text(text, source="speech",
                                          timings={"endpoint_ms": turn.endpoint_ms, "stt_ms": stt_ms})
         nlu_ms = (time.perf_counter() - t1) * 1000
+        self._mute_if_masked(turn)
         self._speak(reply, (turn, stt_ms, nlu_ms, t1))
+
+    def _mute_if_masked(self, turn: CallerTurn) -> None:
+        """The dialogue masked personal data in the turn's stored transcript (a value said
+        without being asked for it): the turn is muted in the recording too."""
+        if self.recording is None or turn.span is None:
+            return
+        said = [t for t in self.session.recorder.turns if t["speaker"] == "caller"]
+        if said and REDACTED in str(said[-1]["text"]):
+            self.recording.personal_turn(turn.span)
+
+    def _personal(self, sentence: str) -> bool:
+        """A bot sentence the transcript masking would mask (a date of birth or digits read back)."""
+        return self.recording is not None and mask_text(sentence, self.session.secrets()) != sentence
 
     def _best_hypothesis(self, transcript: Transcript) -> str:
         """The recogniser's best guess, unless it does not answer the slot asked and one of its
@@ -429,7 +506,7 @@ class CallHandler:
                 if generation is None:
                     self._wait_caller_quiet()
                     generation = self.out.generation
-                played = self.out.play_chunk(item, label="bot")
+                played = self.out.play_chunk(item.audio, label="bot", personal=item.personal)
                 _merge(result, played)
                 if played.interrupted:
                     result.interrupted = True
@@ -447,10 +524,14 @@ class CallHandler:
             for i, text in enumerate(texts):
                 if mute.is_set() or not text or not text.strip():
                     continue
-                for chunk in self.services.speech(text, split_first_clause=(i == 0)):
+                for j, sentence in enumerate(split_sentences(text)):  # one by one: each may be personal
                     if mute.is_set():
                         break
-                    chunks.put(chunk)
+                    personal = self._personal(sentence)
+                    for chunk in self.services.speech(sentence, split_first_clause=(i == 0 and j == 0)):
+                        if mute.is_set():
+                            break
+                        chunks.put(_Speech(chunk, personal))
         except Exception as exc:  # noqa: BLE001 - handed to the dialogue thread
             chunks.put(exc)
         finally:
@@ -522,6 +603,8 @@ class CallHandler:
         self.masker.close()
         self.session.end(self.session.final_outcome(reason))
         self.session.recorder.flush(attempts=3)
+        if self.recording is not None:  # after the call's row is written: the recording's rows refer to it
+            self.recording.finish()
         self.services.call_ended()
         self.log.info("call closed (%s), %d turns measured", reason, len(self.stats.latencies))
 
@@ -541,7 +624,7 @@ class CallHandler:
         number = self.session.flow.transfer_number if self.services.twilio is not None else None
         outcome = "drained_transferred" if number else "drained"
         self._send_last(clear_message(self.start_event.stream_sid))  # what the dialogue had buffered
-        last = OutboundAudio(self._send_last, self.start_event.stream_sid)
+        last = OutboundAudio(self._send_last, self.start_event.stream_sid, tap=self.recording)
         last.play(self.services.speech(handing_over if number else goodbye), label="drain")
         last.wait_played(timeout=15)
         self.session.state.outcomes.append(outcome)

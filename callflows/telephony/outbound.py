@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
 from callflows.telephony.media_stream import clear_message, mark_message, media_message
 
@@ -32,12 +32,23 @@ class PlayResult:
     max_gap_ms: float = 0.0  # longest time the caller's buffer would have run dry
 
 
+class AudioTap(Protocol):
+    """Sees every frame as it is sent, with when it starts playing at the caller's end (the
+    call recording places the bot's channel by it), and every clear."""
+
+    def bot_frame(self, frame: bytes, plays_at: float, personal: bool) -> None: ...
+
+    def bot_cleared(self, at: float) -> None: ...
+
+
 class OutboundAudio:
     """One per call. `play` runs on the call's dialogue or masking thread; `clear` and
     `on_mark` come from the socket-reading thread."""
 
-    def __init__(self, send: Callable[[str], None], stream_sid: str, lead_ms: int = 1500):
+    def __init__(self, send: Callable[[str], None], stream_sid: str, lead_ms: int = 1500,
+                 tap: AudioTap | None = None):
         self._send = send
+        self.tap = tap
         self.stream_sid = stream_sid
         self.lead_s = lead_ms / 1000
         self._lock = threading.Lock()
@@ -86,15 +97,16 @@ class OutboundAudio:
             done.set()
 
     def play_chunk(self, chunk: bytes, label: str = "say", *, lead_ms: int | None = None,
-                   stop: threading.Event | None = None) -> PlayResult:
+                   stop: threading.Event | None = None, personal: bool = False) -> PlayResult:
         """Send one ready chunk (a sentence, a filler clip), paced, then its mark.
 
         ``lead_ms`` bounds how far ahead of the caller's playback it is sent (default the
-        line's lead): a small lead lets ``stop`` end a long clip quickly without a clear."""
-        return self._play(iter((chunk,)), label, lead_ms, stop)
+        line's lead): a small lead lets ``stop`` end a long clip quickly without a clear.
+        ``personal``: the sentence carries personal data (the tap mutes it in a recording)."""
+        return self._play(iter((chunk,)), label, lead_ms, stop, personal)
 
     def _play(self, chunks: Iterator[bytes], label: str, lead_ms: int | None,
-              stop: threading.Event | None) -> PlayResult:
+              stop: threading.Event | None, personal: bool = False) -> PlayResult:
         lead = self.lead_s if lead_ms is None else lead_ms / 1000
         result = PlayResult()
         with self._speaker:
@@ -131,7 +143,10 @@ class OutboundAudio:
                         break
                     self._send(media_message(self.stream_sid, frame))
                     with self._lock:
-                        self._play_until = max(self._play_until, time.perf_counter()) + FRAME_S
+                        plays_at = max(self._play_until, time.perf_counter())
+                        self._play_until = plays_at + FRAME_S
+                    if self.tap is not None:
+                        self.tap.bot_frame(frame, plays_at, personal)
                     if result.first_frame_at is None:
                         result.first_frame_at = time.perf_counter()
                     result.frames_sent += 1
@@ -158,6 +173,8 @@ class OutboundAudio:
             self.generation += 1
             self._pending_marks.clear()
             self._play_until = 0.0
+        if self.tap is not None:
+            self.tap.bot_cleared(time.perf_counter())
         self._send(clear_message(self.stream_sid))
 
     def on_mark(self, name: str) -> None:

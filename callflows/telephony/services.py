@@ -18,7 +18,10 @@ from callflows.speech.vad import EndpointConfig
 from callflows.verticals import list_verticals, load_vertical
 
 if TYPE_CHECKING:
+    from callflows.recordings.vault import RecordingVault
     from callflows.speech.fillers import FillerLibrary
+    from callflows.telephony.call_recording import CallRecorder
+    from callflows.telephony.recording_settings import RecordingSettings
     from callflows.telephony.transfer import TwilioCalls
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ class PhoneServices:
         self._lock = threading.Lock()
         self._quick = ThreadPoolExecutor(max_workers=1, thread_name_prefix="barge-in")
         self._waiting: dict[str, Any] = {}
+        self._recording: dict[str, "RecordingSettings"] = {}
 
     # ------------------------------------------------------------------ models
     @cached_property
@@ -82,6 +86,43 @@ class PhoneServices:
             config = self._waiting[key] = load_waiting_config(vertical.root)
         return config
 
+    def recording_settings(self, vertical: Any) -> "RecordingSettings":
+        """The vertical's ``recording:`` settings (``verticals/<v>/phone.yaml``), read once."""
+        from callflows.telephony.recording_settings import load_recording_settings
+
+        key = str(vertical.root)
+        config = self._recording.get(key)
+        if config is None:
+            config = self._recording[key] = load_recording_settings(vertical.root)
+        return config
+
+    @cached_property
+    def recording_vault(self) -> "RecordingVault | None":
+        """The encrypted recordings (``CALLFLOWS_RECORDING_KEY``); None without a usable key."""
+        from callflows.recordings.vault import RecordingKeyError, RecordingVault
+
+        try:
+            vault = RecordingVault(self.settings.recordings_dir, self.settings.recording_keys)
+        except RecordingKeyError as exc:
+            logger.error("call recording: %s", exc)
+            return None
+        return vault if vault.can_encrypt else None
+
+    def call_recorder(self, call_id: str, vertical: Any) -> "CallRecorder | None":
+        """A recorder for a new call when its vertical records; None otherwise.  A vertical that
+        records without a key (the server's start check was bypassed) is not recorded, logged."""
+        settings = self.recording_settings(vertical)
+        if not settings.enabled:
+            return None
+        vault = self.recording_vault
+        if vault is None:
+            logger.error("[call=%s] not recorded: recording is on for %s but no recording key is usable",
+                         call_id, vertical.name)
+            return None
+        from callflows.telephony.call_recording import CallRecorder
+
+        return CallRecorder(call_id, vertical.name, settings, vault, self.store)
+
     @cached_property
     def twilio(self) -> "TwilioCalls | None":
         from callflows.telephony.transfer import TwilioCalls
@@ -108,6 +149,11 @@ class PhoneServices:
             for sentence in static_sentences(vertical.flow):
                 self.prompts.get(sentence)
                 count += 1
+            recording = self.recording_settings(vertical)
+            if recording.enabled:  # the consent sentence starts every recorded call: never synthesised live
+                for sentence in split_sentences(recording.consent_prompt):
+                    self.prompts.get(sentence)
+                    count += 1
             waiting = self.waiting_config(vertical)
             if waiting.enabled:
                 fillers += self.fillers.build(waiting.phrases, [waiting.keyboard_ms] if waiting.keyboard else []).total

@@ -41,6 +41,24 @@ from callflows.telephony.silence import HeardFrame, heard_frame, is_audible, lon
 
 FRAME = 160  # 20 ms of 8 kHz mu-law
 SILENCE = b"\xff" * FRAME
+DTMF_HZ = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
+           "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
+           "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "C": (852, 1633),
+           "*": (941, 1209), "0": (941, 1336), "#": (941, 1477), "D": (941, 1633)}
+TONE_MS = 100  # a key held this long (the network's minimum is 40 ms)
+
+
+def dtmf_frames(key: str) -> list[bytes]:
+    """A key's two tones as 20 ms mu-law frames, as a phone sends them in the call's audio."""
+    import numpy as np
+
+    from callflows.speech import codec
+
+    low, high = DTMF_HZ[key]
+    t = np.arange(TONE_MS * 8) / 8000
+    tone = 0.25 * (np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t))
+    audio = codec.float_to_ulaw(tone.astype(np.float32))
+    return [audio[i:i + FRAME] for i in range(0, len(audio), FRAME)]
 
 
 @dataclass
@@ -111,6 +129,8 @@ class SimResult:
     segments: list[HeardSegment] = field(default_factory=list)
     clear_times: list[float] = field(default_factory=list)
     caller_speech: list[tuple[float, float]] = field(default_factory=list)  # (first, last audible frame) per step
+    keypad_tones: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each key's tone
+    media_origin: float | None = None  # perf_counter of media timestamp 0 (the stream's clock)
 
     def latencies(self) -> list[float]:
         return [t.latency_ms for t in self.turns if t.latency_ms is not None]
@@ -178,6 +198,7 @@ class SimulatedCall:
         voice: Callable[[str], bytes] | None = None,
         idle_ms: int = 700,
         log: Callable[[str], None] | None = None,
+        keypad_tones: bool = False,
     ):
         self.base_url = base_url.rstrip("/")
         self.auth_token = auth_token
@@ -185,6 +206,7 @@ class SimulatedCall:
         self.from_number = from_number
         self.voice = voice or _default_voice
         self.idle_s = idle_ms / 1000
+        self.keypad_tones = keypad_tones  # keys also sound in the caller's audio, as on a real line
         self.log = log or (lambda _msg: None)
         self.call_sid = "CA" + uuid.uuid4().hex
         self.stream_sid = "MZ" + uuid.uuid4().hex
@@ -212,6 +234,9 @@ class SimulatedCall:
         self._cut: HeardSegment | None = None  # cut by a clear, its mark not yet received
         self._clear_times: list[float] = []
         self._frames_received = 0
+        self._tones: list[bytes] = []  # keypad tone frames queued to send
+        self._tone_spans: list[tuple[float, float]] = []
+        self._media_origin: float | None = None
 
     # ------------------------------------------------------------------ protocol
     def _sign(self, url: str, params: dict[str, str]) -> dict[str, str]:
@@ -253,7 +278,8 @@ class SimulatedCall:
         next_at = time.perf_counter()
         while not self._closed.is_set():
             with self._lock:
-                frame = self._outgoing.pop(0) if self._outgoing else None
+                tone = self._tones.pop(0) if self._tones else None
+                frame = self._outgoing.pop(0) if self._outgoing and tone is None else None
                 if frame is not None and is_audible(frame):
                     now = time.perf_counter()
                     if self._speech_start_at is None:
@@ -263,9 +289,11 @@ class SimulatedCall:
                 if frame is not None and not self._outgoing and self._speech_start_at is not None:
                     self._caller_speech.append((self._speech_start_at, self._speech_end_at or time.perf_counter()))
             self._chunk += 1
+            if self._media_origin is None:
+                self._media_origin = time.perf_counter() - self._chunk * 0.020
             self._send({"event": "media", "streamSid": self.stream_sid, "media": {
                 "track": "inbound", "chunk": str(self._chunk), "timestamp": str(self._chunk * 20),
-                "payload": base64.b64encode(frame or SILENCE).decode()}})
+                "payload": base64.b64encode(tone or frame or SILENCE).decode()}})
             self._echo_marks()
             next_at += 0.020
             time.sleep(max(0.0, next_at - time.perf_counter()))
@@ -383,6 +411,13 @@ class SimulatedCall:
 
     def press(self, keys: str) -> None:
         for key in keys:
+            if self.keypad_tones:  # the tone first; the network reports the key once it has heard it
+                started = time.perf_counter()
+                with self._lock:
+                    self._tones.extend(dtmf_frames(key))
+                while self._tones and not self._closed.is_set():
+                    time.sleep(0.005)
+                self._tone_spans.append((started, time.perf_counter()))
             self._send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": key}})
             time.sleep(0.1)
 
@@ -470,7 +505,8 @@ class SimulatedCall:
             heard, segments = list(self._heard), list(self._segments)
         return SimResult(self.call_sid, turns, greeting, self._clears, self._closed_by_server, self._max_gap,
                          heard=heard, segments=segments, clear_times=list(self._clear_times),
-                         caller_speech=list(self._caller_speech))
+                         caller_speech=list(self._caller_speech), keypad_tones=list(self._tone_spans),
+                         media_origin=self._media_origin)
 
     def _measure(self, turn: TurnResult, window_end: float | None) -> None:
         """Latency, fillers and the longest silence of a turn, from what was heard up to `window_end`."""

@@ -1,0 +1,51 @@
+"""`callflows recordings`: the retention sweep by hand or from a CronJob, and a new key.
+
+Every phone replica already sweeps once an hour (``callflows/store/recordings.py``); this runs
+the same sweep once, e.g. from a Kubernetes CronJob when no replica runs, or to check at once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from callflows.cli.common import open_store
+
+
+@click.group()
+def recordings() -> None:
+    """Call recordings (encrypted, redacted, kept for the vertical's retention period)."""
+
+
+@recordings.command("sweep")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
+def sweep(as_json: bool) -> None:
+    """Delete the recordings past their retention period; each deletion is audited."""
+    from callflows.config import Settings
+    from callflows.recordings.vault import RecordingVault
+    from callflows.store.recordings import sweep_expired_recordings
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = open_store(upgrade=False)
+    try:
+        deleted = sweep_expired_recordings(store, RecordingVault(settings.recordings_dir))
+    except Exception as exc:  # noqa: BLE001 - a clear message, not a traceback
+        raise click.ClickException(f"database not reachable or not migrated: {type(exc).__name__}") from None
+    if as_json:
+        click.echo(json.dumps({"deleted": deleted}))
+        return
+    click.echo(f"{len(deleted)} recording(s) deleted")
+    for call_id in deleted:
+        click.echo(f"  {call_id}")
+
+
+@recordings.command("new-key")
+def new_key_command() -> None:
+    """Print a new key for CALLFLOWS_RECORDING_KEY (keep it in your secret store)."""
+    from callflows.recordings.vault import new_key
+
+    click.echo(new_key())
