@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from admin.testing import add_users, copy_verticals, login, make_app, seed_call
 from callflows.config import Settings
+from callflows.recordings.plot import plot_recording
 from callflows.recordings.tape import BOT, CALLER, CallTape, read_wav, redaction_fill
 from callflows.recordings.vault import RecordingKeyError, RecordingVault, file_name, new_key
 from callflows.server import create_app
@@ -172,6 +173,27 @@ def test_the_sweeper_deletes_expired_recordings_and_audits_each(store: Store, tm
         ("system:recording-retention", f"call:{short}", "retention")]
 
 
+def test_callflows_recordings_sweep_deletes_the_expired_ones(sqlite_store: Store, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from sqlalchemy import update
+
+    from callflows.cli.main import cli
+
+    vault = RecordingVault(tmp_path / "rec", (new_key(),))
+    expired, kept = _recorded_call(sqlite_store, vault, 1), _recorded_call(sqlite_store, vault, 1)
+    with sqlite_store.session() as s:
+        s.execute(update(CallRecording).where(CallRecording.call_id == expired)
+                  .values(expires_at=utcnow() - timedelta(minutes=1)))
+    monkeypatch.setenv("CALLFLOWS_DATABASE_URL", str(sqlite_store.engine.url))
+    monkeypatch.setenv("CALLFLOWS_RECORDINGS_DIR", str(tmp_path / "rec"))
+    monkeypatch.delenv("CALLFLOWS_RECORDING_KEY", raising=False)  # deleting needs no key
+    result = CliRunner().invoke(cli, ["recordings", "sweep", "--json"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f'{{"deleted": ["{expired}"]}}'
+    assert not vault.exists(file_name("retail_bank", expired)) and vault.exists(file_name("retail_bank", kept))
+
+
 # --------------------------------------------------------------------------- #
 # playback in the admin (SQLite and PostgreSQL)
 # --------------------------------------------------------------------------- #
@@ -263,7 +285,7 @@ def _ms(t: float, origin: float) -> int:
 
 
 @pytest.mark.speech
-def test_a_recorded_call_has_the_date_of_birth_and_keys_silenced(recording_phone) -> None:  # noqa: ANN001
+def test_a_recorded_call_has_the_date_of_birth_and_keys_silenced(recording_phone, tmp_path: Path) -> None:  # noqa: ANN001
     url, store, vault = recording_phone
     sim = SimulatedCall(url, auth_token=TOKEN, keypad_tones=True)
     result = sim.run([
@@ -306,6 +328,8 @@ def test_a_recorded_call_has_the_date_of_birth_and_keys_silenced(recording_phone
         channel = caller if r["channel"] == "caller" else bot
         assert not channel[r["start_ms"] * 8:r["end_ms"] * 8].any()
     assert np.abs(bot).max() > 3000  # the bot's prompts are on their channel
+    picture = plot_recording(vault.read(rec.file_name), rec.redactions, tmp_path / "recording.png")
+    assert picture.stat().st_size > 10_000  # the waveform with the muted spans shaded (kept in tmp_path)
     assert rec.expires_at - rec.created_at == timedelta(days=7)
 
 

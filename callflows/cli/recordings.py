@@ -49,3 +49,30 @@ def new_key_command() -> None:
     from callflows.recordings.vault import new_key
 
     click.echo(new_key())
+
+
+@recordings.command("plot")
+@click.argument("call_id")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The PNG to write.")
+def plot(call_id: str, out: str) -> None:
+    """Draw a call's recording (caller, bot) with the redacted spans shaded (needs the key)."""
+    from callflows.config import Settings
+    from callflows.recordings.plot import plot_recording
+    from callflows.recordings.vault import RecordingKeyError, RecordingVault
+    from callflows.store.recordings import recording_of
+
+    try:
+        settings = Settings.from_env()
+        vault = RecordingVault(settings.recordings_dir, settings.recording_keys)
+    except (ValueError, RecordingKeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    with open_store(upgrade=False).session() as s:
+        rec = recording_of(s, call_id)
+    if rec is None or not rec.playable:
+        raise click.ClickException("no recording for this call (not recorded, or deleted)")
+    try:
+        wav = vault.read(rec.file_name)
+    except (FileNotFoundError, RecordingKeyError) as exc:
+        raise click.ClickException(str(exc) or "the recording's file is missing") from None
+    click.echo(plot_recording(wav, rec.redactions, out, title=f"call {call_id}"))
+

@@ -31,6 +31,9 @@ TONE_HZ = 1000.0
 TONE_LEVEL = 0.1  # -20 dBFS: audible as "something was removed here", not loud
 MAX_SECONDS = 4 * 3600  # a longer call keeps its first four hours
 
+RedactionJson = dict[str, str | int]
+"""A redaction as stored with the recording: channel, start_ms, end_ms, reason."""
+
 
 @dataclass(frozen=True)
 class Redaction:
@@ -41,7 +44,7 @@ class Redaction:
     end_ms: int
     reason: str  # pii_slot, personal_turn, keypad, bot_readback
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> RedactionJson:
         return {"channel": self.channel, "start_ms": self.start_ms, "end_ms": self.end_ms, "reason": self.reason}
 
 

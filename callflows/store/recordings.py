@@ -20,7 +20,6 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -30,6 +29,7 @@ from callflows.recordings.vault import RecordingVault
 from callflows.store.db import Store
 from callflows.store.models import Base
 from callflows.store.repo import audit
+from callflows.recordings.tape import RedactionJson
 from callflows.store.types import JSONType, UTCDateTime, to_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class CallRecording(Base):
     file_name: Mapped[str] = mapped_column(String(200))  # relative to CALLFLOWS_RECORDINGS_DIR
     size_bytes: Mapped[int] = mapped_column(Integer)
     duration_ms: Mapped[int] = mapped_column(Integer)
-    redactions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    redactions: Mapped[list[RedactionJson] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -75,7 +75,7 @@ class RecordingView:
     vertical: str
     file_name: str
     duration_ms: int
-    redactions: list[dict[str, Any]]
+    redactions: list[RedactionJson]
     created_at: datetime
     expires_at: datetime
     deleted_at: datetime | None
@@ -92,7 +92,7 @@ class NewRecording:
     file_name: str
     size_bytes: int
     duration_ms: int
-    redactions: list[dict[str, Any]]
+    redactions: list[RedactionJson]
     retention_days: int
 
 

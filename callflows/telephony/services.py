@@ -15,7 +15,7 @@ from callflows.speech.textnorm import split_sentences
 from callflows.speech.turn_end import TurnEndModel, load_turn_end_model
 from callflows.speech.tts import PromptCache, TextToSpeech
 from callflows.speech.vad import EndpointConfig
-from callflows.verticals import list_verticals, load_vertical
+from callflows.verticals import Vertical, list_verticals, load_vertical
 
 if TYPE_CHECKING:
     from callflows.recordings.vault import RecordingVault
@@ -86,7 +86,7 @@ class PhoneServices:
             config = self._waiting[key] = load_waiting_config(vertical.root)
         return config
 
-    def recording_settings(self, vertical: Any) -> "RecordingSettings":
+    def recording_settings(self, vertical: Vertical) -> "RecordingSettings":
         """The vertical's ``recording:`` settings (``verticals/<v>/phone.yaml``), read once."""
         from callflows.telephony.recording_settings import load_recording_settings
 
@@ -108,7 +108,7 @@ class PhoneServices:
             return None
         return vault if vault.can_encrypt else None
 
-    def call_recorder(self, call_id: str, vertical: Any) -> "CallRecorder | None":
+    def call_recorder(self, call_id: str, vertical: Vertical) -> "CallRecorder | None":
         """A recorder for a new call when its vertical records; None otherwise.  A vertical that
         records without a key (the server's start check was bypassed) is not recorded, logged."""
         settings = self.recording_settings(vertical)
