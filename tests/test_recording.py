@@ -346,3 +346,34 @@ def test_a_caller_who_says_no_is_not_recorded(recording_phone) -> None:  # noqa:
     assert not vault.exists(file_name("retail_bank", call_id))
     assert not list(vault.root.rglob("*.fernet"))
     assert len(turns) >= 3  # the call went on: greeting, the request, the bot's answer
+
+
+@pytest.mark.speech
+def test_the_decline_key_also_refuses(recording_phone) -> None:  # noqa: ANN001
+    url, store, vault = recording_phone
+    sim = SimulatedCall(url, auth_token=TOKEN, keypad_tones=True)
+    sim.run([Step(dtmf="2"), Step(say="i want to check my balance")])
+    call_id, consent = _wait_for(store, sim.call_sid, RecordingConsent)
+    assert (consent.answer, consent.via) == ("refused", "keypad")
+    with store.session() as s:
+        assert s.scalar(select(CallRecording).where(CallRecording.call_id == call_id)) is None
+    assert not list(vault.root.rglob("*.fernet"))
+
+
+@pytest.mark.speech
+def test_personal_data_said_unasked_is_muted_once_the_transcript_masking_finds_it(recording_phone) -> None:  # noqa: ANN001
+    url, store, vault = recording_phone
+    sim = SimulatedCall(url, auth_token=TOKEN)
+    result = sim.run([Step(say="yes"), Step(say="i was born on february third 1975")])
+    call_id, rec = _wait_for(store, sim.call_sid, CallRecording)
+    caller, _ = read_wav(vault.read(rec.file_name))
+    origin = result.media_origin
+    assert origin is not None
+    (yes_start, yes_end), (said_start, said_end) = result.caller_speech
+    said = caller[(_ms(said_start, origin) + 40) * 8:(_ms(said_end, origin) - 40) * 8]
+    with store.session() as s:
+        turns = [(t.speaker, t.text) for t in repo.get_call(s, call_id).turns]
+    assert len(said) and not said.any(), (rec.redactions, turns)  # no pii slot asked: muted after recognition
+    assert "personal_turn" in {r["reason"] for r in rec.redactions}
+    assert caller[_ms(yes_start, origin) * 8:_ms(yes_end, origin) * 8].any()  # the consent answer is kept
+
