@@ -175,6 +175,10 @@ def _back_with_the_bot(url: str, store: Store, caller: CallerLeg, on_hold_at: fl
         assert _wait(lambda: leg.audio_ms > heard + 400, 60), "the bot said nothing"
         leg.press(digit)
     assert leg.closed.wait(60), "the bot did not end the call"
+    # the callback conversation writes its outcome as it finishes, which may land just after the
+    # socket closed: wait for it (the warm transfer's own "transfer_<state>" comes first)
+    assert _wait(lambda: (_call_of(store, caller).outcome or "").startswith("callback_")
+                 and _call_of(store, caller).ended_at is not None, 20), _call_of(store, caller).outcome
     return leg
 
 
