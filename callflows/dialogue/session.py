@@ -856,9 +856,8 @@ class DialogueSession(ReadBack, Hold):
         form = self.flow.forms.get(st.active_form or "")
         asks_more = ((intent is not None and self.flow.form_for_intent(intent) is not None)
                      or self._is_faq(nlu, intent, strict=True) or self._answers_step(nlu, None))
-        if yes is False:
+        if yes is False and not asks_more:  # a plain no (one that asks something else is not counted)
             st.declined_offers += 1
-        if yes is False and not asks_more:
             if form is not None:
                 return [self._say("no_transfer"), self._reask(form)]
             return [self._say("no_transfer"), self._ask_free(self._say("menu"))]  # what it can do, not "what else?"
