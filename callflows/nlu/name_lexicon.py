@@ -65,15 +65,13 @@ class NameList:
     by_key: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, name: str, rank: int) -> None:
-        known = name in self.rank
-        if known and self.rank[name] <= rank:
+        """Keep a name's best rank; a name ranked within REPAIR_RANK is indexed by its key once."""
+        before = self.rank.get(name)
+        if before is not None and before <= rank:
             return
         self.rank[name] = rank
-        if rank <= REPAIR_RANK and not (known and self.rank_was_target(name)):
+        if rank <= REPAIR_RANK and (before is None or before > REPAIR_RANK):
             self.by_key.setdefault(sound_key(name), []).append(name)
-
-    def rank_was_target(self, name: str) -> bool:
-        return name in self.by_key.get(sound_key(name), ())
 
     def __len__(self) -> int:
         return len(self.rank)
