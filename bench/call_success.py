@@ -294,6 +294,7 @@ def group_stats(recs: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(recs)
     lat = [x for r in recs for x in r.get("latencies_ms", [])]
     tasks_done = [r["turns"] for r in recs if r.get("facts_ok")]
+    named = [r["booked_name"] for r in recs if r.get("booked_name")]
     return {
         "calls": n,
         "facts_ok": sum(1 for r in recs if r.get("facts_ok")),
@@ -307,6 +308,10 @@ def group_stats(recs: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(1 for r in recs if r.get("error")),
         "latency_p50_ms": pct(lat, 50), "latency_p90_ms": pct(lat, 90), "latency_p95_ms": pct(lat, 95),
         "latency_turns": len(lat),
+        # issue 20's name target: each new booking's stored name close to the truth, or flagged
+        "bookings_stored": len(named),
+        "names_close": sum(1 for b in named if b["close"]),
+        "names_close_or_flagged": sum(1 for b in named if b["close"] or b["flagged"]),
     }
 
 
@@ -362,6 +367,9 @@ def print_table(summary: dict[str, Any]) -> None:
             print(_row(f"voice: {fam}", g))
         for task, g in s["by_task"].items():
             print(_row(f"task: {task}", g))
+        a = s["all"]
+        print(f"new bookings stored: {a['bookings_stored']}; name close to the truth: {a['names_close']}; "
+              f"close or flagged unverified: {a['names_close_or_flagged']}")
         w = s["wer_by_slot"]
         if mode == "phone":
             print("WER by slot: " + ", ".join(f"{k} {v['wer']:.2f} ({v['turns']})" for k, v in w["wer"].items())

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from callflows.dialogue import DialogueSession
 from callflows.nlu.keywords import KeywordMatcher
+from callflows.nlu.question_shape import asks_a_question, carries_digits
 from callflows.nlu.smalltalk import small_talk
 from callflows.nlu.values import ParseContext, extract, parse_yes_no
 from callflows.nlu.values.counts import homophone_counts
@@ -347,15 +348,77 @@ def test_a_name_corrected_again_at_the_summary_is_left_for_the_team(store, denta
     assert local(appt) == "2026-11-24 10:00"
 
 
-def test_the_name_note_is_given_once_then_the_name_is_taken_as_heard(store, dental):  # noqa: F811
+def test_the_name_said_again_is_noted_and_the_rest_asked_about(store, dental):  # noqa: F811
+    """Read back after each new hearing, the name sent phone callers round the summary (in the
+    call-success run: "no, my name is ..." -> "And your last name?" -> the summary -> ...)."""
     session = _name_kept_unverified(store, dental)
     talk(session, "no, my name is dmitri valenzuela")
     replies = talk(session, "no, my name is dmitri valenzuela")
-    assert "Apart from the name" not in replies[-1]
-    assert "Dmitri Valenzuela" in replies[-1] and "Shall I book it" in replies[-1]
+    assert "noted" in replies[-1] and "Apart from the name" in replies[-1]
+    talk(session, "yes that's right")
+    [appt] = appointments(store)
+    assert appt.customer.full_name == "Dmitri Valenzuela" and appt.name_unverified is True
+    assert local(appt) == "2026-11-24 10:00"
+
+
+def test_a_caller_who_only_repeats_the_name_is_offered_a_person(store, dental):  # noqa: F811
+    session = _name_kept_unverified(store, dental)
+    replies = talk(session, *["no, my name is dmitri valenzuela"] * 4)
+    assert [("noted" in r, "connect you" in r) for r in replies] == [
+        (False, False), (True, False), (True, False), (False, True)], replies
+    assert not appointments(store)
 
 
 def test_typed_a_name_corrected_at_the_summary_is_taken(store, dental):  # noqa: F811
     session = _name_kept_unverified(store, dental, channel="text")
     replies = talk(session, "no, my name is dmitri valenzuela")
     assert "Dmitri Valenzuela" in replies[-1] and "Shall I book it" in replies[-1]
+
+
+# --------------------------------------------------------------------------- phone-run repairs (call-success benchmark)
+
+
+def test_keep_going_without_its_no_declines_the_person(store, bank):
+    """The line often loses the "no" of "no thanks, let's keep going": what is left still declines."""
+    session = DialogueSession(bank, store, now=BANK_NOW)
+    talk(session, "what is the meaning of life")
+    replies = talk(session, "let's keep going")
+    assert "connect you" not in replies[-1] and "What would you like to do?" in replies[-1], replies
+    assert session.state.declined_offers == 1 and not session.state.transferred_to
+
+
+def test_a_first_request_no_flow_covers_gets_the_menu_first_on_the_phone(store, bank):
+    """Over the line, "hi, what's the balance on my account" was heard "No, thank." and read as out
+    of scope: the caller hears what the bot can do before being offered a person."""
+    session = DialogueSession(bank, store, now=BANK_NOW, channel="phone")
+    replies = talk(session, "what is the meaning of life")
+    assert "catch that" in replies[-1] and "lost or stolen card" in replies[-1] and "connect you" not in replies[-1]
+    replies = talk(session, "what is the meaning of life")
+    assert "connect you" in replies[-1]  # the second time, a person is offered
+    typed = DialogueSession(bank, store, now=BANK_NOW)  # typed words were not misheard
+    assert "connect you" in talk(typed, "what is the meaning of life")[-1]
+
+
+@pytest.mark.parametrize("heard", ["that's six group and we're now in the free pick and we're going to need a roll",
+                                   "parking six two seven nine three six"])
+def test_words_near_an_faq_that_ask_nothing_do_not_leave_the_slot(store, dental, heard):
+    """A garbled phone number once got the parking answer: mid-form, only a question gets an FAQ."""
+    session = DialogueSession(dental, store, now=NOW)
+    talk(session, "i'd like to book a cleaning", "anyone", "monday", "ten thirty")
+    assert session.state.requested == "phone"
+    replies = talk(session, heard)
+    assert "parking" not in replies[-1].lower() and "phone number" in replies[-1].lower(), replies
+    replies = talk(session, "is there parking")
+    assert "parking" in replies[-1].lower() and "phone number" in replies[-1].lower(), replies
+
+
+@pytest.mark.parametrize("text, asks", [
+    ("where can i park", True), ("oh and is there parking", True), ("i was wondering about parking", True),
+    ("what time is check in", True), ("the member when it is", False), ("a double room please", False),
+    ("sorry what's the address", True), ("parking", False)])
+def test_question_shape(text, asks):
+    assert asks_a_question(text) is asks
+
+
+def test_digits_carried():
+    assert carries_digits("six two seven") and carries_digits("it's 415 555") and not carries_digits("two of us")

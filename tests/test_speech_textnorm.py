@@ -56,3 +56,12 @@ def test_split_sentences() -> None:
     long = ", ".join(["word " * 10] * 6)
     pieces = split_sentences(long, max_chars=120)
     assert len(pieces) > 1 and all(len(p) <= 120 for p in pieces)
+
+
+def test_a_title_before_a_name_does_not_end_a_sentence() -> None:
+    """Split at "Dr.", a phone call paused between "with Dr." and "Garcia" in the middle of
+    the booking summary, and callers answered into the pause."""
+    summary = "So that's a cleaning with Dr. Garcia at 3pm for Mrs. Lee Wong. Shall I book it?"
+    assert split_sentences(summary) == ["So that's a cleaning with Dr. Garcia at 3pm for Mrs. Lee Wong.",
+                                        "Shall I book it?"]
+    assert split_sentences("Ask for Dr.  Patel. Or Mr. Smith!") == ["Ask for Dr. Patel.", "Or Mr. Smith!"]

@@ -106,7 +106,8 @@ def _local(dt: datetime, vertical: str) -> tuple[str, tuple[int, int]]:
     return loc.date().isoformat(), (loc.hour, loc.minute)
 
 
-def _judge_dental(s: Any, p: Persona, call: Call, seeded: dict[str, Any], why: list[str]) -> bool:
+def _judge_dental(s: Any, p: Persona, call: Call, seeded: dict[str, Any], why: list[str],
+                  booked_name: dict[str, bool]) -> bool:
     if p.task in ("reschedule", "cancel"):
         appt = s.get(Appointment, seeded.get("appointment_id"))
         if appt is None:
@@ -127,6 +128,7 @@ def _judge_dental(s: Any, p: Persona, call: Call, seeded: dict[str, Any], why: l
         appt = appts[0]
         day, at = _local(appt.starts_at, p.vertical)
         cust = s.get(Customer, appt.customer_id)
+        booked_name.update(close=name_ok(cust.full_name, p), flagged=bool(appt.name_unverified))
         checks = {"date": day == p.day.isoformat(), "time": at == p.at, "name": name_ok(cust.full_name, p),
                   "phone": phone_ok(cust.phone, p), "visit": appt.appointment_type == p.visit,
                   "provider": p.provider == "any" or appt.provider.key == p.provider}
@@ -160,7 +162,8 @@ def _judge_bank(s: Any, p: Persona, call: Call, seeded: dict[str, Any], why: lis
     return ok
 
 
-def _judge_hotel(s: Any, p: Persona, call: Call, seeded: dict[str, Any], why: list[str]) -> bool:
+def _judge_hotel(s: Any, p: Persona, call: Call, seeded: dict[str, Any], why: list[str],
+                 booked_name: dict[str, bool]) -> bool:
     if p.task == "hotel_change":
         res = s.get(Reservation, seeded.get("reservation_id"))
     else:
@@ -175,6 +178,7 @@ def _judge_hotel(s: Any, p: Persona, call: Call, seeded: dict[str, Any], why: li
               "room": res.room_type == p.room, "name": name_ok(cust.full_name, p)}
     if p.task == "hotel_book":
         checks["phone"] = phone_ok(cust.phone, p)
+        booked_name.update(close=name_ok(cust.full_name, p), flagged=bool(res.name_unverified))
     why += [k for k, ok in checks.items() if not ok]
     return all(checks.values())
 
@@ -195,19 +199,20 @@ def judge(store: Any, p: Persona, call_id: str | None, seeded: dict[str, Any],
             return {"facts_ok": False, "outcome_ok": False, "outcome": None, "transferred": False,
                     "why": ["no call record"], "call_id": None}
         why: list[str] = []
+        booked_name: dict[str, bool] = {}  # a new booking's stored name: close to the truth, flagged
         if p.task == "emergency":
             facts = bool(call.transferred) and call.transfer_to == TRANSFER_NUMBER["dental_clinic"]
             why += [] if facts else ["not transferred"]
         elif p.task == "hours":
             facts = _judge_faq(s, p, call, why)
         elif p.vertical == "dental_clinic":
-            facts = _judge_dental(s, p, call, seeded, why)
+            facts = _judge_dental(s, p, call, seeded, why, booked_name)
             if p.task == "faq_book":
                 facts = _judge_faq(s, p, call, why) and facts
         elif p.vertical == "retail_bank":
             facts = _judge_bank(s, p, call, seeded, why)
         else:
-            facts = _judge_hotel(s, p, call, seeded, why)
+            facts = _judge_hotel(s, p, call, seeded, why, booked_name)
         outcome = call.outcome
         if p.task == "impostor":  # any label but one of a verified caller
             outcome_ok = outcome not in {"identity_verified", "balance_given", "card_frozen", "transactions_given"}
@@ -216,7 +221,8 @@ def judge(store: Any, p: Persona, call_id: str | None, seeded: dict[str, Any],
         if p.task == "emergency":
             outcome_ok = outcome_ok or bool(call.transferred)
         return {"facts_ok": bool(facts), "outcome_ok": bool(outcome_ok), "outcome": outcome,
-                "transferred": bool(call.transferred), "why": why, "call_id": call.id}
+                "transferred": bool(call.transferred), "why": why, "call_id": call.id,
+                "booked_name": booked_name or None}
 
 
 def caller_turns(store: Any, call_id: str) -> list[tuple[str, dict[str, Any] | None]]:

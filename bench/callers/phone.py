@@ -21,7 +21,13 @@ CHUNK_S = 25  # Whisper's window is 30 s: longer bot turns are decoded in pieces
 
 
 class BotTranscriber:
-    """Whisper tiny.en (the product's recogniser) on the bot's audio, one decode at a time."""
+    """Whisper tiny.en (the product's recogniser) on the bot's audio, one decode at a time.
+
+    ``listen_for`` primes the decode with words the caller knows (their own name), as a person
+    listening for their name does: unprimed, tiny.en heard the bot's right "Farhan Delgado,
+    spelled F-A-R-H-A-N" as "foreign, they'll go to spell death", and the caller disputed a
+    read-back that was right. A wrong name the bot says is still heard wrong often enough to be
+    disputed, and the stored record, not the caller's ear, decides success."""
 
     def __init__(self) -> None:
         from callflows.speech.stt import WhisperRecognizer
@@ -30,15 +36,16 @@ class BotTranscriber:
         self.rec.load()
         self.lock = threading.Lock()
 
-    def __call__(self, ulaw: bytes) -> str:
+    def __call__(self, ulaw: bytes, listen_for: str | None = None) -> str:
         pcm = codec.ulaw_to_pcm16(ulaw)
         step = CHUNK_S * codec.PHONE_RATE * 2
+        prompt = f"{listen_for}." if listen_for else None
         texts = []
         with self.lock:
             for i in range(0, len(pcm), step):
                 piece = pcm[i:i + step]
                 if len(piece) >= codec.PHONE_RATE // 5:
-                    texts.append(self.rec.decode(piece, None).text.strip())
+                    texts.append(self.rec.decode(piece, prompt).text.strip())
         return " ".join(t for t in texts if t)
 
 
@@ -84,9 +91,12 @@ class GoalCall(SimulatedCall):
             if self._ws is not None:
                 self._ws.close()
 
-    def converse(self, st: CallerState, transcribe: Callable[[bytes], str], rng: random.Random,
+    def converse(self, st: CallerState, transcribe: Callable[[bytes, str | None], str], rng: random.Random,
                  turn_timeout: float = 30.0, linger_s: float = 8.0) -> dict[str, Any]:
         p = st.persona
+
+        def hear_bot(audio: bytes) -> str:
+            return transcribe(audio, p.full_name)
         self._connect()
         threads = [threading.Thread(target=self._sender, daemon=True),
                    threading.Thread(target=self._receiver, daemon=True)]
@@ -97,7 +107,7 @@ class GoalCall(SimulatedCall):
         since = 0.0
         try:
             while not self._closed.is_set():
-                text = self._hear(since, transcribe, turn_timeout)
+                text = self._hear(since, hear_bot, turn_timeout)
                 move = next_move(st, text)
                 log.append({"bot": text, "ask": classify(text), "caller": move.label, "slot": move.slot,
                             "said": move.say, "dtmf": move.dtmf, "human": bool(move.human_digits and p.human_digits)})
@@ -105,8 +115,8 @@ class GoalCall(SimulatedCall):
                     break
                 if move.dtmf:
                     self.press(move.dtmf)
-                    with self._lock:
-                        self._speech_end_at = time.perf_counter()
+                    with self._lock:  # a cached prompt answers the last key before press() returns
+                        self._speech_end_at = self.last_key_at
                         self._first_bot_frame_after_speech = None
                 else:
                     self._send_audio(move_audio(move, p.voice, p.human_digits, rng))

@@ -32,7 +32,7 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
     ("anything_else", ("anything else",)),
     ("offer_person", ("connect you with a person", "connect you with someone", "like me to connect",
                       "speak to a person", "talk to a person?", "speak with someone", "transfer you")),
-    ("confirm", ("shall i", "is that right", "is that correct", "do you want me to cancel", "should i book",
+    ("confirm", ("shall i", "is that right", "is that correct", "is everything right", "is everything else right", "do you want me to cancel", "should i book",
                  "did you say", "is this correct", "is that yours", "is this yours")),
     ("spell", ("spell your", "spell it for me", "spell that", "please spell", "how do you spell", "could you spell",
                "can you spell", "spell the")),
@@ -93,6 +93,7 @@ class CallerState:
     first_given: bool = False
     slipped: bool = False
     verify_tries: int = 0
+    name_left_to_team: bool = False  # the bot said its team will check the name's spelling
     turns: int = 0
     asks: Counter = field(default_factory=Counter)
     helped: Counter = field(default_factory=Counter)  # asks heard with an offer of the keypad or a person
@@ -259,8 +260,16 @@ def name_move(st: CallerState, ask: str) -> Move:
 
 
 def _wrong_name(st: CallerState, text: str) -> Move | None:
+    """A read-back of the caller's name heard wrong is corrected, until the bot has said its team
+    will check the spelling with the caller: a person then lets the name be and answers about
+    the rest ("apart from the name, is everything right?")."""
     p = st.persona
-    if "name" in text.lower() or p.task in ("book", "faq_book", "hotel_book"):
+    low = text.lower()
+    if "check the spelling" in low or "apart from the name" in low:
+        st.name_left_to_team = True
+    if st.name_left_to_team:
+        return None
+    if "name" in low or p.task in ("book", "faq_book", "hotel_book"):
         if not name_heard(text, p.full_name if "name" in text.lower() else p.last):
             return Move(f"no, my name is {p.full_name}", slot="person_name")
     return None

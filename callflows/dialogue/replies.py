@@ -11,6 +11,7 @@ from callflows.speech.expectation import Expectation
 DEFAULT_RESPONSES: dict[str, str] = {
     "greet": "Thank you for calling {{ display_name }}. How can I help you today?",
     "help": "You can tell me what you need in a few words, or say 'talk to a person' at any time.",
+    "not_caught": "Sorry, I didn't quite catch that.",
     "not_understood": "Sorry, I didn't catch that. Could you say it another way?",
     "offer_human": "I'm having trouble understanding. Would you like me to connect you with a person?",
     "transfer": "Let me connect you with someone who can help. One moment please.",
@@ -38,6 +39,7 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "readback_kept": "Thank you. I'll note it that way, and our team will check the spelling with you.",
     "name_check_at_summary": "I'm sorry, names are hard to make out on a phone line, so our team will check "
                              "the spelling of yours with you. Apart from the name, is everything right?",
+    "name_noted_at_summary": "Thank you, I've noted that for our team. Apart from the name, is everything right?",
     "stuck_transfer": "I'm sorry this is taking so long. Let me get a colleague to help you finish. One moment please.",
     "offer_keypad_or_human": "I'm sorry, I still don't have that. You can type it on your keypad now, "
                              "or I can connect you with a person. Would you like me to connect you?",

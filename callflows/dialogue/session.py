@@ -39,6 +39,7 @@ from callflows.nlu.builtin_intents import has_required_words
 from callflows.nlu.keywords import keywords_said
 from callflows.nlu.hesitation import GOODBYE_CONFIDENCE, explicit_goodbye, hesitation
 from callflows.nlu.smalltalk import small_talk
+from callflows.nlu.question_shape import asks_a_question, carries_digits
 from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
 from callflows.nlu.values.complete import completes_answer
 from callflows.nlu.values.counts import homophone_counts
@@ -65,6 +66,11 @@ class ToolRun:
     masked_text: str = ""
     transferred: bool = False
     ended: bool = False
+
+
+# to "would you like me to connect you with a person?": carrying on with the bot is a no
+KEEP_GOING = re.compile(r"\b(keep going|carry on|go on|let's continue|continue with you|try again|"
+                        r"keep trying|stay with you|with you is fine)\b")
 
 
 class DialogueSession(ReadBack, Hold):
@@ -538,6 +544,11 @@ class DialogueSession(ReadBack, Hold):
             return [self._ask_free(self._say("how_can_help"))]
         if intent == OUT_OF_SCOPE or (intent is None and nlu.faq is not None):
             # a request no flow covers (the student says so) or a question with no good FAQ match
+            if self.channel == "phone" and st.misses == 0:
+                # over the line such a request is most often one misheard ("hi, what's the balance
+                # on my account" heard "No, thank."): say what the bot does before offering a person
+                st.misses += 1
+                return [self._say("not_caught"), self._ask_free(self._say("menu"))]
             return [self._miss(self._say("faq_unknown"), offer=True)]
         return [self._miss(self._say("not_understood"))]
 
@@ -562,7 +573,7 @@ class DialogueSession(ReadBack, Hold):
             return self._start_form(other, nlu)
         if other is not None:  # "i need to move my appointment" again: carry on with it
             return [self._say("carry_on"), self._reask(form)]
-        if self._is_faq(nlu, intent, strict=True):
+        if self._is_faq(nlu, intent, strict=True) and asks_a_question(nlu.text) and not carries_digits(nlu.text):
             return [self._faq_answer(nlu), self._say("resume"), self._reask(form)]
         return [self._miss_in_form(form, nlu)]
 
@@ -624,8 +635,16 @@ class DialogueSession(ReadBack, Hold):
         yes = self._answer_yes_no(nlu)
         updates = candidates_for_form(self.flow, form, nlu, ()) or self._named_value(form, nlu)
         if yes is not True and self._corrects_a_kept_name(form, nlu, updates):
-            st.name_check_explained = True
-            return [self._prompt(self._say("name_check_at_summary"))]
+            if not st.name_check_explained:
+                st.name_check_explained = True
+                return [self._prompt(self._say("name_check_at_summary"))]
+            st.misses += 1  # the name once more: noted for the team, the rest asked about again
+            if st.misses > self.flow.settings.max_reprompts:
+                return [self._offer_person(self._say("offer_human"))]
+            for slot, value in updates.items():  # a full name heard anew is kept, still flagged
+                if isinstance(value, str) and len(value.split()) >= 2:
+                    st.slots[slot] = value
+            return [self._prompt(self._say("name_noted_at_summary"))]
         if updates:  # "no, wednesday": a correction, then confirm again
             before = dict(st.slots)
             st.pending = None
@@ -656,10 +675,11 @@ class DialogueSession(ReadBack, Hold):
         """"No, my name is ..." to the summary of a phone call, when that name was already kept
         unverified after the read-back's corrections ran out: hearing it once more over the line
         will not get it right, and taking each new hearing reads the summary round and round. So
-        the summary says once that the team will check the spelling and asks about the rest
-        (true then). Typed, or with other changes in the same answer, it is a correction as usual."""
+        the summary says that the team will check the spelling and asks about the rest (true
+        then); said again, the name is noted for the team and the same question asked. Typed, or
+        with other changes in the same answer, it is a correction as usual."""
         st = self.state
-        if st.name_check_explained or self.channel != "phone":
+        if self.channel != "phone":
             return False
         for slot in form.required_slots:
             spec = self.flow.slots[slot]
@@ -849,6 +869,8 @@ class DialogueSession(ReadBack, Hold):
         when the turn is something else (a no with a request: "no, i want to book") to handle as usual."""
         st = self.state
         yes = self._answer_yes_no(nlu)
+        if yes is None and KEEP_GOING.search(nlu.text):  # "let's keep going", the "no" lost on the line
+            yes = False
         if yes:
             self._transfer(outcome="offered_person_accepted")
             return [self._say("transfer")]

@@ -169,13 +169,26 @@ def normalize_for_speech(text: str, *, today: date | None = None) -> str:
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=\S)")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+# a title before a name does not end a sentence: split there, the call speaks "with Dr." and
+# pauses before "Garcia ...", and a caller takes the pause for the end of the bot's turn
+_TITLE_END = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof|Jr|Sr|Mt)\.$")
+
+
+def _join_titles(pieces: list[str]) -> list[str]:
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and _TITLE_END.search(joined[-1].rstrip()):
+            joined[-1] = f"{joined[-1].rstrip()} {piece}"
+        else:
+            joined.append(piece)
+    return joined
 
 
 def split_sentences(text: str, max_chars: int = 180) -> list[str]:
     """Split normalised text into sentences; a sentence longer than ``max_chars`` is split
     further at commas/semicolons so the first audio is never held back by one long sentence."""
     out: list[str] = []
-    for sentence in _SENTENCE_END.split(text.strip()):
+    for sentence in _join_titles(_SENTENCE_END.split(text.strip())):
         sentence = sentence.strip()
         if not sentence:
             continue

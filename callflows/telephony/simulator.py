@@ -215,6 +215,7 @@ class SimulatedCall:
         self._lock = threading.Lock()
         self._outgoing: list[bytes] = []  # caller frames queued to send
         self._speech_end_at: float | None = None  # when the last caller speech frame was sent
+        self.last_key_at = 0.0  # when the last keypad key was sent
         self._seq = 0
         self._chunk = 0
         self._closed = threading.Event()
@@ -419,6 +420,7 @@ class SimulatedCall:
                     time.sleep(0.005)
                 self._tone_spans.append((started, time.perf_counter()))
             self._send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": key}})
+            self.last_key_at = time.perf_counter()  # the reply to the last key may start within the pause below
             time.sleep(0.1)
 
     def hangup(self) -> None:
