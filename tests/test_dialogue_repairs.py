@@ -422,3 +422,19 @@ def test_question_shape(text, asks):
 
 def test_digits_carried():
     assert carries_digits("six two seven") and carries_digits("it's 415 555") and not carries_digits("two of us")
+
+
+def test_a_bare_bye_mid_form_on_the_phone_is_doubted_once(store, dental):
+    """Whisper heard a caller's "the day" as "Bye bye." and the booking was hung up: on the phone,
+    a bare goodbye in the middle of a form is taken as not caught once; said again, it ends the call."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book a cleaning", "anyone")
+    replies = talk(session, "Bye bye.")
+    assert "catch that" in replies[-1] and "What day" in replies[-1] and not session.state.ended, replies
+    talk(session, "monday")
+    assert session.state.slots["date"] == "2026-11-23"
+    talk(session, "bye")
+    assert session.state.ended
+    typed = DialogueSession(dental, store, now=NOW)
+    talk(typed, "i'd like to book a cleaning", "anyone", "bye bye")
+    assert typed.state.ended

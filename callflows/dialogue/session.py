@@ -495,6 +495,9 @@ class DialogueSession(ReadBack, Hold):
         if hesitating is not None:
             return hesitating
         if intent == "goodbye" and not has_values and st.pending != CONFIRM and self._says_goodbye(nlu):
+            if self._doubt_goodbye(nlu):
+                st.goodbye_doubted = True
+                return [self._say("not_caught"), st.last_prompt or self._reask(self.flow.forms[st.active_form])]  # type: ignore[index]
             st.ended = True
             return [self._say("goodbye")]
         if intent == "help" and not has_values:
@@ -734,6 +737,15 @@ class DialogueSession(ReadBack, Hold):
         if (st.pending or (st.active_form and st.requested)) and st.last_prompt:
             return [self._say("hesitation"), st.last_prompt]
         return [self._say("hesitation"), self._ask_free(self._say("how_can_help"))]
+
+    def _doubt_goodbye(self, nlu: NluResult) -> bool:
+        """A bare "bye" in the middle of a form on a phone call is asked about once instead of
+        ending the call: Whisper makes "Bye bye." of short unclear audio (a caller's "the day",
+        answering "what would you like to change?", hung the booking up). A caller who means
+        it says it again, or hangs up."""
+        st = self.state
+        return (self.channel == "phone" and st.active_form is not None and not st.goodbye_doubted
+                and len(nlu.text.split()) <= 3)
 
     @staticmethod
     def _says_goodbye(nlu: NluResult) -> bool:

@@ -55,6 +55,7 @@ class DialogueState:
     # name kept unverified will be checked by the team (the caller keeps correcting it otherwise).
     declined_offers: int = 0
     name_check_explained: bool = False
+    goodbye_doubted: bool = False  # a bare goodbye mid-form on the phone was asked about once
     # The caller asked for a moment ("hold on, let me find my card", callflows.dialogue.hold):
     # the question stays pending; the phone waits without re-prompting, checks in once.
     holding: bool = False
