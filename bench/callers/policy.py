@@ -26,6 +26,11 @@ MONTHS = "january february march april may june july august september october no
 WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 PROVIDER_WORDS = {"patel": "doctor patel", "nguyen": "doctor nguyen", "garcia": "doctor garcia", "any": "anyone is fine"}
 MAX_TURNS = 20
+# tasks done through a form: until the bot says the task is done, "anything else?" is not the end
+FORM_TASKS = frozenset({"book", "reschedule", "cancel", "balance", "lost_card", "hotel_book",
+                        "hotel_change", "faq_book"})
+DONE_WORDS = re.compile(r"all set|you're booked|is booked|been booked|cancelled|canceled|moved|rescheduled|frozen|"
+                        r"balance|dollars|transactions|confirmed|changed|can't verify|could not verify|couldn't verify")
 
 # (ask, keywords): the first ask whose keyword is in the bot's last question wins
 ASKS: list[tuple[str, tuple[str, ...]]] = [
@@ -94,6 +99,8 @@ class CallerState:
     slipped: bool = False
     verify_tries: int = 0
     name_left_to_team: bool = False  # the bot said its team will check the name's spelling
+    task_heard_done: bool = False  # the bot said the task is done ("you're all set", "frozen")
+    restated: int = 0  # times the task was asked for again at "anything else?"
     turns: int = 0
     asks: Counter = field(default_factory=Counter)
     helped: Counter = field(default_factory=Counter)  # asks heard with an offer of the keypad or a person
@@ -429,10 +436,17 @@ def next_move(st: CallerState, text: str) -> Move:
     st.turns += 1
     if st.turns > MAX_TURNS or ask in ("goodbye", "transferring"):
         return _finish(st, Move(hangup=True))
+    if DONE_WORDS.search(text.lower()):
+        st.task_heard_done = True
     if ask == "anything_else":
         if p.task == "faq_book" and not st.booking_asked:
             st.faq_done = st.booking_asked = True
             return _remember(st, Move("yes, i'd like to make an appointment please"))
+        if p.task in FORM_TASKS and not st.task_heard_done and st.restated < 2:
+            # the bot answered something else (a misheard opening taken for a question): a
+            # caller whose task is not done asks for it again instead of saying goodbye
+            st.restated += 1
+            return _remember(st, Move("yes, " + (opening(st).say or "")))
         return _finish(st, Move("no thanks, goodbye", slot="yes_no"))
     if ask == "offer_person":
         if p.task == "emergency":
