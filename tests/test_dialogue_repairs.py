@@ -438,3 +438,21 @@ def test_a_bare_bye_mid_form_on_the_phone_is_doubted_once(store, dental):
     typed = DialogueSession(dental, store, now=NOW)
     talk(typed, "i'd like to book a cleaning", "anyone", "bye bye")
     assert typed.state.ended
+
+
+def test_a_lookup_that_keeps_failing_is_put_through_after_two_declines(store, dental):
+    """A booking caller taken for a reschedule gave a number with no appointment on file, and
+    the phone call went round "I couldn't find ... Would you like me to connect you?" ten times."""
+    seed_appointment(store, dental)  # someone else's appointment: this number finds nothing
+    session = DialogueSession(dental, store, now=NOW)
+    talk(session, "i need to move my appointment")
+    offers = 0
+    for _ in range(12):
+        replies = talk(session, "five five five one one one two two two two")
+        if "connect you" in replies[-1]:
+            offers += 1
+            replies = talk(session, "no thanks, let's keep going")
+        if session.state.ended:
+            break
+    assert offers == 2 and session.state.transferred_to, replies
+    assert "stuck_transferred" in session.state.outcomes

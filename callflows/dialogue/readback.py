@@ -25,7 +25,7 @@ from datetime import date
 from typing import Any
 
 from callflows.dialogue.filling import candidates_for_form, yes_no_of
-from callflows.dialogue.state import OFFER_HUMAN, READBACK
+from callflows.dialogue.state import READBACK
 from callflows.flow.spec import FormSpec, FormStep
 from callflows.nlu.name_lexicon import name_lexicon
 from callflows.nlu.pipeline import NluResult
@@ -196,9 +196,10 @@ class ReadBack:
         asks = st.step_asks[key] = st.step_asks.get(key, 0) + 1
         if asks <= MAX_SAME_QUESTION:
             return None
-        st.pending = OFFER_HUMAN
         keypad = any(self.flow.slots[s].dtmf for s in step.slots)
-        return self._say("offer_keypad_or_human" if keypad else "offer_human")  # type: ignore[attr-defined]
+        # through the session's offer, so a caller who has declined a person twice is put through
+        # (a failed lookup by phone number went round this offer ten times in one phone call)
+        return self._offer_person(self._say("offer_keypad_or_human" if keypad else "offer_human"))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ the caller's answer
     def _on_readback(self, nlu: NluResult) -> list[str]:
