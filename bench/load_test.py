@@ -14,6 +14,11 @@ match what the simulator sent and heard, with no duplicate turns.
 
     .venv/bin/python bench/load_test.py [--calls 8] [--minutes 10] [--vertical dental_clinic|retail_bank|mixed]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--out bench/results/load.json]
+        [--prometheus [--prometheus-interval 2s]]
+
+With --prometheus, Debian's Prometheus (bench/prometheus_run.py) scrapes the server's /metrics for
+the whole run; at the end a few PromQL queries over the run (calls in progress at most, calls by
+outcome, turn latency quantiles by part, errors) are printed and written to the JSON ("prometheus").
 
 Takes /tmp/callflows-bench.lock (fcntl) for the whole run: other heavy jobs wait, and so does
 this script when another benchmark holds it.
@@ -40,11 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.prometheus_run import (  # noqa: E402
+    CALLS_IN_PROGRESS, CALLS_TOTAL, ERRORS_TOTAL, TURN_LATENCY, PrometheusRun, format_results, run_queries,
+    token_from_env, wait_until_ok)
 from callflows.speech.caller_voice import caller_audio  # noqa: E402
 from callflows.telephony.simulator import SimulatedCall, SimResult, Step  # noqa: E402
 
@@ -217,16 +223,9 @@ def start_llm_server(workdir: Path, threads: int) -> tuple[subprocess.Popen, str
 
 def wait_ready(proc: subprocess.Popen, health_url: str, timeout_s: float, log: Path) -> None:
     """Until `health_url` answers 200; kills `proc` and raises if it dies or the time runs out."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if requests.get(health_url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    proc.kill()
-    raise RuntimeError(f"{health_url} did not come up; see {log}")
+    if not wait_until_ok(proc, health_url, timeout_s):
+        proc.kill()
+        raise RuntimeError(f"{health_url} did not come up; see {log}")
 
 
 def stop(proc: subprocess.Popen, timeout_s: float) -> None:
@@ -496,6 +495,52 @@ def check_records(db_url: str, runs: list[CallRun], server_log: Path | None = No
             "escalation_routes_calls": routes, "problems": problems[:30]}
 
 
+# --------------------------------------------------------------------------- prometheus
+
+
+def start_prometheus(workdir: Path, url: str, interval: str) -> PrometheusRun:
+    """Prometheus scraping the server at `url`, started and scraped once before the callers dial
+    (the server's CALLFLOWS_METRICS_TOKEN, if the environment sets one, goes in the scrape config)."""
+    prom = PrometheusRun(url.removeprefix("http://"), workdir / "prometheus", interval, token=token_from_env())
+    prom.start()
+    try:
+        prom.wait_for_scrape(timeout_s=60)
+    except RuntimeError:
+        prom.stop()
+        raise
+    return prom
+
+
+def prometheus_queries(run_s: float, interval: str) -> dict[str, str]:
+    """PromQL over the run (`run_s` seconds back from now, the drain included)."""
+    rng = f"{int(run_s) + 1}s"
+    job = '{job="callflows"}'
+    return {
+        "calls_in_progress_max": f"max_over_time(sum({CALLS_IN_PROGRESS}{job})[{rng}:{interval}])",
+        "calls_by_outcome": f"sum by (outcome) ({CALLS_TOTAL}{job})",
+        "calls_by_outcome_increase": f"sum by (outcome) (increase({CALLS_TOTAL}{job}[{rng}]))",
+        "calls_by_route": f"sum by (vertical, route) ({CALLS_TOTAL}{job})",
+        "turn_p50_s": f"histogram_quantile(0.5, sum by (le, part) (rate({TURN_LATENCY}_bucket{job}[{rng}])))",
+        "turn_p95_s": f"histogram_quantile(0.95, sum by (le, part) (rate({TURN_LATENCY}_bucket{job}[{rng}])))",
+        "turns_observed": f"sum by (part) ({TURN_LATENCY}_count{job})",
+        "errors_by_kind": f"sum by (kind) ({ERRORS_TOTAL}{job})",
+        "scrapes_ok_of_total": f"sum_over_time(up{job}[{rng}]) / count_over_time(up{job}[{rng}])",
+        "scrapes": f"count_over_time(up{job}[{rng}])",
+        "scrape_duration_max_s": f"max_over_time(scrape_duration_seconds{job}[{rng}])",
+    }
+
+
+def prometheus_report(prom: PrometheusRun, interval: str, calls_in_db: int) -> dict[str, Any]:
+    """The queries' results, and whether Prometheus counted every call the database holds."""
+    prom.wait_for_scrape(timeout_s=30, after=time.time())  # a scrape after the last call closed
+    run_s = time.time() - prom.started_at
+    results = run_queries(prom, prometheus_queries(run_s, interval))
+    counted = sum(r["value"] for r in results["calls_by_outcome"].get("result", []))
+    return {"scrape_interval": interval, "window_s": round(run_s, 1), "prometheus": prom.binary,
+            "queries": results, "calls_counted": counted, "calls_in_db": calls_in_db,
+            "every_call_counted": counted == calls_in_db}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -649,6 +694,10 @@ def main() -> None:
                     help="run the escalation LLM as its own OpenAI-compatible server (llama_cpp.server), as the "
                          "compose deployment does, instead of in the phone server's process")
     ap.add_argument("--llm-threads", type=int, default=2)
+    ap.add_argument("--prometheus", action="store_true",
+                    help="Prometheus (the distribution's binary) scrapes the server during the run; PromQL results "
+                         "at the end, in the JSON under \"prometheus\"")
+    ap.add_argument("--prometheus-interval", default="2s", help="its scrape interval (default 2s)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/load.json"))
     args = ap.parse_args()
 
@@ -659,7 +708,7 @@ def main() -> None:
         print(f"waiting for {LOCK} (another benchmark is running)...", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
     workdir = Path(tempfile.mkdtemp(prefix="callflows-load-"))
-    proc = llm = None
+    proc = llm = prom = None
     database = None
     try:
         print("synthesising caller audio...", flush=True)
@@ -676,6 +725,9 @@ def main() -> None:
             print("starting the LLM server (llama_cpp.server, escalation GGUF)...", flush=True)
             llm, llm_url = start_llm_server(workdir, args.llm_threads)
         proc, url = start_server(workdir, database.url, args.threads, args.malloc_arenas, llm_url)
+        if args.prometheus:
+            prom = start_prometheus(workdir, url, args.prometheus_interval)
+            print(f"prometheus up ({prom.url}), scraping {url}/metrics every {args.prometheus_interval}", flush=True)
         idle_rss = sum(rss_mb(p) for p in workers_of(proc.pid))
         print(f"server up, worker RSS {idle_rss:.0f} MB; {args.calls} callers for {args.minutes:g} min "
               f"({args.vertical})", flush=True)
@@ -684,6 +736,8 @@ def main() -> None:
         out = summarise(load, args.minutes)
         out["records"] = check_records(database.url, load["runs"], workdir / "server.log")
         out["latency_parts_by_minute"] = latency_parts_by_minute(database.url, load["t0"], load["duration_s"])
+        if prom is not None:
+            out["prometheus"] = prometheus_report(prom, args.prometheus_interval, out["records"]["calls_in_db"])
         out["config"] = {"calls": args.calls, "minutes": args.minutes, "vertical": args.vertical,
                          "database": "postgresql" if args.database_url else "sqlite", "threads": args.threads,
                          "malloc_arenas": args.malloc_arenas,
@@ -701,8 +755,15 @@ def main() -> None:
         print_table(out)
         for problem in out["records"]["problems"][:10]:
             print("  record problem:", json.dumps(problem, default=str))
+        if prom is not None:
+            p = out["prometheus"]
+            print(f"\nPromQL over the last {p['window_s']:.0f} s (scrape every {p['scrape_interval']}):")
+            print(format_results(p["queries"]))
+            print(f"calls counted by Prometheus {p['calls_counted']:g}, in the database {p['calls_in_db']}")
         print(f"JSON: {args.out}; server log: {workdir / 'server.log'}")
     finally:
+        if prom is not None:
+            prom.stop()
         if proc is not None:
             stop(proc, 40)
         if llm is not None:

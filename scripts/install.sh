@@ -26,13 +26,28 @@ hash_of() { { cat "$@" 2>/dev/null || true; } | sha256sum | cut -c1-16; }  # mis
 
 stage_apt() {
   local pkgs="espeak-ng sox libsndfile1 flite"  # flite: caller voices of bench/call_success.py
-  local missing=""
+  # optional: prometheus (Debian 12: 2.42), the real scrape of bench/load_test.py --prometheus and
+  # tests/test_metrics.py (skipped without it); we run the binary ourselves, never the package's service
+  local optional="prometheus"
+  local missing="" missing_optional=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-  [ -z "$missing" ] && return 0
-  say "apt packages:$missing"
+  for p in $optional; do dpkg -s "$p" >/dev/null 2>&1 || missing_optional="$missing_optional $p"; done
+  [ -z "$missing$missing_optional" ] && return 0
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  if ! $SUDO apt-get update -qq >/dev/null; then
+    [ -z "$missing" ] || return 1
+    say "apt-get update failed; optional packages not installed:$missing_optional"
+    return 0
+  fi
+  if [ -n "$missing" ]; then
+    say "apt packages:$missing"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+  for p in $missing_optional; do
+    say "apt package (optional): $p"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 \
+      || say "could not install $p (optional; the install goes on: what needs it is skipped)"
+  done
 }
 
 stage_core() {

@@ -1,7 +1,8 @@
 """``GET /metrics`` and OpenTelemetry traces of the phone server: a real server, a real Media Stream and store; a call
 plants personal data everywhere it can (caller number, outcome, summary, slots) and the
 scrape, parsed as Prometheus parses it, counts the call, its turn latencies and the errors
-without one personal value in a label."""
+without one personal value in a label. And Debian's Prometheus itself scrapes a real call by voice
+(bench/prometheus_run.py; skipped without the binary) and PromQL finds it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from callflows.telephony.drain import LiveCalls, TrackedFactory
 from callflows.telephony.routes import EXTENSION_KEY
 from callflows.telephony.media_stream import StreamStart
 from tests.fixtures.twilio import AUTH_TOKEN, LiveServer, StreamLeg, answer_call
+from tests.test_phone_calls import TOKEN, serving, twilio_api, wait_closed  # noqa: F401 - twilio_api is a fixture
 
 CALLER = "+15557654321"
 PLANTED = ("Jane Smith", "1985-03-05", "123-45-6789", "4111111111111111", "7654321", "6789", "Jane", "1985")
@@ -173,3 +175,44 @@ def test_the_grafana_dashboard_queries_only_metrics_the_server_exports(server: s
     used = {m for e in exprs for m in re.findall(r"\bcallflows_[a-z_]+", e)}
     missing = {m for m in used if m not in exported and re.sub(r"_(bucket|sum|count)$", "", m) not in exported}
     assert used and not missing, missing
+
+
+@pytest.mark.speech
+def test_a_real_prometheus_scrapes_a_real_call(sqlite_store: Store, twilio_api, tmp_path,  # noqa: ANN001, F811
+                                               audio_cache_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian's Prometheus (bench/prometheus_run.py) scrapes the phone server, with the bearer token
+    the server asks for; one simulated call by voice; PromQL then sees the call's outcome counted
+    once more than before it and its turn latencies in the histogram."""
+    from bench.prometheus_run import CALLS_TOTAL, TURN_LATENCY, PrometheusRun, prometheus_binary
+    from callflows.telephony.metrics import safe_label
+    from callflows.telephony.simulator import SimulatedCall, Step
+
+    if prometheus_binary() is None:
+        pytest.skip("no prometheus binary on PATH (apt-get install prometheus; scripts/install.sh apt)")
+    monkeypatch.setenv("CALLFLOWS_METRICS_TOKEN", "scrape-token-for-the-test")
+    with serving(sqlite_store, twilio_api, tmp_path) as (server, _), \
+            PrometheusRun(f"127.0.0.1:{server.port}", tmp_path / "prometheus", "1s",
+                          token="scrape-token-for-the-test") as prom:
+        prom.wait_for_scrape(timeout_s=60)
+        calls_before = {s.labels.get("outcome"): s.value
+                        for s in prom.query(f'sum by (outcome) ({CALLS_TOTAL}{{job="callflows"}})')}
+        turns_before = sum(s.value for s in prom.query(f'{TURN_LATENCY}_count{{job="callflows",part="stt"}}'))
+        sim = SimulatedCall(server.url, auth_token=TOKEN)
+        result = sim.run([Step(say="what are your opening hours"), Step(say="no thanks")])
+        call, turns = wait_closed(sqlite_store, sim.call_sid)
+        assert call.ended_at is not None and call.outcome, [(t.speaker, t.text) for t in turns]
+        assert result.latencies(), "the bot never answered a caller turn"
+        outcome = safe_label(call.outcome)
+        time.sleep(0.5)  # the stream's close is counted just after the record is finished
+        prom.wait_for_scrape(timeout_s=30, after=time.time())
+        calls = {s.labels.get("outcome"): s.value
+                 for s in prom.query(f'sum by (outcome) ({CALLS_TOTAL}{{job="callflows"}})')}
+        turns_after = sum(s.value for s in prom.query(f'{TURN_LATENCY}_count{{job="callflows",part="stt"}}'))
+        p95 = {s.labels["part"]: s.value for s in prom.query(
+            f'histogram_quantile(0.95, sum by (le, part) ({TURN_LATENCY}_bucket{{job="callflows"}}))')}
+        up = prom.query('up{job="callflows"}')
+    assert [s.value for s in up] == [1.0]
+    assert calls.get(outcome, 0) - calls_before.get(outcome, 0) >= 1, (outcome, calls_before, calls)
+    assert turns_after - turns_before >= 1, (turns_before, turns_after)
+    assert {"endpoint", "stt", "nlu"} <= set(p95), p95
+    assert 0 < p95["stt"] <= 10.0, p95  # a finite quantile: the buckets hold observations

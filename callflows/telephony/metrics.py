@@ -42,6 +42,8 @@ CALLS = Counter("callflows_calls", "Finished calls by outcome and where they end
                 ["vertical", "outcome", "route"], registry=REGISTRY)
 TURN_LATENCY = Histogram("callflows_turn_latency_seconds", "Caller turn latency by part", ["part"],
                          buckets=LATENCY_BUCKETS, registry=REGISTRY)
+for _part in PARTS:  # every part's series exists (at zero) before the first turn, so that rate() and
+    TURN_LATENCY.labels(_part)  # increase() over a window count the first turns too
 ERRORS = Counter("callflows_errors", "Errors by kind", ["kind"], registry=REGISTRY)
 TRANSFERS = Counter("callflows_transfers", "Hand-overs to a person by mode and how they ended", ["mode", "state"],
                     registry=REGISTRY)
