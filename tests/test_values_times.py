@@ -193,3 +193,19 @@ def test_pm_as_a_phone_line_delivers_it(text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", ["i have a vm at home", "my bm", "dm me"])
 def test_those_letters_without_an_hour_are_no_time(text: str) -> None:
     assert [t for t in times(text) if t] == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Read in the afternoon.", "15:00"), ("tree in the afternoon", "15:00"), ("won p m", "13:00"),
+    ("for o'clock", "16:00"), ("to pm", "14:00"), ("heaven in the morning", "07:00"),
+])
+def test_an_hour_the_line_turned_into_another_word(text: str, expected: str) -> None:
+    """A caller's "three in the afternoon" came out "Read in the afternoon." at every try, and the
+    booking went round its summary until the call was put through."""
+    assert times(text)[:1] == [expected]
+
+
+@pytest.mark.parametrize("text", ["is there anything free in the afternoon", "an appointment for in the afternoon",
+                                  "i read the paper", "then in the morning", "i'd like to in the evening"])
+def test_those_words_elsewhere_are_no_hour(text: str) -> None:
+    assert [t for t in times(text) if t] == []

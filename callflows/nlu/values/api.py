@@ -11,10 +11,10 @@ from .enums import extract_enum
 from .model import ParseContext, Value
 from .money import extract_money
 from .names import extract_names
-from .normalize import normalize_asr, tokenize
+from .normalize import Token, normalize_asr, tokenize
 from .phone import extract_phones
 from .spelled import extract_reference, extract_spelled_name
-from .times import find_times, parts_of_day
+from .times import find_times, hours_as_heard, parts_of_day
 
 SLOT_TYPES = ("date", "time", "datetime", "person_name", "phone_number", "digits", "money", "number", "enum", "text",
               "spelled_name", "reference")
@@ -29,7 +29,26 @@ def _times(text: str, ctx: ParseContext) -> list[Value]:
     for match, hhmm, how in find_times(tokens, ctx, blocked):
         start, end = tokens[match.i].start, tokens[match.end - 1].end
         values.append(Value("time", hhmm, start, end, text[start:end], {"ampm": how}))
+    if not values:
+        values = _times_as_heard(text, tokens, ctx)
     return values or parts_of_day(text, tokens)
+
+
+def _times_as_heard(text: str, tokens: list[Token], ctx: ParseContext) -> list[Value]:
+    """Clock times whose hour the line turned into another word ("read in the afternoon"):
+    read with the hour's word put back; the spans stay those of the words heard."""
+    heard = hours_as_heard(tokens)
+    if not heard:
+        return []
+    words = [t.text for t in tokens]
+    for k, hour in heard:
+        words[k] = hour
+    fixed = [Token(w, i, i + 1) for i, w in enumerate(words)]  # token k's span stands for token k
+    values = []
+    for match, hhmm, how in find_times(fixed, ctx, frozenset()):
+        start, end = tokens[match.i].start, tokens[match.end - 1].end
+        values.append(Value("time", hhmm, start, end, text[start:end], {"ampm": how, "as_heard": True}))
+    return values
 
 
 def _datetimes(text: str, ctx: ParseContext) -> list[Value]:

@@ -44,6 +44,16 @@ from .normalize import Token
 from .numbers import Num, find_numbers, number_runs
 
 PM_AS_HEARD = frozenset({"vm", "bm", "dm"})  # "p m" heard over the phone, right after an hour
+# an hour's word as a phone line turns it ("three in the afternoon" heard "Read in the afternoon"),
+# taken only right before a time marker (HOUR_MARKERS): "read" elsewhere is no number
+HOURS_AS_HEARD = {"read": "three", "tree": "three", "won": "one", "juan": "one", "fire": "five", "hive": "five",
+                  "sicks": "six", "heaven": "seven", "ate": "eight", "nein": "nine", "tin": "ten", "leaven": "eleven",
+                  # words callers also use before "in the afternoon" ("an appointment for in the afternoon",
+                  # "anything free in the morning"): an hour only before a clock marker
+                  "to": "two", "too": "two", "for": "four", "fore": "four", "free": "three", "then": "ten"}
+_FUNCTION_WORDS = frozenset({"to", "too", "for", "fore", "free", "then"})
+CLOCK_MARKERS = (("o'clock",), ("oclock",), ("pm",), ("am",), ("p", "m"), ("a", "m"), ("vm",), ("bm",), ("dm",))
+HOUR_MARKERS = (("in", "the", "morning"), ("in", "the", "afternoon"), ("in", "the", "evening"), *CLOCK_MARKERS)
 
 TIME_PREPOSITIONS = frozenset({
     "at", "around", "about", "by", "after", "before", "until", "till", "til", "say", "between",
@@ -290,3 +300,15 @@ def parts_of_day(text: str, tokens: list[Token]) -> list[Value]:
             extra = {"part_of_day": part, "from": start, "to": end}
             values.append(Value("time", None, token.start, token.end, token.text, extra))
     return values
+
+
+def hours_as_heard(tokens: list[Token]) -> list[tuple[int, str]]:
+    """(token index, the hour's word) for each hour heard as another word right before a time
+    marker (HOURS_AS_HEARD): "read in the afternoon" -> [(0, "three")]."""
+    words = [t.text for t in tokens]
+    found = []
+    for k, word in enumerate(words):
+        markers = CLOCK_MARKERS if word in _FUNCTION_WORDS else HOUR_MARKERS
+        if word in HOURS_AS_HEARD and any(tuple(words[k + 1:k + 1 + len(m)]) == m for m in markers):
+            found.append((k, HOURS_AS_HEARD[word]))
+    return found
