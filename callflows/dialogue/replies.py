@@ -32,6 +32,10 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "small_talk_hello": "Hello!",
     "small_talk_how_are_you": "I'm doing well, thank you for asking.",
     "small_talk_presence": "Yes, I'm here.",
+    "small_talk_thanks": "You're welcome.",
+    "small_talk_robot": "I'm the virtual assistant for {{ display_name }}. "
+                        "I can connect you with a person at any time.",
+    "offer_again": "Would you like me to connect you with a person?",
     "hold": "Sure, take your time.",
     "hold_check_in": "Take your time.",
     "hold_resume": "Whenever you're ready.",

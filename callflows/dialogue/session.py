@@ -38,7 +38,7 @@ from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult, slot_opt
 from callflows.nlu.builtin_intents import has_required_words
 from callflows.nlu.keywords import keywords_said
 from callflows.nlu.hesitation import GOODBYE_CONFIDENCE, explicit_goodbye, hesitation
-from callflows.nlu.smalltalk import small_talk
+from callflows.nlu.smalltalk import META_TURNS, small_talk
 from callflows.nlu.question_shape import asks_a_question, carries_digits
 from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
 from callflows.nlu.values.complete import completes_answer
@@ -473,15 +473,17 @@ class DialogueSession(ReadBack, Hold):
                 st.ended = True
             return parts
 
-        # 2. a yes or no to the offer of a person, before anything it may sound like ("no thanks,
-        #    let's keep going" is no goodbye); then greetings and small talk ("hi", "how are you")
+        # 2. greetings, small talk and meta-turns ("hi", "thank you", "sorry, what?": never a yes or
+        #    no, so the offer of a person stays open); then a yes or no to the offer of a person,
+        #    before anything it may sound like ("no thanks, let's keep going" is no goodbye)
+        chat = small_talk(nlu.text)
+        answer = self._small_talk(chat, nlu, intent) if chat is not None else None
+        if answer is not None:
+            return answer
         if st.pending == OFFER_HUMAN:
             answered = self._on_offer_human(nlu, intent)
             if answered is not None:
                 return answered
-        chat = small_talk(nlu.text) if not self._answers_step(nlu, None) else None
-        if chat is not None:
-            return self._small_talk(chat)
         held = self._hold(nlu, intent) if not self._answers_step(nlu, None) else None
         if held is not None:  # "hold on, let me find my card": the question stays pending
             return held
@@ -897,10 +899,24 @@ class DialogueSession(ReadBack, Hold):
             return [self._say("no_transfer"), self._ask_free(self._say("menu"))]  # what it can do, not "what else?"
         return None
 
-    def _small_talk(self, kind: str) -> list[str]:
-        """A friendly word back, then the question pending (a form's, "anything else?") or the menu."""
+    def _small_talk(self, kind: str, nlu: NluResult, intent: str | None) -> list[str] | None:
+        """A friendly word back, then the question pending (a form's, "anything else?") or the menu;
+        no slot is filled and no miss counted. "Sorry, what?" gets the bot's last words again; "are
+        you a robot?" who is speaking and that a person is there for the asking, without putting
+        the caller through (one who wants a person says so). None: the turn is handled as usual.
+        A greeting gives way to an answer to the slot asked ("hi, today"), the rest (META_TURNS) do
+        not: a name step takes "Pardon" or "Cheers" for a name. A bare thanks to "anything else?" that
+        the classifier is sure is a goodbye ends the call, as before (in a form it never does)."""
         st = self.state
+        if kind not in META_TURNS and self._answers_step(nlu, None):
+            return None
+        if kind == "repeat":
+            return [st.last_bot_text or st.last_prompt or self._say("greet")]
+        if kind == "thanks" and st.pending == ANYTHING_ELSE and intent == "goodbye" and self._says_goodbye(nlu):
+            return None
         said = self._say(f"small_talk_{kind}")
+        if st.pending == OFFER_HUMAN:  # still open: its question, not the form's
+            return [said, self._say("offer_again")]
         if st.active_form or st.pending:
             return [said, st.last_prompt or self._say("menu")]
         return [said, self._ask_free(self._say("menu"))]

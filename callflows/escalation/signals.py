@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from callflows.escalation.spec import SignalSettings
+from callflows.nlu.smalltalk import small_talk
 
 OUT_OF_SCOPE = "out_of_scope"
 DEFAULT_FRUSTRATION = (
@@ -73,7 +74,8 @@ class SignalTracker:
         s.reprompts = misses
         if intent == OUT_OF_SCOPE and not understood and not answering:  # an answer is never out of scope
             s.out_of_scope += 1
-        if asks_person or (self._person is not None and self._person.search(text)):
+        # "am i talking to a real person?" asks what is speaking (small talk), not for a person
+        if asks_person or (self._person is not None and self._person.search(text) and small_talk(text) is None):
             s.asked_for_person = 1
         if self._frustration is not None and self._frustration.search(text):
             s.frustration += 1

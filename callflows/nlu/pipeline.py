@@ -107,7 +107,10 @@ class VerticalNLU:
         ranking = tuple(self.classifier.rank(norm)) if norm else (IntentScore("none", 0.0),)
         intent, confidence = ranking[0].intent, ranking[0].confidence
         intent, confidence = self._keyword_intent(norm, intent, confidence)
-        if intent not in self.flow.intents and small_talk(norm) is not None:  # "hi", "how are you"
+        chat = small_talk(norm)
+        # "hi", "how are you"; a bare "thank you" the classifier hears as a goodbye stays one (the
+        # dialogue ends the call on it at "anything else?", and answers it in a form)
+        if intent not in self.flow.intents and chat is not None and not (chat == "thanks" and intent == "goodbye"):
             intent, confidence = GREET, 1.0
         values: dict[str, list[Value]] = {}
         for name in slots if slots is not None else list(self.flow.slots):
