@@ -456,3 +456,15 @@ def test_a_lookup_that_keeps_failing_is_put_through_after_two_declines(store, de
             break
     assert offers == 2 and session.state.transferred_to, replies
     assert "stuck_transferred" in session.state.outcomes
+
+
+def test_a_correction_names_the_slot_it_says_first():
+    """"No, my number is six one five ..." heard as "No, my number in six one time" cleared the
+    time, not the phone number, and the digits that followed became a time (2:02 PM)."""
+    from callflows.dialogue.change_words import change_target
+
+    words = {"date": ("day", "date"), "time": ("time", "hour"), "phone": ("phone", "number")}
+    assert change_target(words, "no, my number in six one time") == "phone"
+    assert change_target(words, "no, the time, and my number") == "time"
+    assert change_target(words, "the day and the time") == "date"
+    assert change_target(words, "nothing") is None

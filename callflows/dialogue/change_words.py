@@ -26,15 +26,21 @@ def stem(word: str) -> str:
 
 
 def change_target(change_words: Mapping[str, tuple[str, ...]], text: str) -> str | None:
-    """The first slot (in the flow's order) one of whose change words `text` says."""
+    """The slot whose change word `text` says first (on a tie, the first in the flow's order):
+    "no, my number is six one five ... at that time" names the phone number, not the time."""
     low = text.lower()
-    stems = {stem(w) for w in _WORD.findall(low)}
-    for slot, phrases in change_words.items():
+    starts = {}  # stem -> where it is first said
+    for m in _WORD.finditer(low):
+        starts.setdefault(stem(m.group()), m.start())
+    best: tuple[int, int, str] | None = None
+    for order, (slot, phrases) in enumerate(change_words.items()):
         for phrase in phrases:
             phrase = phrase.lower().strip()
             if " " in phrase:
-                if re.search(rf"\b{re.escape(phrase)}\b", low):
-                    return slot
-            elif phrase and stem(phrase) in stems:
-                return slot
-    return None
+                found = re.search(rf"\b{re.escape(phrase)}\b", low)
+                at = found.start() if found else None
+            else:
+                at = starts.get(stem(phrase)) if phrase else None
+            if at is not None and (best is None or (at, order) < best[:2]):
+                best = (at, order, slot)
+    return best[2] if best else None
