@@ -468,3 +468,20 @@ def test_a_correction_names_the_slot_it_says_first():
     assert change_target(words, "no, the time, and my number") == "time"
     assert change_target(words, "the day and the time") == "date"
     assert change_target(words, "nothing") is None
+    assert change_target({"phone": ("number",), "guests": ("guests",)}, "the number of guests") == "guests"
+
+
+GARBLED_OPENING = ("hi i'd like to welcome you and we'll be back to our see you on the 2th of november "
+                   "when did i have a well in the after to my name is arvin del dago")
+
+
+def test_a_garbled_opening_loosely_like_an_faq_is_not_answered_with_it_on_the_phone(store, dental):
+    """A booking's opening, garbled on the line, got the opening hours (FAQ score 0.63) and the
+    caller never got to the booking: on the phone it is handled as not caught."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    replies = talk(session, GARBLED_OPENING)
+    assert "Monday to Friday" not in replies[-1] and "catch that" in replies[-1], replies
+    replies = talk(session, "what are your opening hours")  # a question still gets its answer
+    assert "Monday to Friday" in replies[-1]
+    typed = DialogueSession(dental, store, now=NOW, channel="phone")
+    assert "Monday to Friday" in talk(typed, "opening hours")[-1]  # a clear match, no question needed

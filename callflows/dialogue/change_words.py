@@ -27,10 +27,14 @@ def stem(word: str) -> str:
 
 def change_target(change_words: Mapping[str, tuple[str, ...]], text: str) -> str | None:
     """The slot whose change word `text` says first (on a tie, the first in the flow's order):
-    "no, my number is six one five ... at that time" names the phone number, not the time."""
+    "no, my number is six one five ... at that time" names the phone number, not the time. A
+    word followed by "of" names nothing itself ("the number of guests")."""
     low = text.lower()
-    starts = {}  # stem -> where it is first said
-    for m in _WORD.finditer(low):
+    words = list(_WORD.finditer(low))
+    starts: dict[str, int] = {}  # stem -> where it is first said
+    for k, m in enumerate(words):
+        if k + 1 < len(words) and words[k + 1].group() == "of":
+            continue  # "the number of guests" names the guests
         starts.setdefault(stem(m.group()), m.start())
     best: tuple[int, int, str] | None = None
     for order, (slot, phrases) in enumerate(change_words.items()):

@@ -53,6 +53,7 @@ _DIGITS = re.compile(r"\d+")
 MAX_HESITATIONS = 2  # hesitations in a row answered gently; then the turn is handled as any other
 MAX_SUMMARIES = 3  # a form's summary read this often (each after a correction) before a person is offered
 MAX_DECLINED_OFFERS = 2  # a person declined this often: the next time the call is stuck, it goes to one
+CLEAR_FAQ_SCORE = 0.8  # an FAQ match this close is taken even from words shaped as no question
 # intents that say nothing about what the caller wants (not a goal for escalation rules)
 _NOT_GOALS = {"affirm", "deny", "goodbye", "greet", "help", "repeat", "start_over", "thanks", "dtmf", "form",
               FAQ_INTENT, OUT_OF_SCOPE}
@@ -543,7 +544,7 @@ class DialogueSession(ReadBack, Hold):
         if ispec is not None and ispec.response and not self._is_faq(nlu, intent, strict=True):
             self.state.outcomes.append("intent_answered")
             return [self._say(ispec.response), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
-        if self._is_faq(nlu, intent):
+        if self._is_faq(nlu, intent) and not self._misheard_statement(nlu, intent):
             return [self._faq_answer(nlu), self._ask_free(self._say("anything_else"), ANYTHING_ELSE)]
         if intent in ("affirm", "deny"):
             return [self._ask_free(self._say("how_can_help"))]
@@ -1073,6 +1074,15 @@ class DialogueSession(ReadBack, Hold):
         if strict:
             return nlu.faq.score >= max(0.6, threshold * 1.5)
         return nlu.faq.score >= threshold and intent not in ("affirm", "deny")
+
+    def _misheard_statement(self, nlu: NluResult, intent: str | None) -> bool:
+        """On a phone call, words the classifier puts out of scope, shaped as no question and only
+        loosely like an FAQ are most often a request the line garbled: a booking's opening heard
+        "I'd like to welcome you ... when did I have a well-in-the-after ..." got the opening hours
+        (FAQ score 0.63) and the call never got to its booking. They are handled as not understood."""
+        assert nlu.faq is not None
+        return (self.channel == "phone" and intent == OUT_OF_SCOPE and not asks_a_question(nlu.text)
+                and nlu.faq.score < CLEAR_FAQ_SCORE)
 
     def _faq_answer(self, nlu: NluResult) -> str:
         assert nlu.faq is not None
