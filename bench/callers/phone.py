@@ -113,9 +113,11 @@ class GoalCall(SimulatedCall):
                             "said": move.say, "dtmf": move.dtmf, "human": bool(move.human_digits and p.human_digits)})
                 if move.hangup or self._closed.is_set():
                     break
+                heard_from = None
                 if move.dtmf:
+                    heard_from = time.perf_counter()  # the reply may start at the entry's last digit, before "#"
                     self.press(move.dtmf)
-                    with self._lock:  # a cached prompt answers the last key before press() returns
+                    with self._lock:
                         self._speech_end_at = self.last_key_at
                         self._first_bot_frame_after_speech = None
                 else:
@@ -123,7 +125,7 @@ class GoalCall(SimulatedCall):
                     self._wait_spoken(turn_timeout)
                 turn = TurnResult(move.label, None, speech_end_at=self._speech_end_at or time.perf_counter())
                 turns.append(turn)
-                since = turn.speech_end_at
+                since = heard_from or turn.speech_end_at
                 if st.done:
                     self._closed.wait(linger_s)  # goodbye: the server ends the call
                     break

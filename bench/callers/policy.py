@@ -31,7 +31,7 @@ MAX_TURNS = 20
 # tasks done through a form: until the bot says the task is done, "anything else?" is not the end
 FORM_TASKS = frozenset({"book", "reschedule", "cancel", "balance", "lost_card", "hotel_book",
                         "hotel_change", "faq_book"})
-DONE_WORDS = re.compile(r"all set|you're booked|is booked|been booked|cancelled|canceled|moved|rescheduled|frozen|"
+DONE_WORDS = re.compile(r"all set|\bdone\b|is now on|you're booked|is booked|been booked|cancelled|canceled|moved|rescheduled|frozen|"
                         r"balance|dollars|transactions|confirmed|changed|can't verify|could not verify|couldn't verify")
 
 # (ask, keywords): the first ask whose keyword is in the bot's last question wins
@@ -447,9 +447,10 @@ def next_move(st: CallerState, text: str) -> Move:
         if p.task == "faq_book" and not st.booking_asked:
             st.faq_done = st.booking_asked = True
             return _remember(st, Move("yes, i'd like to make an appointment please"))
-        if p.task in FORM_TASKS and not st.task_heard_done and st.restated < 2:
+        if p.task in FORM_TASKS and not st.task_heard_done and not st.asks["confirm"] and st.restated < 2:
             # the bot answered something else (a misheard opening taken for a question): a
-            # caller whose task is not done asks for it again instead of saying goodbye
+            # caller whose task is not done, and never got as far as a confirmation, asks for it
+            # again instead of saying goodbye
             st.restated += 1
             return _remember(st, Move("yes, " + (opening(st).say or "")))
         return _finish(st, Move("no thanks, goodbye", slot="yes_no"))
