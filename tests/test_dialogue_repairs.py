@@ -485,3 +485,33 @@ def test_a_garbled_opening_loosely_like_an_faq_is_not_answered_with_it_on_the_ph
     assert "Monday to Friday" in replies[-1]
     typed = DialogueSession(dental, store, now=NOW, channel="phone")
     assert "Monday to Friday" in talk(typed, "opening hours")[-1]  # a clear match, no question needed
+
+
+def test_a_change_not_understood_asks_which_again_not_the_whole_summary(store, dental):
+    """"The day" heard "I'll be." at "what would you like to change?" read the summary back, and
+    the caller had to start the correction over; now the same question comes again, then a person."""
+    from tests.test_dialogue_dental import _to_the_name
+
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    talk(session, "my name is lee wong", "yes")
+    replies = talk(session, "no")
+    assert "What would you like to change" in replies[-1]
+    replies = talk(session, "i'll be")
+    assert replies[-1].startswith("Sorry, I didn't quite catch that. What would you like to change"), replies
+    assert "So that's" not in replies[-1]
+    replies = talk(session, "the day")
+    assert "What day" in replies[-1] and session.state.slots["date"] is None
+    talk(session, "wednesday", "yes")
+    [appt] = appointments(store)
+    assert local(appt) == "2026-11-25 10:00"
+
+
+def test_a_change_never_understood_offers_a_person(store, dental):
+    from tests.test_dialogue_dental import _to_the_name
+
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    talk(session, "my name is lee wong", "yes", "no")
+    replies = talk(session, "i'll be", "i'll be", "i'll be")
+    assert "connect you" in replies[-1]

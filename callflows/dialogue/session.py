@@ -46,6 +46,7 @@ from callflows.nlu.values.counts import homophone_counts
 from callflows.nlu.values.date_parts import date_parts
 from callflows.nlu.values.dates import plausible_birth_date
 from callflows.nlu.values.phone import normalise_phone
+from callflows.nlu.values.yesno import last_question
 from callflows.speech.expectation import Expectation
 from callflows.verticals import Vertical
 
@@ -725,7 +726,12 @@ class DialogueSession(ReadBack, Hold):
         if self._yes_no(nlu) is False:  # nothing to change after all
             st.pending = None
             return [self._next(form)]
-        return [self._miss_in_form(form, nlu)]
+        # not understood: the same question, not the whole summary again ("the day" heard "I'll be."
+        # read the summary back, and the caller was asked to correct it from the start)
+        st.misses += 1
+        if st.misses > self.flow.settings.max_reprompts or not form.confirm:
+            return [self._offer_person(self._say("offer_human"))]
+        return [self._say("not_caught"), self._prompt(last_question(self._render(form.confirm.on_deny)))]
 
     def _hesitating(self, nlu: NluResult) -> list[str] | None:
         """"Um, what was it", "hmm": no goodbye and no miss; the question waiting is asked again,
