@@ -232,3 +232,17 @@ def test_no_date_correction_without_a_new_part(text: str) -> None:
 
     assert date_correction(date(1984, 3, 5), text) is None
 
+
+
+def test_the_weekday_names_a_misheard_month() -> None:
+    """"friday december eleventh" came over the line as "Friday, November 11th": November 11th is
+    a Thursday eleven months away, and the weekday with the day of month names December."""
+    thursday = ParseContext(now=datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+    [value] = extract("date", "Friday, November 11th", thursday)
+    assert value.value == "2026-12-11" and value.extra.get("month_from_weekday") is True
+    [value] = extract("date", "friday november 11th 2027", thursday)  # a year said: as said
+    assert value.value == "2027-11-11" and "month_from_weekday" not in value.extra
+    [value] = extract("date", "tuesday march 3rd", thursday)  # no 3rd is a Tuesday soon: as heard
+    assert value.value == "2027-03-03" and value.extra.get("weekday_mismatch") is True
+    [value] = extract("date", "monday the first", SUNDAY)  # the matching month is later: as heard
+    assert value.value == "2026-12-01"

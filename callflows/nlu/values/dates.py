@@ -30,7 +30,10 @@ Rules for the ambiguous cases (prefer="future" unless said otherwise):
   pronouns and "with": "on the 10th with dr lee"), so "the first available" and "my third visit"
   are not dates.
 - "<weekday> the fifth", "tuesday march 3rd": the explicit date wins; extra {"weekday_mismatch": True}
-  if the weekday disagrees.
+  if the weekday disagrees. Except (prefer="future", no year said): when that day of month falls on
+  the weekday said in one of the next 3 months, sooner than the date heard, that date is taken
+  ({"month_from_weekday": True}): on a phone line the month is what is misheard ("friday december
+  eleventh" -> "Friday, November 11th").
 - Impossible dates ("february thirtieth", "13/45") give no value and their words are not
   re-read as anything else.
 - A part of the day right after a date ("tomorrow morning", "monday afternoon", "friday night")
@@ -63,6 +66,7 @@ WEEKDAYS = {
     "wednesdays": 2, "weds": 2, "thursday": 3, "thursdays": 3, "thurs": 3, "friday": 4,
     "fridays": 4, "saturday": 5, "saturdays": 5, "sunday": 6, "sundays": 6,
 }
+MONTHS_BY_WEEKDAY = 3  # months ahead in which a weekday that disagrees with the month heard may name the month
 RELATIVE_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "yesterday": -1}
 UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7}
 UNIT_MONTHS = frozenset({"month", "months"})
@@ -263,6 +267,9 @@ class _DateReader:
             extra = dict(explicit.extra)
             if explicit.day is not None and explicit.day.weekday() != weekday:
                 extra["weekday_mismatch"] = True
+                nearer = None if self.past or self._year_in(explicit) else self._month_by_weekday(explicit.day, weekday)
+                if nearer is not None:
+                    return DateMatch(i, explicit.end, nearer, {**extra, "month_from_weekday": True})
             return DateMatch(i, explicit.end, explicit.day, extra)
         k = j + 1 if self.word(j) == "of" else j
         if self.words[k:k + 2] in (["next", "week"], ["this", "week"]):
@@ -273,6 +280,23 @@ class _DateReader:
         if self.words[j:j + 2] == ["after", "next"]:
             return DateMatch(i, j + 2, day + timedelta(weeks=1))
         return DateMatch(i, j, day)
+
+    def _year_in(self, match: DateMatch) -> bool:
+        return any(match.i <= k < match.end and n.value >= 1000 for k, n in self.nums.items())
+
+    def _month_by_weekday(self, said: date, weekday: int) -> date | None:
+        """The day of month said, in one of the next MONTHS_BY_WEEKDAY months where it falls on the
+        weekday said, when that comes before the date as heard: a phone line turns "friday december
+        eleventh" into "Friday, November 11th" (a Thursday, eleven months away), and the weekday and
+        the day of month together name December."""
+        year, month = self.today.year, self.today.month
+        for _ in range(MONTHS_BY_WEEKDAY):
+            found = _safe_date(year, month, said.day)
+            if found is not None and self.today <= found < said and found.weekday() == weekday:
+                return found
+            year, month = divmod(year * 12 + month, 12)
+            month += 1
+        return None
 
     def _explicit_after_weekday(self, j: int) -> DateMatch | None:
         k = j + 1 if self.word(j) == "the" and self.word(j + 1) in MONTHS else j
