@@ -248,7 +248,7 @@ def start_server(workdir: Path, db_url: str, threads: int, malloc_arenas: int | 
     env = dict(os.environ, **extra, TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID="AC" + "0" * 32,
                CALLFLOWS_DATABASE_URL=db_url, CALLFLOWS_TTS_CACHE_DIR=TTS_CACHE,
                CALLFLOWS_TWILIO_API_BASE=twilio_api_base, CALLFLOWS_SILENCE_TIMEOUT_S="60")
-    # INFO: the server logs each masked wait ("wait masked: ack at 850 ms; ..."), which the record
+    # INFO: the server logs each filled wait ("wait filled: ack at 850 ms; ..."), which the record
     # check needs (a filler clip is audio the caller hears but never a bot turn)
     proc = subprocess.Popen([str(ROOT / ".venv/bin/callflows"), "--log-level", "INFO", "serve", "--port", str(port),
                              "--threads", str(threads)], env=env, cwd=workdir, stdout=subprocess.DEVNULL,
@@ -351,13 +351,14 @@ def wait_for_records(db_url: str, runs: list[CallRun], timeout_s: float = 60.0) 
 
 
 def fillers_by_call(server_log: Path) -> Counter[str]:
-    """Filler clips the server played per call id, from its "wait masked" log lines."""
+    """Filler clips the server played per call id, from its "wait filled" log lines
+    (older servers wrote "wait masked")."""
     out: Counter[str] = Counter()
     try:
         text = server_log.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return out
-    for call_id, played in re.findall(r"\[call=([^\]]+)\] wait masked: (.*?); reply audio after", text):
+    for call_id, played in re.findall(r"\[call=([^\]]+)\] wait (?:filled|masked): (.*?); reply audio after", text):
         out[call_id] += len(played.split(", "))
     return out
 

@@ -1,4 +1,4 @@
-"""`callflows fillers build`: render the audio that masks a wait on the phone, for every vertical.
+"""`callflows fillers build`: render the audio that fills a wait on the phone, for every vertical.
 
 Phrases ("Mm-hm.", "I'm looking at your account now.") are synthesised with the bot's Piper
 voice into the prompt cache; the keyboard sound is synthesised with numpy. Nothing is
@@ -14,7 +14,7 @@ import click
 
 @click.group("fillers")
 def fillers() -> None:
-    """Audio that masks a wait on the phone (acknowledgements, progress lines, typing)."""
+    """Audio that fills a wait on the phone (acknowledgements, progress lines, typing)."""
 
 
 @fillers.command("build")
@@ -40,7 +40,7 @@ def build(names: tuple[str, ...], cache_dir: Path | None) -> None:
             raise click.ClickException(str(exc)) from None
         config = load_waiting_config(root)
         if not config.enabled:
-            click.echo(f"{name}: waiting masks disabled")
+            click.echo(f"{name}: waiting fillers disabled")
             continue
         report = library.build(config.phrases, [config.keyboard_ms] if config.keyboard else [])
         click.echo(f"{name}: {report.phrases_synthesised} phrase(s) synthesised, {report.phrases_cached} cached; "

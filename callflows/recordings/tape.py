@@ -49,7 +49,7 @@ class Redaction:
 
 
 class CallTape:
-    """Thread-safe: the socket thread writes the caller, the dialogue and masking threads the bot."""
+    """Thread-safe: the socket thread writes the caller, the dialogue and filler threads the bot."""
 
     def __init__(self, max_seconds: int = MAX_SECONDS):
         self._tracks = {CALLER: bytearray(), BOT: bytearray()}

@@ -1,4 +1,4 @@
-"""Audio that masks a wait on the line: short spoken phrases and a soft keyboard sound.
+"""Audio that fills a wait on the line: short spoken phrases and a soft keyboard sound.
 
 Everything is made locally, nothing is downloaded:
 

@@ -9,7 +9,7 @@
 * ``routes``: the Flask blueprint (``/twilio/voice``, ``/twilio/status``, ``/twilio/whisper``,
   ``/twilio/media/<token>``, ``/healthz``).
 * ``call`` / ``services``: the per-call audio pipeline and what calls share (models, store).
-* ``waiting`` / ``masking``: a vertical's ``phone.yaml`` ``waiting:`` settings, and the per-call
+* ``waiting`` / ``wait_fillers``: a vertical's ``phone.yaml`` ``waiting:`` settings, and the per-call
   thread that fills a wait with acknowledgements, progress lines and typing (no dead air).
 * ``handoff``: the call's summary for the person a call is transferred to (the whisper, the admin).
 * ``silence``: the longest dead air a caller heard, from what the simulator played.

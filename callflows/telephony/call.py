@@ -9,7 +9,7 @@ Two threads per call:
   sentence, paced, with marks). A reply may stream its sentences (``BotReply.sentences``,
   e.g. from an LLM): each is synthesised and sent as soon as it arrives. Silence timeouts
   are handled here too.
-- the masking thread (``WaitMasker``) fills the wait between the caller's turn and the
+- the filler thread (``WaitFiller``) fills the wait between the caller's turn and the
   reply, and the gaps between streamed sentences, with acknowledgements, progress lines
   and a soft keyboard sound, so the caller never hears more than about 2 s of dead air.
 
@@ -35,7 +35,7 @@ from callflows.speech.textnorm import split_sentences
 from callflows.speech.turn_end import TurnEndDecider
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
 from callflows.telephony.call_recording import CallerSpan, CallRecorder, consent_from_words
-from callflows.telephony.masking import FillerPlayed, WaitMasker
+from callflows.telephony.wait_fillers import FillerPlayed, WaitFiller
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
 from callflows.telephony.media_stream import clear_message
 from callflows.telephony.outbound import OutboundAudio, PlayResult
@@ -74,7 +74,7 @@ class TurnLatency:
     nlu_ms: float
     tts_first_audio_ms: float | None
     total_ms: float | None  # caller's last speech frame -> bot's first audio frame sent
-    first_filler_ms: float | None = None  # caller's last speech frame -> first masking audio sent
+    first_filler_ms: float | None = None  # caller's last speech frame -> first filler audio sent
 
 
 @dataclass
@@ -83,7 +83,7 @@ class CallStats:
     barge_ins: int = 0
     max_gap_ms: float = 0.0
     transcripts: list[str] = field(default_factory=list)
-    fillers: list[FillerPlayed] = field(default_factory=list)  # every masking clip, in order
+    fillers: list[FillerPlayed] = field(default_factory=list)  # every filler clip, in order
 
 
 class _End:
@@ -127,12 +127,12 @@ class CallHandler:
         self.endpointer = Endpointer(services.endpoint_config, self.session.expectation)
         self.turn_end = TurnEndDecider(services.turn_end_model)
         self.stats = CallStats()
-        self.masker = WaitMasker(
+        self.wait_filler = WaitFiller(
             self.out, services.waiting_config(vertical), services.fillers,
             caller_speaking=lambda: self.endpointer.in_speech,
             log=self.log, seed=self.call_id,
         )
-        self.stats.fillers = self.masker.played
+        self.stats.fillers = self.wait_filler.played
         self._stream: RecognizerStream | None = None  # recogniser stream of the turn in progress
         self._speech_frames = 0  # frames of the turn in progress
         self._turn_audio = bytearray()  # the turn in progress, for the barge-in check
@@ -327,10 +327,10 @@ class CallHandler:
                     break
                 self._hold_since = None
                 if isinstance(turn, KeypadTurn):
-                    with self._masked_wait(turn.at):
+                    with self._filled_wait(turn.at):
                         self._speak(self.session.handle_text(turn.digits, source="dtmf"), None)
                 else:
-                    with self._masked_wait(turn.speech_end_at + turn.endpoint_ms / 1000):
+                    with self._filled_wait(turn.speech_end_at + turn.endpoint_ms / 1000):
                         self._caller_turn(turn)
         except Exception:  # noqa: BLE001 - never leave a caller in silence
             self.log.exception("call pipeline failed; transferring")
@@ -436,8 +436,8 @@ class CallHandler:
                 return alternative.strip()
         return text
 
-    def _masked_wait(self, origin: float) -> "_MaskedWait":
-        return _MaskedWait(self, origin)
+    def _filled_wait(self, origin: float) -> "_FilledWait":
+        return _FilledWait(self, origin)
 
     def _speak(self, reply: BotReply, timing: tuple | None) -> None:
         self.endpointer.set_expectation(reply.expectation)
@@ -447,7 +447,7 @@ class CallHandler:
         self.stats.max_gap_ms = max(self.stats.max_gap_ms, result.max_gap_ms)
         if timing is not None and result.first_frame_at is not None:
             turn, stt_ms, nlu_ms, _ = timing
-            fillers = self.masker.wait_fillers()
+            fillers = self.wait_filler.wait_fillers()
             latency = TurnLatency(
                 endpoint_ms=turn.endpoint_ms, stt_ms=stt_ms, nlu_ms=nlu_ms,
                 tts_first_audio_ms=(result.first_frame_at - started) * 1000,
@@ -458,7 +458,7 @@ class CallHandler:
             timings: dict[str, Any] = {"tts_first_audio_ms": latency.tts_first_audio_ms, "total_ms": latency.total_ms}
             if fillers:  # kept with the turn's timings in memory and in the log; never a bot turn
                 timings["first_filler_ms"] = latency.first_filler_ms
-                self.log.info("wait masked: %s; reply audio after %.0f ms",
+                self.log.info("wait filled: %s; reply audio after %.0f ms",
                               ", ".join(f"{f.kind} at {f.wait_ms:.0f} ms" for f in fillers), latency.total_ms)
             self.session.recorder.update_last_caller_turn(**timings)
         self._last_activity = time.perf_counter()
@@ -471,7 +471,7 @@ class CallHandler:
 
     def _play_reply(self, reply: BotReply) -> PlayResult:
         """Speak a reply: its text, or its sentences as they stream in (each synthesised as
-        soon as it exists, on a producer thread); the masker fills any gap. A barge-in stops
+        soon as it exists, on a producer thread); the wait filler fills any gap. A barge-in stops
         the speaking, but a streamed reply is still read to its end (its transfer and
         end-of-call are final only then)."""
         sentences = getattr(reply, "sentences", None)
@@ -502,7 +502,7 @@ class CallHandler:
                 if result.interrupted or self._closed.is_set():
                     mute.set()
                     continue
-                self.masker.hold()
+                self.wait_filler.hold()
                 if generation is None:
                     self._wait_caller_quiet()
                     generation = self.out.generation
@@ -511,10 +511,10 @@ class CallHandler:
                 if played.interrupted:
                     result.interrupted = True
                     mute.set()
-                self.masker.release()
+                self.wait_filler.release()
         finally:
             mute.set()
-            self.masker.end()
+            self.wait_filler.end()
         return result
 
     def _synthesise(self, texts: Iterable[str], chunks: queue.Queue, mute: threading.Event) -> None:
@@ -569,7 +569,7 @@ class CallHandler:
 
     def _fail_over(self) -> None:
         """A backend failed: a spoken fallback, then a person."""
-        self.masker.end()
+        self.wait_filler.end()
         try:
             self.out.play([self.services.prompts.get(FALLBACK_TEXT)], label="fallback")
             self.out.wait_played(timeout=10)
@@ -588,7 +588,7 @@ class CallHandler:
             return
         self._closed.set()
         self.out.cancel()
-        self.masker.close()
+        self.wait_filler.close()
         self._turns.put(None)
         self._finish(reason)
         self._thread.join(timeout=5)
@@ -600,7 +600,7 @@ class CallHandler:
             self._finished = True
         self._closed.set()
         self.out.cancel()
-        self.masker.close()
+        self.wait_filler.close()
         self.session.end(self.session.final_outcome(reason))
         self.session.recorder.flush(attempts=3)
         if self.recording is not None:  # after the call's row is written: the recording's rows refer to it
@@ -650,18 +650,18 @@ class CallHandler:
                 self.log.warning("socket send failed: %s", type(exc).__name__)
 
 
-class _MaskedWait:
-    """``with``: the masker fills the wait from ``origin`` until the reply is over."""
+class _FilledWait:
+    """``with``: the wait filler fills the wait from ``origin`` until the reply is over."""
 
     def __init__(self, handler: CallHandler, origin: float):
         self.handler = handler
         self.origin = origin
 
     def __enter__(self) -> None:
-        self.handler.masker.begin(self.origin)
+        self.handler.wait_filler.begin(self.origin)
 
     def __exit__(self, *_exc: Any) -> None:
-        self.handler.masker.end()
+        self.handler.wait_filler.end()
 
 
 def _merge(total: PlayResult, part: PlayResult) -> None:

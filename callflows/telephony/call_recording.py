@@ -96,7 +96,7 @@ def check_recording_setup(vertical_roots: dict[str, str], keys: tuple[str, ...],
 
 
 class CallRecorder:
-    """Thread-safe: the socket thread feeds the caller side, the dialogue and masking threads the bot's."""
+    """Thread-safe: the socket thread feeds the caller side, the dialogue and filler threads the bot's."""
 
     def __init__(self, call_id: str, vertical: str, settings: RecordingSettings, vault: RecordingVault,
                  store: Store | None):

@@ -2,8 +2,8 @@
 a mark after each sentence so we know what the caller has actually heard, and `clear`
 on barge-in.
 
-One play at a time: the reply's sentences (dialogue thread) and the fillers that mask a wait
-(the call's masking thread) take turns through a speaker lock, so their frames never
+One play at a time: the reply's sentences (dialogue thread) and the fillers that fill a wait
+(the call's filler thread) take turns through a speaker lock, so their frames never
 interleave. A play ends early when the caller barges in (`clear`, which every play in
 progress sees through `generation`), when the call ends (`cancel`), or when its own `stop`
 event is set (a filler making way for the reply)."""
@@ -42,7 +42,7 @@ class AudioTap(Protocol):
 
 
 class OutboundAudio:
-    """One per call. `play` runs on the call's dialogue or masking thread; `clear` and
+    """One per call. `play` runs on the call's dialogue or filler thread; `clear` and
     `on_mark` come from the socket-reading thread."""
 
     def __init__(self, send: Callable[[str], None], stream_sid: str, lead_ms: int = 1500,

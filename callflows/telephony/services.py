@@ -71,7 +71,7 @@ class PhoneServices:
 
     @cached_property
     def fillers(self) -> "FillerLibrary":
-        """Audio that masks a wait (phrases in the bot's voice, the keyboard sound)."""
+        """Audio that fills a wait (phrases in the bot's voice, the keyboard sound)."""
         from callflows.speech.fillers import FillerLibrary
 
         return FillerLibrary(self.prompts)

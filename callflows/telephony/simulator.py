@@ -9,7 +9,7 @@ it has played, and `clear` drops what is buffered, as Twilio does. The caller wa
 the bot to finish before speaking, and can barge in or press keys.
 
 Latency per turn: from the caller's last speech frame sent to the first frame of the bot's
-reply received after it. Audio that only masks a wait (marks named ``filler-...``: "mm-hm",
+reply received after it. Audio that only fills a wait (marks named ``filler-...``: "mm-hm",
 progress lines, typing) is not the reply: the simulated caller keeps waiting through it, and
 it is reported apart (``TurnResult.fillers``, ``first_audio_ms``).
 
@@ -112,7 +112,7 @@ class TurnResult:
     bot: str = ""
     first_audio_ms: float | None = None  # -> any bot audio (a filler, or the reply)
     longest_silence_ms: float | None = None  # longest dead air after the caller stopped speaking
-    fillers: list[str] = field(default_factory=list)  # kinds of masking audio heard, in order
+    fillers: list[str] = field(default_factory=list)  # kinds of filler audio heard, in order
     speech_end_at: float | None = None  # perf_counter of the caller's last audible frame
     window_end: float | None = None  # when the caller spoke next (or the call ended)
 

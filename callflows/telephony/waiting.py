@@ -1,4 +1,4 @@
-"""How a vertical masks a wait on the line: the ``waiting:`` section of ``verticals/<v>/phone.yaml``.
+"""How a vertical fills a wait on the line: the ``waiting:`` section of ``verticals/<v>/phone.yaml``.
 
 ```yaml
 waiting:

@@ -1,6 +1,6 @@
-"""Masking the wait: no dead air while the agent works on an answer.
+"""Filling the wait: no dead air while the agent works on an answer.
 
-One ``WaitMasker`` per call, with its own thread. The dialogue thread tells it when a wait
+One ``WaitFiller`` per call, with its own thread. The dialogue thread tells it when a wait
 begins (the caller's turn has ended: ``begin``), when reply audio is about to go out
 (``hold``: a keyboard clip stops at once, a phrase is let finish), when a gap between streamed
 sentences begins (``release``), and when the reply is over (``end``). While a wait is on and
@@ -45,7 +45,7 @@ class FillerPlayed:
     interrupted: bool  # cut by a barge-in, or (keyboard) by the reply
 
 
-class WaitMasker:
+class WaitFiller:
     def __init__(self, out: OutboundAudio, config: WaitingConfig, fillers: Any,
                  caller_speaking: Callable[[], bool], log: Any, seed: str = ""):
         self.out = out
@@ -93,7 +93,7 @@ class WaitMasker:
             self._cond.wait_for(lambda: not self._playing, timeout=5.0)
 
     def release(self) -> None:
-        """A reply sentence went out and the next is not ready: mask the gap after it."""
+        """A reply sentence went out and the next is not ready: fill the gap after it."""
         if not self.enabled:
             return
         with self._cond:
@@ -126,11 +126,11 @@ class WaitMasker:
         self._caller_spoke = False
         self._stop.clear()
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="wait-masker", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="wait-filler", daemon=True)
             self._thread.start()
         self._cond.notify_all()
 
-    # ------------------------------------------------------------------ masking thread
+    # ------------------------------------------------------------------ filler thread
     def _run(self) -> None:
         while True:
             with self._cond:

@@ -1,4 +1,4 @@
-"""Masking the wait on the phone: whole calls against the real server (Flask + flask-sock, a real
+"""Filling the wait on the phone: whole calls against the real server (Flask + flask-sock, a real
 WebSocket), the real Piper voice and Whisper, and the simulated Twilio, with the dialogue made
 slow (or streamed, or hung) by a DialogueSession subclass put where CallHandler makes its session.
 
@@ -134,7 +134,7 @@ def twilio_api():
 
 @pytest.fixture(scope="module")
 def phone(tmp_path_factory, twilio_api, audio_cache_dir):
-    store = make_sqlite_store(tmp_path_factory.mktemp("masking-db"))
+    store = make_sqlite_store(tmp_path_factory.mktemp("wait-fillers-db"))
     settings = replace(
         Settings(), twilio_auth_token=TOKEN, twilio_account_sid=ACCOUNT, twilio_api_base=twilio_api.base_url,
         tts_cache_dir=tmp_path_factory.getbasetemp() / "phone-tts-cache", silence_timeout_s=30.0,
@@ -220,7 +220,7 @@ def test_slow_dialogue_gets_an_acknowledgement_then_a_progress_line(phone, monke
     ack = next(seg for seg in result.segments if seg.kind == "ack")
     clips = [phone.services.fillers.phrase(p) for p in config.acknowledgements]
     assert any(bytes(ack.audio)[:len(c)] == c for c in clips)
-    # masking audio is not a bot turn
+    # filler audio is not a bot turn
     call, turns = records(phone.store, sim.call_sid)
     said = " ".join(t.text for t in turns if t.speaker == "bot")
     assert "Monday to Friday" in said
@@ -248,7 +248,7 @@ def test_streamed_sentences_are_spoken_as_they_come_with_a_filler_between(phone,
     report("streamed reply, 2.5 s between sentences", result, turn)
     first_reply = heard.index("reply")
     later_reply = len(heard) - 1 - heard[::-1].index("reply")
-    assert any(k != "reply" for k in heard[first_reply:later_reply]), heard  # masked between the sentences
+    assert any(k != "reply" for k in heard[first_reply:later_reply]), heard  # filled between the sentences
     assert turn.longest_silence_ms < MAX_SILENCE_MS, (turn.longest_silence_ms, heard)
     # the first sentence went out as soon as it existed, long before the second
     first = next(seg for seg in result.segments if seg.received_at >= turn.speech_end_at and seg.kind == "reply")
