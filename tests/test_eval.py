@@ -27,6 +27,18 @@ def test_sgd_gold_times(text, expected):
     assert sgd_time(text) == expected
 
 
+def test_data_dir_is_the_variable_then_next_to_the_repo(tmp_path, monkeypatch):
+    from callflows.eval import data as D
+
+    assert all(str(c).startswith(str(D.REPO.parent)) for c in D.DATA_DIR_CANDIDATES)  # no machine path
+    monkeypatch.setenv("CALLFLOWS_DEV_DATA", str(tmp_path))
+    assert D.data_dir() == tmp_path
+    monkeypatch.delenv("CALLFLOWS_DEV_DATA")
+    monkeypatch.setattr(D, "DATA_DIR_CANDIDATES", (tmp_path / "absent",))
+    with pytest.raises(FileNotFoundError, match="CALLFLOWS_DEV_DATA"):
+        D.data_dir()
+
+
 def test_splits_are_index_files():
     from callflows.eval import data as D
 

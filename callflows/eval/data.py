@@ -21,14 +21,21 @@ SPLITS_DIR = REPO / "data" / "splits"
 SEED = 20261122
 
 
+DATA_DIR_ENV = "CALLFLOWS_DEV_DATA"  # the NLU datasets folder (Banking77, CLINC150, NLU++, SGD)
+DATA_DIR_CANDIDATES = (REPO.parent / "shared" / "data" / "nlu",)  # tried in order when it is unset
+
+
 def data_dir() -> Path:
-    env = os.environ.get("CALLFLOWS_DEV_DATA")
+    """The development datasets folder: ``$CALLFLOWS_DEV_DATA``, else ../shared/data/nlu next to the repo."""
+    env = os.environ.get(DATA_DIR_ENV)
     if env:
         return Path(env)
-    for cand in (REPO.parent / "shared" / "data" / "nlu", REPO / ".." / "shared" / "data" / "nlu", Path("/work/shared/data/nlu")):
+    for cand in DATA_DIR_CANDIDATES:
         if cand.exists():
             return cand.resolve()
-    raise FileNotFoundError("development data not found: set CALLFLOWS_DEV_DATA to shared/data/nlu")
+    tried = ", ".join(str(c) for c in DATA_DIR_CANDIDATES)
+    raise FileNotFoundError(f"development data not found: set {DATA_DIR_ENV} to the NLU datasets folder "
+                            f"(shared/data/nlu; tried {tried})")
 
 
 def sha256_file(path: Path) -> str:
