@@ -8,7 +8,6 @@ ends a call and never loses what was said.
 from __future__ import annotations
 
 import atexit
-
 import threading
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from callflows.flow.spec import FlowSpec
 from callflows.logs import call_logger
 from callflows.privacy import mask_text
+from callflows.speech.registry import registry
 
 Op = Callable[[Any], None]
 
@@ -114,7 +114,7 @@ class CallRecorder:
             transferred=bool(transferred_to), transfer_to=transferred_to, escalated=escalated))
         self.log.info("call finished: outcome=%s turns=%d", outcome, self.seq)
         if self.store is not None and self._queue:  # the database is away: keep trying after the call
-            PENDING.adopt(self)
+            pending_records().adopt(self)
 
     # ----------------------------------------------------------------- queue
     def _turn(self, speaker: str, text: str, intent: str | None, confidence: float | None,
@@ -188,9 +188,10 @@ class CallRecorder:
 
 class PendingRecords:
     """Recorders of ended calls whose records could not be written yet (the database was
-    down when the call ended). One per process: a daemon thread retries them every few
-    seconds, oldest first, and once more at interpreter exit; at most `limit` calls are kept
-    (beyond that the oldest is dropped with an error, so memory stays bounded)."""
+    down when the call ended). One per process (``pending_records()``): a daemon thread
+    retries them every few seconds, oldest first, and once more at interpreter exit; at most
+    `limit` calls are kept (beyond that the oldest is dropped with an error, so memory stays
+    bounded)."""
 
     def __init__(self, interval_s: float = 2.0, limit: int = 10_000):
         self.interval_s = interval_s
@@ -237,5 +238,13 @@ class PendingRecords:
                         return
 
 
-PENDING = PendingRecords()
-atexit.register(PENDING.retry)
+def pending_records() -> PendingRecords:
+    """The process's pending call records, made on first use (kept in the process registry,
+    ``callflows.speech.registry``); they are retried once more at interpreter exit."""
+    return registry().get_or_load(("pending_call_records",), _new_pending_records)
+
+
+def _new_pending_records() -> PendingRecords:
+    pending = PendingRecords()
+    atexit.register(pending.retry)
+    return pending

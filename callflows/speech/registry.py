@@ -1,4 +1,5 @@
-"""Process-wide registry of loaded speech models: each model is loaded once per process.
+"""Process-wide registry of loaded models (speech, the name lexicon) and of the few other
+per-process resources (the pending call records): each is loaded once per process.
 
 Loading is thread-safe: concurrent callers asking for the same key wait for one load
 (one lock per key, so loading a big model does not block looking up another).
