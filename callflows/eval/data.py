@@ -22,11 +22,13 @@ SEED = 20261122
 
 
 DATA_DIR_ENV = "CALLFLOWS_DEV_DATA"  # the NLU datasets folder (Banking77, CLINC150, NLU++, SGD)
-DATA_DIR_CANDIDATES = (REPO.parent / "shared" / "data" / "nlu",)  # tried in order when it is unset
+# tried in order when it is unset: next to the repo, then this project's machines' shared folder,
+# where CI's fresh clones (made elsewhere than next to it) find the data the install trains on
+DATA_DIR_CANDIDATES = (REPO.parent / "shared" / "data" / "nlu", Path("/work/shared/data/nlu"))
 
 
 def data_dir() -> Path:
-    """The development datasets folder: ``$CALLFLOWS_DEV_DATA``, else ../shared/data/nlu next to the repo."""
+    """The development datasets folder: ``$CALLFLOWS_DEV_DATA``, else the first of DATA_DIR_CANDIDATES."""
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         return Path(env)
