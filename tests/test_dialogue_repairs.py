@@ -515,3 +515,20 @@ def test_a_change_never_understood_offers_a_person(store, dental):
     talk(session, "my name is lee wong", "yes", "no")
     replies = talk(session, "i'll be", "i'll be", "i'll be")
     assert "connect you" in replies[-1]
+
+
+def test_a_last_name_heard_as_ordinary_words_is_taken_on_the_phone(store, dental):
+    """"It's Adeyemi" came out "It's a day, Amy." after "and your last name?", which no name
+    parser takes: asked again and again, then a person offered, until the caller hung up."""
+    from tests.test_dialogue_dental import _to_the_name
+
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    _to_the_name(session)
+    replies = talk(session, "karim")
+    assert "last name" in replies[-1]
+    replies = talk(session, "It's a day, Amy.")
+    assert "Karim Adayamy" in replies[-1] and "right" in replies[-1], replies
+    typed = DialogueSession(dental, store, now=NOW)
+    _to_the_name(typed)
+    talk(typed, "karim")
+    assert "Karim Adayamy" not in talk(typed, "it's a day amy")[-1]  # typed words mean what they say

@@ -20,6 +20,7 @@ Mixed into DialogueSession. Driven by flow.yaml slot options:
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -36,6 +37,22 @@ from callflows.nlu.values.names import title_case
 from callflows.nlu.values.spelled import spell_out
 
 MAX_SAME_QUESTION = 2  # times a step may be asked before the keypad or a person is offered
+
+
+# words around a last name said alone ("it's ...", "my last name is ...")
+_SURNAME_CARRIERS = frozenset(
+    "it's its it is my last name surname family the um uh er oh so and please well yes yeah that's thats".split())
+
+
+def heard_surname(text: str) -> str | None:
+    """The words of an answer to "and your last name?" that no name parser took, joined into one
+    word: on a phone line an unfamiliar surname comes out as ordinary words ("Adeyemi" heard "a
+    day, Amy"), and asking again only hears other words. Taken, it goes through the read-back,
+    its corrections and, past them, the team's check, like any name heard (None: no such words)."""
+    words = [w for w in re.findall(r"[a-z']+", text.lower()) if w not in _SURNAME_CARRIERS]
+    if not words or len(words) > 3:
+        return None
+    return "".join(words).replace("'", "").capitalize() or None
 
 
 class ReadBack:
@@ -103,6 +120,8 @@ class ReadBack:
         if whole and not self._spelled(nlu):
             return self._take_name(slot, whole, None)
         word, letters = self._word(nlu, names)
+        if word is None and first is not None and base is None and self.channel == "phone":  # type: ignore[attr-defined]
+            word = heard_surname(nlu.text)
         if word is None:
             if base is not None and yes_no_of(nlu) is True:  # "it was right": keep it
                 st.confirmed.add(slot)
