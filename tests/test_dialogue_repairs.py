@@ -532,3 +532,18 @@ def test_a_last_name_heard_as_ordinary_words_is_taken_on_the_phone(store, dental
     _to_the_name(typed)
     talk(typed, "karim")
     assert "Karim Adayamy" not in talk(typed, "it's a day amy")[-1]  # typed words mean what they say
+
+
+def test_the_summary_answered_with_the_same_name_asks_again_without_a_read_back(store, hotel):
+    """A caller who heard only part of the summary answered "my name is ..." with the name it
+    already held, and the name was read back again, round and round until the caller hung up."""
+    session = DialogueSession(hotel, store, now=NOW)
+    talk(session, "i'd like to book a room", "friday", "monday", "two", "a double room please",
+         "five five five one two three four five six seven", "my name is leila huang")
+    replies = talk(session, "yes")
+    assert "Shall I book" in replies[-1] or "book it" in replies[-1].lower(), replies
+    replies = talk(session, "my name is leila huang")
+    assert "I have your name" not in replies[-1] and session.state.pending == "confirm", replies
+    talk(session, "yes")
+    [stay] = stays(store)
+    assert stay.guests == 2

@@ -75,6 +75,10 @@ KEEP_GOING = re.compile(r"\b(keep going|carry on|go on|let's continue|continue w
                         r"keep trying|stay with you|with you is fine)\b")
 
 
+def _same(current: Any, said: Any) -> bool:
+    return current is not None and str(current).strip().lower() == str(said).strip().lower()
+
+
 class DialogueSession(ReadBack, Hold):
     def __init__(
         self,
@@ -652,6 +656,10 @@ class DialogueSession(ReadBack, Hold):
                 if isinstance(value, str) and len(value.split()) >= 2:
                     st.slots[slot] = value
             return [self._prompt(self._say("name_noted_at_summary"))]
+        if updates and yes is not False and all(_same(st.slots.get(k), v) for k, v in updates.items()):
+            # the values already in the summary said again ("my name is Leila Huang" to a summary
+            # under that name): nothing to correct, so the question again, not another read-back
+            return [self._reask(form)]
         if updates:  # "no, wednesday": a correction, then confirm again
             before = dict(st.slots)
             st.pending = None
