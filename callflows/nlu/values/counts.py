@@ -35,7 +35,7 @@ from .dates import find_dates
 from .dayparts import PART_OF_DAY
 from .model import ParseContext, Value
 from .normalize import Token, tokenize
-from .numbers import find_numbers, number_runs
+from .numbers import NUMBER_HOMOPHONES, find_numbers, number_runs
 from .times import find_times
 
 PEOPLE_PLURAL = frozenset({
@@ -220,7 +220,7 @@ class _CountReader:
 # answer to a question for a number (the caller decides: callflows.dialogue), and only at the end
 # of the answer or before people ("to adults and a child"), never after a word that makes them
 # a preposition or an infinitive ("i'd like to"): "for" is never 4 anywhere else.
-HOMOPHONES = {"to": "two", "too": "two", "for": "four", "fore": "four", "won": "one", "ate": "eight"}
+HOMOPHONES = NUMBER_HOMOPHONES
 NOT_A_NUMBER_AFTER = frozenset({
     "like", "want", "wanted", "need", "needed", "going", "have", "has", "had", "able", "got", "go", "come",
     "talk", "speak", "up", "back", "due", "used", "trying", "try", "plan", "planning", "hoping", "hope",

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 from .normalize import Token, tokenize
 
+# a number word as a phone line turns it ("to" for two, "won" for one): counts.py and times.py
+NUMBER_HOMOPHONES = {"to": "two", "too": "two", "for": "four", "fore": "four", "won": "one", "ate": "eight"}
+
 UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4,
     "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,

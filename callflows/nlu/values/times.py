@@ -41,16 +41,16 @@ from dataclasses import dataclass
 from .dayparts import PART_OF_DAY, PART_RANGES, PM_PARTS, part_of_day_at, part_of_day_in
 from .model import ParseContext, Value
 from .normalize import Token
-from .numbers import Num, find_numbers, number_runs
+from .numbers import NUMBER_HOMOPHONES, Num, find_numbers, number_runs
 
 PM_AS_HEARD = frozenset({"vm", "bm", "dm"})  # "p m" heard over the phone, right after an hour
 # an hour's word as a phone line turns it ("three in the afternoon" heard "Read in the afternoon"),
 # taken only right before a time marker (HOUR_MARKERS): "read" elsewhere is no number
-HOURS_AS_HEARD = {"read": "three", "tree": "three", "won": "one", "juan": "one", "fire": "five", "hive": "five",
-                  "sicks": "six", "heaven": "seven", "ate": "eight", "nein": "nine", "tin": "ten", "leaven": "eleven",
-                  # words callers also use before "in the afternoon" ("an appointment for in the afternoon",
-                  # "anything free in the morning"): an hour only before a clock marker
-                  "to": "two", "too": "two", "for": "four", "fore": "four", "free": "three", "then": "ten"}
+HOURS_AS_HEARD = {**NUMBER_HOMOPHONES, "read": "three", "tree": "three", "juan": "one", "fire": "five", "hive": "five",
+                  "sicks": "six", "heaven": "seven", "nein": "nine", "tin": "ten", "leaven": "eleven",
+                  "free": "three", "then": "ten"}
+# words callers also use before "in the afternoon" ("an appointment for in the afternoon",
+# "anything free in the morning"): an hour only before a clock marker
 _FUNCTION_WORDS = frozenset({"to", "too", "for", "fore", "free", "then"})
 CLOCK_MARKERS = (("o'clock",), ("oclock",), ("pm",), ("am",), ("p", "m"), ("a", "m"), ("vm",), ("bm",), ("dm",))
 HOUR_MARKERS = (("in", "the", "morning"), ("in", "the", "afternoon"), ("in", "the", "evening"), *CLOCK_MARKERS)
