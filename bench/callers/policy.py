@@ -290,7 +290,7 @@ def _wrong_phone(st: CallerState, text: str) -> Move | None:
     # the caller's ear (Whisper on the bot's voice) doubles or drops a digit of a right read-back
     # ("6 1 5, 2 0 2, 0 2 5 5" heard "615-20202555"); a person would have heard it right. One
     # digit off is let pass: the stored record, not the ear, decides success.
-    if len(digits) >= 7 and Levenshtein.distance(digits, st.persona.phone) > 1:
+    if len(digits) >= 7 and min(Levenshtein.distance(digits[-n:], st.persona.phone) for n in (9, 10, 11)) > 1:
         return Move(f"no, my number is {spoken_phone(st.persona.phone)}", slot="phone_number")
     return None
 
