@@ -277,10 +277,16 @@ class CallRun:
     bot_heard: int = 0  # bot utterances the simulator received (greeting included)
     utterances: list[tuple[float, float]] = field(default_factory=list)  # (s into the call, s of audio) each
     turn_times: list[tuple[float, float]] = field(default_factory=list)  # (when, latency ms)
+    steps: int = 0  # the script's steps
+    turns_played: int = 0  # caller turns played before the call ended (fewer than `steps`: cut short)
+    greeting_after_s: float | None = None  # dialling (the webhook) -> the greeting's first audio
+    redirects: int = 0  # <Redirect>s followed before the call was answered (a draining replica's)
 
 
-def place_call(url: str, vertical: str, caller: int, k: int, t0: float) -> CallRun:
-    vert, number, steps = call_plan(vertical, caller, k)
+def place_call(url: str, vertical: str, caller: int, k: int, t0: float,
+               plan: tuple[str, str, list[Step]] | None = None) -> CallRun:
+    """One call of caller `caller` (its k-th): `plan` (vertical, number dialled, script), or call_plan's."""
+    vert, number, steps = plan or call_plan(vertical, caller, k)
     sim = SimulatedCall(url, auth_token=TOKEN, to_number=number, from_number=f"+1555{caller:03d}{k % 10000:04d}")
     run = CallRun(caller, k, vert, sim.call_sid, time.time() - t0)
 
@@ -291,6 +297,8 @@ def place_call(url: str, vertical: str, caller: int, k: int, t0: float) -> CallR
             run.turn_times.append((time.time() - t0, (first - end) * 1000))
 
     sim.log = on_turn
+    run.steps = len(steps)
+    dialled = time.perf_counter()
     try:
         run.result = sim.run(steps)
     except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -298,7 +306,10 @@ def place_call(url: str, vertical: str, caller: int, k: int, t0: float) -> CallR
     run.connected = getattr(sim, "_ws", None) is not None
     heard = list(getattr(sim, "_bot", []))
     run.bot_heard = len(heard)
+    run.turns_played = len(run.result.turns) if run.result else 0
+    run.redirects = len(getattr(sim, "redirects", []))
     if heard:
+        run.greeting_after_s = round(heard[0].started_at - dialled, 3)
         start = heard[0].started_at
         run.utterances = [(round(u.started_at - start, 2), round(len(u.audio) / 8000, 2)) for u in heard]
     run.ended = time.time() - t0
@@ -545,6 +556,18 @@ def prometheus_report(prom: PrometheusRun, interval: str, calls_in_db: int) -> d
 # --------------------------------------------------------------------------- main
 
 
+def take_bench_lock() -> Any:
+    """/tmp/callflows-bench.lock, held (fcntl) until the returned file is closed; waits for it
+    while another benchmark runs."""
+    lock = open(LOCK, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"waiting for {LOCK} (another benchmark is running)...", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
 def run_load(url: str, master: int, callers: int, minutes: float, vertical: str,
              llm_pid: int | None = None) -> dict[str, Any]:
     duration = minutes * 60
@@ -702,12 +725,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/load.json"))
     args = ap.parse_args()
 
-    lock = open(LOCK, "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        print(f"waiting for {LOCK} (another benchmark is running)...", flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = take_bench_lock()
     workdir = Path(tempfile.mkdtemp(prefix="callflows-load-"))
     proc = llm = prom = None
     database = None

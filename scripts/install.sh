@@ -27,8 +27,10 @@ hash_of() { { cat "$@" 2>/dev/null || true; } | sha256sum | cut -c1-16; }  # mis
 stage_apt() {
   local pkgs="espeak-ng sox libsndfile1 flite"  # flite: caller voices of bench/call_success.py
   # optional: prometheus (Debian 12: 2.42), the real scrape of bench/load_test.py --prometheus and
-  # tests/test_metrics.py (skipped without it); we run the binary ourselves, never the package's service
-  local optional="prometheus"
+  # tests/test_metrics.py (skipped without it); haproxy (Debian 12: 2.6), the proxy in front of several
+  # replicas in bench/replicas.py and tests/test_replicas_proxy.py (skipped without it). We run both
+  # binaries ourselves with our own configs, never the packages' services
+  local optional="prometheus haproxy"
   local missing="" missing_optional=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   for p in $optional; do dpkg -s "$p" >/dev/null 2>&1 || missing_optional="$missing_optional $p"; done

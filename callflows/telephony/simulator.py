@@ -158,23 +158,39 @@ def load_script(path: str | Path) -> tuple[str | None, list[Step]]:
 
 
 def answer_incoming_call(base_url: str, auth_token: str | None, *, call_sid: str, account_sid: str,
-                         from_number: str, to_number: str, public_url: str | None = None) -> tuple[str, dict[str, str]]:
+                         from_number: str, to_number: str, public_url: str | None = None,
+                         redirected: list[str] | None = None, max_redirects: int = 5) -> tuple[str, dict[str, str]]:
     """What Twilio does when a call comes in: a signed POST to ``/twilio/voice``; returns the
     ``<Stream>`` URL of the TwiML answer and its ``<Parameter>`` values (sent back in ``start``).
-    ``public_url``: the origin Twilio was given (what it signs), when it is not ``base_url``."""
+    ``public_url``: the origin Twilio was given (what it signs), when it is not ``base_url``.
+
+    A ``<Redirect>`` answer (a draining replica sends new calls back through the load balancer)
+    is followed as Twilio follows it: the same parameters POSTed to the redirect URL, signed for
+    that URL, sent to the same path on ``base_url`` when the URL is public; each URL followed is
+    appended to ``redirected``."""
     url = f"{base_url.rstrip('/')}/twilio/voice"
     signed = f"{public_url.rstrip('/')}/twilio/voice" if public_url else url
     params = {"CallSid": call_sid, "AccountSid": account_sid, "From": from_number,
               "To": to_number, "CallStatus": "ringing", "Direction": "inbound"}
-    headers = {"X-Twilio-Signature": RequestValidator(auth_token).compute_signature(signed, params)} if auth_token else {}
-    resp = requests.post(url, data=params, headers=headers, timeout=10)
-    resp.raise_for_status()
-    root = ET.fromstring(resp.text)
-    stream = root.find("./Connect/Stream")
-    if stream is None:
-        raise RuntimeError(f"TwiML without <Connect><Stream>: {resp.text[:200]}")
-    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-    return stream.get("url"), parameters
+    for _ in range(max_redirects + 1):
+        headers = {"X-Twilio-Signature": RequestValidator(auth_token).compute_signature(signed, params)} if auth_token else {}
+        resp = requests.post(url, data=params, headers=headers, timeout=10)
+        resp.raise_for_status()
+        root = ET.fromstring(resp.text)
+        stream = root.find("./Connect/Stream")
+        redirect = root.find("./Redirect")
+        if stream is None and redirect is not None and (redirect.text or "").strip():
+            signed = redirect.text.strip()
+            target = urlparse(signed)
+            url = signed if target.hostname in ("localhost", "127.0.0.1") else f"{base_url.rstrip('/')}{target.path}"
+            if redirected is not None:
+                redirected.append(signed)
+            continue
+        if stream is None:
+            raise RuntimeError(f"TwiML without <Connect><Stream>: {resp.text[:200]}")
+        parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        return stream.get("url"), parameters
+    raise RuntimeError(f"more than {max_redirects} <Redirect>s for one call")
 
 
 def local_stream_url(base_url: str, stream_url: str) -> str:
@@ -238,6 +254,7 @@ class SimulatedCall:
         self._tones: list[bytes] = []  # keypad tone frames queued to send
         self._tone_spans: list[tuple[float, float]] = []
         self._media_origin: float | None = None
+        self.redirects: list[str] = []  # <Redirect> URLs the webhook answer sent the call to (followed)
 
     # ------------------------------------------------------------------ protocol
     def _sign(self, url: str, params: dict[str, str]) -> dict[str, str]:
@@ -248,7 +265,7 @@ class SimulatedCall:
     def _answer(self) -> tuple[str, dict[str, str]]:
         return answer_incoming_call(self.base_url, self.auth_token, call_sid=self.call_sid,
                                     account_sid=self.account_sid, from_number=self.from_number,
-                                    to_number=self.to_number)
+                                    to_number=self.to_number, redirected=self.redirects)
 
     def _send(self, obj: dict[str, Any]) -> None:
         if self._ws is None or self._closed.is_set():
