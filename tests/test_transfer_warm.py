@@ -282,6 +282,26 @@ def test_the_caller_hanging_up_on_hold_stops_the_persons_phone(sqlite_only, clou
     assert not caller.redirects and _call_of(store, caller).outcome == "transfer_caller_hung_up"
 
 
+def test_the_caller_hanging_up_while_the_persons_line_is_placed_still_stops_it(sqlite_only, cloud) -> None:
+    """The caller leaves before Twilio has answered the request that rings the person: the
+    attempt is decided without the person's call sid, and the leg is canceled once the sid comes."""
+    url, store = sqlite_only
+    cloud.create_delay_s = 3.0
+    caller, _ = _hand_over(url, cloud, "ring")
+    params = {"CallSid": caller.sid, "AccountSid": ACCOUNT_SID, "From": CALLER, "To": CLINIC,
+              "CallStatus": "completed", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+    import requests
+
+    resp = requests.post(f"{url}/twilio/status", data=params,
+                         headers={"X-Twilio-Signature": sign(AUTH_TOKEN, f"{url}/twilio/status", params)}, timeout=10)
+    assert resp.status_code == 204
+    call = _call_of(store, caller)
+    assert _wait(lambda: _attempt(store, call.id).state == tx.ABANDONED)
+    assert _attempt(store, call.id).agent_sid is None  # decided while the dial request was still out
+    assert _wait(lambda: cloud.agents[-1].ended_by_api == "canceled")
+    assert not caller.redirects and _call_of(store, caller).outcome == "transfer_caller_hung_up"
+
+
 # --------------------------------------------------------------------------- #
 # webhooks and settings
 # --------------------------------------------------------------------------- #

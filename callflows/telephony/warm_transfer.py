@@ -113,6 +113,17 @@ class WarmTransfers:
             return attempt_id
         with self.store.session() as s:
             tx.set_agent_sid(s, attempt_id, agent_sid)
+            attempt = tx.get_attempt(s, attempt_id)
+        if attempt is not None and attempt.state not in tx.OPEN_STATES and attempt.state != tx.ACCEPTED:
+            # Decided while the dial request was still out (the caller hung up on hold, the watchdog):
+            # that decision could not end a leg it had no sid for, so the person's phone would ring on.
+            timer.cancel()
+            clog.info("warm transfer %s: already %s when the person's line was placed: canceling it",
+                      attempt_id, attempt.state)
+            try:
+                self.twilio.end(agent_sid, "canceled")
+            except TransferError as exc:
+                clog.warning("warm transfer %s: the person's leg could not be ended: %s", attempt_id, exc)
         return attempt_id
 
     # ------------------------------------------------------------------ events
