@@ -103,6 +103,7 @@ class CallerState:
     name_left_to_team: bool = False  # the bot said its team will check the name's spelling
     task_heard_done: bool = False  # the bot said the task is done ("you're all set", "frozen")
     restated: int = 0  # times the task was asked for again at "anything else?"
+    task_corrections: int = 0  # times the caller said the bot had taken the wrong task
     turns: int = 0
     asks: Counter = field(default_factory=Counter)
     helped: Counter = field(default_factory=Counter)  # asks heard with an offer of the keypad or a person
@@ -388,6 +389,58 @@ def _dob_move(st: CallerState, keypad: bool) -> Move:
     return Move(spoken_dob(d), slot="date")
 
 
+KEY_WORDS = {w: str(k) for k, w in enumerate(DIGIT_WORDS)}
+MENU_ITEM = re.compile(r"(?:press\s+)?\b([1-9]|one|two|three|four|five|six|seven|eight|nine)\s+(?:for|4)\s+([a-z.' -]+?)"
+                       r"(?=,|\.|;|\bor\b|$)")
+MENU_FILLER = {"a", "an", "the", "please", "is", "fine", "room", "doctor", "dr", "i", "it", "its", "my", "of"}
+
+
+def menu_key(bot_text: str, wanted: str) -> str | None:
+    """The key of a spoken menu ("press 1 for cleaning, 2 for filling") whose choice is the one
+    the caller would have said; None when no menu is offered or none of its choices is it."""
+    low = re.sub(r"\b(dr|mr|mrs|ms)\.", r"\1", bot_text.lower())  # a title's dot ends no choice
+    if "press" not in low:
+        return None
+    want = [w for w in re.findall(r"[a-z]+", wanted.lower()) if w not in MENU_FILLER]
+    best: tuple[float, str] | None = None
+    for key, label in MENU_ITEM.findall(low):
+        words = [w for w in re.findall(r"[a-z]+", label) if w not in MENU_FILLER]
+        score = max((Levenshtein.normalized_similarity(a, b) for a in words for b in want), default=0.0)
+        if score >= 0.8 and (best is None or score > best[0]):
+            best = (score, KEY_WORDS.get(key, key))
+    return best[1] if best else None
+
+
+# what the bot says it is doing, when it took the call for another task than the caller's
+TASK_TAKEN = (("reschedule", re.compile(r"\bmove your (?:appointment|booking)\b|\breschedule your\b")),
+              ("cancel", re.compile(r"\bcancel your (?:appointment|booking)\b")),
+              ("hotel_change", re.compile(r"\bchange your reservation\b")),
+              ("hotel_cancel", re.compile(r"\bcancel your reservation\b")))
+WANTED = {"book": "i'd like to book a new appointment", "faq_book": "i'd like to book a new appointment",
+          "hotel_book": "i'd like to book a new room"}
+MAX_TASK_CORRECTIONS = 2
+
+
+def _wrong_task(st: CallerState, text: str) -> Move | None:
+    """A caller who wants a new booking and hears the bot set about moving or cancelling one
+    says so ("no, i don't want to change anything, i'd like to book a new appointment"), twice at
+    most, as a person would; None when the bot is on the caller's task."""
+    want = WANTED.get(st.persona.task)
+    if want is None or st.task_corrections >= MAX_TASK_CORRECTIONS:
+        return None
+    low = text.lower()
+    if not any(pattern.search(low) for _task, pattern in TASK_TAKEN):
+        return None
+    st.task_corrections += 1
+    return Move(f"no, i don't want to change anything, {want}")
+
+
+def _pressed(move: Move, bot_text: str) -> Move:
+    """A choice the bot offers on a key is pressed, as a caller does; any other move as it is."""
+    key = menu_key(bot_text, move.say) if move.slot == "enum" and move.say else None
+    return Move(dtmf=key, slot="enum") if key is not None else move
+
+
 def _change_move(st: CallerState) -> Move:
     p = st.persona
     if p.vertical == "hotel":
@@ -465,9 +518,12 @@ def next_move(st: CallerState, text: str) -> Move:
         if p.task == "faq_book" and st.faq_done:
             st.booking_asked = True
         return _remember(st, opening(st))
+    wrong = _wrong_task(st, text)
+    if wrong is not None:
+        return _remember(st, wrong)
     move = _answer(st, ask, text)
     if move is not None:
-        return _remember(st, move)
+        return _remember(st, _pressed(move, text))
     if ask == "still_there":
         return _remember(st, Move("yes, i'm here. " + (st.last.say or "") if st.last else "yes, i'm here"))
     if p.task in ("faq_book", "hours") and not st.faq_done:  # the answer to the question
@@ -476,8 +532,8 @@ def next_move(st: CallerState, text: str) -> Move:
             return _finish(st, Move("great, thanks, goodbye", slot="free"))
         st.booking_asked = True
         return _remember(st, Move("thanks. i'd also like to make an appointment"))
-    if st.last is not None:  # not understood: say it again
-        return _remember(st, st.last)
+    if st.last is not None:  # not understood: say it again, or press its key if offered
+        return _remember(st, _pressed(st.last, text))
     return _remember(st, opening(st))
 
 

@@ -27,6 +27,7 @@ from callflows.actions.tracker import build_domain, build_tracker
 from callflows.dialogue.change_words import change_target
 from callflows.dialogue.filling import candidates_for_form, fits, national_digits, pii_spans, yes_no_of
 from callflows.dialogue.hold import Hold
+from callflows.dialogue.key_menu import change_menu, menu_for
 from callflows.dialogue.readback import ReadBack
 from callflows.dialogue.recorder import CallRecorder
 from callflows.dialogue.replies import DEFAULT_RESPONSES, BotReply
@@ -152,6 +153,8 @@ class DialogueSession(ReadBack, Hold):
             return Expectation(yes_no=True, pii=self.flow.slots[st.readback].pii)
         if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE, READBACK):
             return Expectation(yes_no=True)
+        if st.pending == CHANGE_WHICH and CHANGE_WHICH in st.key_menus:
+            return Expectation(digits_length=1)
         if st.active_form and st.requested:
             spec = self.flow.slots[st.requested]
             if spec.type == "yes_no":
@@ -159,7 +162,7 @@ class DialogueSession(ReadBack, Hold):
             return Expectation(
                 slot=spec.name,
                 slot_type=spec.type,
-                digits_length=self._keypad_length(spec.name),
+                digits_length=1 if spec.name in st.key_menus else self._keypad_length(spec.name),
                 choices=tuple(spec.choices),
                 pii=spec.pii,
                 spelling=spec.type == "person_name" and st.spell_base.get(spec.name) is not None,
@@ -727,7 +730,8 @@ class DialogueSession(ReadBack, Hold):
         if updates:
             st.pending = None
             return self._apply_and_continue(form, nlu, updates)
-        slot = self._change_target(form, nlu)
+        menu = st.key_menus.get(CHANGE_WHICH)
+        slot = menu.value_of(nlu.text) if menu and nlu.intent == "dtmf" else self._change_target(form, nlu)
         if slot is not None:
             st.pending = None
             return [self._clear_and_ask(form, slot)]
@@ -739,7 +743,12 @@ class DialogueSession(ReadBack, Hold):
         st.misses += 1
         if st.misses > self.flow.settings.max_reprompts or not form.confirm:
             return [self._offer_person(self._say("offer_human"))]
-        return [self._say("not_caught"), self._prompt(last_question(self._render(form.confirm.on_deny)))]
+        question = last_question(self._render(form.confirm.on_deny))
+        menu = change_menu(form.confirm.change_words) if self.channel == "phone" else None
+        if menu is not None:  # the part to change, on a key as well
+            st.key_menus[CHANGE_WHICH] = menu
+            question = f"{question} {menu.offer()}"
+        return [self._say("not_caught"), self._prompt(question)]
 
     def _hesitating(self, nlu: NluResult) -> list[str] | None:
         """"Um, what was it", "hmm": no goodbye and no miss; the question waiting is asked again,
@@ -876,9 +885,18 @@ class DialogueSession(ReadBack, Hold):
         if st.prompt_override.get(step.slot):  # the last name, or a spelling, is being asked
             return self._say("not_understood") + " " + self._prompt(self._step_prompt(step))
         if step.reprompts:
-            text = step.reprompts[min(st.misses, len(step.reprompts)) - 1]
-            return self._prompt(self._render(text))
-        return self._say("not_understood") + " " + self._prompt(self._render(step.prompt))
+            text = self._render(step.reprompts[min(st.misses, len(step.reprompts)) - 1])
+        else:
+            text = self._say("not_understood") + " " + self._render(step.prompt)
+        return self._prompt(self._with_key_menu(step, text))
+
+    def _with_key_menu(self, step: FormStep, text: str) -> str:
+        """On the phone, a choice asked again also goes on the keypad (callflows.dialogue.key_menu)."""
+        menu = menu_for(self.flow.slots[step.slot]) if self.channel == "phone" else None
+        if menu is None:
+            return text
+        self.state.key_menus[step.slot] = menu
+        return f"{text} {menu.offer()}"
 
     def _answers_step(self, nlu: NluResult, ispec: Any) -> bool:
         """Whether the utterance answers the step being asked (and no keyword of `ispec` was said)."""
@@ -1049,9 +1067,12 @@ class DialogueSession(ReadBack, Hold):
         step = self._step(form, self.state.requested) if form else None
         if form is not None and self.state.pending == READBACK:  # keys after a read-back answer the next step
             step = self._step_after(form, self.state.readback)
+        if self.state.pending == CHANGE_WHICH:  # a key names the part to change (key_menu.change_menu), no value
+            step = None
         for slot in step.slots if step else ():
             spec = self.flow.slots[slot]
-            value = _dtmf_value(spec.type, spec.length, digits)
+            menu = self.state.key_menus.get(slot)
+            value = menu.value_of(digits) if menu else _dtmf_value(spec.type, spec.length, digits)
             if value is not None and spec.type == "date" and spec.prefer == "birth" and not plausible_birth_date(
                     date.fromisoformat(value), self.now.date()):
                 value = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from callflows.dialogue.key_menu import KeyMenu
+
 # What a yes/no answer would answer, when the bot has just asked one.
 CONFIRM = "confirm"
 CHANGE_WHICH = "change_which"
@@ -58,5 +60,7 @@ class DialogueState:
     goodbye_doubted: bool = False  # a bare goodbye mid-form on the phone was asked about once
     # The caller asked for a moment ("hold on, let me find my card", callflows.dialogue.hold):
     # the question stays pending; the phone waits without re-prompting, checks in once.
+    # Choices offered on the keypad after a miss on the phone, per slot (callflows.dialogue.key_menu).
+    key_menus: dict[str, KeyMenu] = field(default_factory=dict)
     holding: bool = False
     hold_checked_in: bool = False

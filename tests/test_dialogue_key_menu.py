@@ -1,0 +1,124 @@
+"""Keypad menus for choices the phone line lost: after a miss on an enum question, a phone call
+hears each choice with a key ("press 1 for cleaning ..."), one key answers, and the stored
+record holds the choice pressed. Typed chats never get a menu. Real DialogueSession, real
+verticals and NLU, real store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bench.callers.policy import menu_key
+from callflows.dialogue import DialogueSession
+from callflows.dialogue.key_menu import MAX_KEYS, menu_for
+from callflows.flow.spec import SlotSpec
+from tests.test_dialogue_bank import talk
+from tests.test_dialogue_dental import appointments, dental, local  # noqa: F401 - dental is a fixture
+from tests.test_dialogue_hotel import hotel, seed  # noqa: F401
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=NY)  # a Sunday
+
+
+def test_a_lost_choice_is_offered_on_the_keypad_and_the_key_is_stored(store, dental):
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book an appointment")
+    assert session.expectation.digits_length is None  # asked by voice first: no menu yet
+    replies = talk(session, "the emphasis for a character")  # "a filling", heard on the line
+    assert "press 1 for cleaning, 2 for filling" in replies[-1], replies
+    assert session.expectation.digits_length == 1  # one key is the whole answer
+    replies = talk(session, "#dtmf 2")
+    assert session.state.slots["appointment_type"] == "filling"
+    assert "dentist" in replies[-1], replies
+    replies = talk(session, "doctor who")
+    assert "press 1 for dr. patel" in replies[-1] and "4 for anyone" in replies[-1], replies
+    talk(session, "#dtmf 3")
+    assert session.state.slots["provider"] == "garcia"
+    talk(session, "tuesday", "ten in the morning", "#dtmf 5551234567#", "my name is lee wong", "yes", "yes")
+    booked = appointments(store)
+    assert len(booked) == 1, session.state.last_bot_text
+    assert (booked[0].appointment_type, booked[0].provider.key, local(booked[0])) == ("filling", "garcia", "2026-11-24 10:00")
+
+
+def test_speech_still_answers_after_the_menu_and_other_keys_are_not_taken(store, dental):
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book an appointment", "the emphasis")
+    replies = talk(session, "#dtmf 9")  # no choice has key 9
+    assert session.state.slots["appointment_type"] is None and "press 1" in replies[-1], replies
+    talk(session, "a crown please")
+    assert session.state.slots["appointment_type"] == "crown"
+
+
+def test_typed_chats_get_no_menu(store, dental):
+    session = DialogueSession(dental, store, now=NOW)
+    replies = talk(session, "i'd like to book an appointment", "the emphasis")
+    assert "press" not in replies[-1].lower() and session.expectation.digits_length is None
+
+
+def test_what_to_change_on_a_reservation_by_key(store, hotel):
+    """"The dates" was heard "The maid." three times at "what would you like to change?" and the
+    caller was handed to a person."""
+    seed(store, hotel)
+    session = DialogueSession(hotel, store, now=NOW, channel="phone")
+    talk(session, "i need to change my reservation", "#dtmf 5559876543#", "yes that's the one")
+    replies = talk(session, "The maid.")
+    assert "press 1 for dates, 2 for room type, or 3 for guests" in replies[-1], replies
+    replies = talk(session, "#dtmf 1")
+    assert session.state.slots["change_item"] == "dates" and "arrival" in replies[-1].lower(), replies
+
+
+def test_menus_are_for_short_lists_of_choices_only():
+    nine = SlotSpec("pick", "enum", choices={f"c{k}": (f"choice {k}",) for k in range(MAX_KEYS)})
+    assert menu_for(nine) is not None and menu_for(nine).value_of("9") == "c8"
+    ten = SlotSpec("pick", "enum", choices={f"c{k}": (f"choice {k}",) for k in range(MAX_KEYS + 1)})
+    assert menu_for(ten) is None
+    assert menu_for(SlotSpec("when", "date")) is None
+    menu = menu_for(SlotSpec("room", "enum", choices={"twin": ("twin",), "suite": ("suite",)}))
+    assert menu.offer() == "You can also press 1 for twin, or 2 for suite."
+    assert [menu.value_of(k) for k in ("1", "2", "0", "3", "12", "#")] == ["twin", "suite", None, None, None, None]
+
+
+def test_the_simulated_caller_presses_the_key_of_its_choice():
+    heard = "Is it a cleaning or a filling? You can also press one for cleaning, 2 for filling, 3 for crown, or 4 for whitening."
+    assert menu_key(heard, "a filling please") == "2"
+    assert menu_key(heard, "a whitening please") == "4"
+    assert menu_key(heard, "an extraction please") is None  # not offered: said instead
+    dentists = "You can also press 1 for Dr. Patel, 2 for Dr. Nguyen, 3 for Dr. Garcia, or 4 for anyone."
+    assert menu_key(dentists, "doctor garcia") == "3" and menu_key(dentists, "anyone is fine") == "4"
+    assert menu_key("What kind of visit do you need?", "a filling please") is None
+
+
+def test_the_part_of_a_summary_to_change_by_key(store, dental):
+    """"The day" heard "I'll be." at "what would you like to change?": after one miss the parts
+    are on the keypad as well, and a key clears that part and asks for it again."""
+    from tests.test_dialogue_dental import _to_the_name
+
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    _to_the_name(session)
+    talk(session, "my name is lee wong", "yes")
+    talk(session, "no")
+    assert session.state.pending == "change_which"
+    replies = talk(session, "i'll be")
+    assert "press 1 for day, 2 for time, 3 for dentist, 4 for visit" in replies[-1], replies
+    assert session.expectation.digits_length == 1
+    time_before = session.state.slots["time"]
+    replies = talk(session, "#dtmf 1")
+    assert session.state.slots["date"] is None and session.state.slots["time"] == time_before, replies
+    assert "day" in replies[-1].lower(), replies
+
+
+def test_the_simulated_caller_says_when_the_bot_took_the_wrong_task():
+    from datetime import date
+
+    from bench.callers import personas, voices
+    from bench.callers.policy import CallerState, next_move
+
+    persona = next(p for p in personas.generate(16, 13, date(2026, 12, 3), voices.FAMILIES, voices.VOICES)
+                   if p.task == "book")
+    st = CallerState(persona, datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+    st.opened = True
+    said = [next_move(st, "Sure, I can help you move your appointment. What's the phone number on your file?").say
+            for _ in range(3)]
+    assert said[0] == said[1] == "no, i don't want to change anything, i'd like to book a new appointment", said
+    assert said[2] != said[0]  # said twice at most, then it answers the question
