@@ -20,7 +20,7 @@ from admin.views import db_text, store
 from callflows.privacy import is_sensitive, mask_value
 from callflows.store import repo
 from callflows.store import transfers as tx
-from callflows.store.models import Appointment, Call, Reservation, SlotValue, Turn
+from callflows.store.models import Call, SlotValue, Turn
 from callflows.telephony.handoff import SKIPPED_KEYS, build_handoff
 from callflows.verticals import list_verticals
 
@@ -93,13 +93,15 @@ def shown_value(row: SlotValue) -> str:
 
 
 def call_bookings(s, call_id: str) -> list[dict[str, object]]:  # noqa: ANN001
-    """The appointments and reservations made on the call: kind, reference, status and whether
-    the caller's name was left unverified (no customer data)."""
+    """What the installed verticals booked on the call (each vertical's plugin says: kind,
+    reference, status and whether the caller's name was left unverified; no customer data)."""
+    from callflows.plugins import usable_plugins
+
     out: list[dict[str, object]] = []
-    for kind, model in (("appointment", Appointment), ("reservation", Reservation)):
-        for row in s.scalars(select(model).where(model.call_id == call_id).order_by(model.id)):
-            out.append({"kind": kind, "reference": row.reference, "status": row.status,
-                        "name_unverified": bool(row.name_unverified)})
+    for plugin in usable_plugins():
+        if plugin.bookings is not None:
+            out += [{"kind": b.kind, "reference": b.reference, "status": b.status,
+                     "name_unverified": b.name_unverified} for b in plugin.bookings(s, call_id)]
     return out
 
 

@@ -94,7 +94,7 @@ def judge(script: Script, session: DialogueSession, replies: list, store: Store)
         return any(getattr(r, "sentences_spoken", None) and r.sentences_spoken != [session.escalation.spec.holding_line]
                    for r in replies)
     if script.success == "cards_frozen":
-        from callflows.store import bank as bank_repo
+        from callflows_verticals.retail_bank import bank as bank_repo
 
         cid = st.slots.get("customer_id")
         if not isinstance(cid, int):

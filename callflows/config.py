@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callflows.vertical_paths import first_vertical
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -39,7 +41,8 @@ class Settings:
     stream_secret: str | None = None  # key of the per-call stream grants; default: derived from the auth token
     twilio_api_base: str = "https://api.twilio.com"  # tests point it at a local stand-in
     insecure_dev: bool = False  # allow running without TWILIO_AUTH_TOKEN (development only)
-    default_vertical: str = "dental_clinic"
+    # a number with no mapping answers for this vertical; default: the first installed one by name
+    default_vertical: str = field(default_factory=first_vertical)
     stt_backend: str = "whisper"  # whisper | vosk
     stt_threads: int = 2
     vosk_model_path: str | None = None
@@ -81,7 +84,7 @@ class Settings:
             stream_secret=_env("CALLFLOWS_STREAM_SECRET"),
             twilio_api_base=_env("CALLFLOWS_TWILIO_API_BASE", "https://api.twilio.com") or "https://api.twilio.com",
             insecure_dev=_flag("CALLFLOWS_INSECURE_DEV"),
-            default_vertical=_env("CALLFLOWS_DEFAULT_VERTICAL", "dental_clinic") or "dental_clinic",
+            default_vertical=_env("CALLFLOWS_DEFAULT_VERTICAL") or first_vertical(),
             stt_backend=_env("CALLFLOWS_STT", "whisper") or "whisper",
             stt_threads=int(_env("CALLFLOWS_STT_THREADS", "2") or 2),
             vosk_model_path=_env("CALLFLOWS_VOSK_MODEL_PATH"),

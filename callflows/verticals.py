@@ -19,12 +19,10 @@ from callflows.actions.runner import ActionRunner, make_runner
 from callflows.flow.loader import load_flow, load_flow_text
 from callflows.flow.spec import FlowSpec
 from callflows.nlu.pipeline import VerticalNLU
+from callflows.vertical_paths import FLOW_FILE, VERTICAL_NAME, list_verticals, verticals_dir
 
 logger = logging.getLogger(__name__)
 
-FLOW_FILE = "flow.yaml"
-VERTICAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-"""What a vertical's folder name may be: it is looked up, never joined into a path as given."""
 MODULE_FILE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
 
 
@@ -40,21 +38,6 @@ class Vertical:
     nlu: VerticalNLU
     actions: ActionRunner
     version: int | None  # published flow version in the store, None = the file on disk
-
-
-def verticals_dir() -> Path:
-    env = os.environ.get("CALLFLOWS_VERTICALS_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "verticals"
-
-
-def list_verticals() -> list[str]:
-    """The installed verticals: folders of the verticals folder with a flow file and a valid name."""
-    base = verticals_dir()
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if VERTICAL_NAME.match(p.name) and (p / FLOW_FILE).is_file())
 
 
 def is_known_vertical(name: object) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from admin.dashboard import compute, percentile
 from admin.testing import add_users, copy_verticals, login, make_app, seed_call, token
 from callflows.store import repo
+from callflows_verticals.dental_clinic import repo as clinic_repo
 
 SECRETS = ("Jane Smith", "555 123 4567", "5551234567", "1985-03-05", "6789", "1985")
 
@@ -72,14 +73,14 @@ def test_a_personal_slot_stored_unmasked_is_still_masked_on_the_page(viewer, sto
 
 
 def test_a_booking_with_an_unverified_name_has_a_badge_on_the_call_page(viewer, store) -> None:  # noqa: ANN001
-    from callflows import hotel_booking as hb
-    from callflows import scheduling
+    from callflows_verticals.hotel import booking as hb
+    from callflows_verticals.dental_clinic import scheduling
 
     unsure, sure = seed_call(store), seed_call(store, vertical="hotel", outcome="reservation_booked")
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
     with store.session() as s:
         cid = repo.add_customer(s, "dental_clinic", "Dmitry Sulla", phone="+15552223333").id
-        pid = repo.upsert_provider(s, "dental_clinic", "patel", "Priya Patel").id
+        pid = clinic_repo.upsert_provider(s, "dental_clinic", "patel", "Priya Patel").id
         guest = repo.add_customer(s, "hotel", "Ann Lee", phone="+15554441212").id
     appt = scheduling.book(store, "dental_clinic", cid, pid, "cleaning", start, 30, call_id=unsure, name_unverified=True)
     inv = hb.Inventory.from_dict("hotel", {"room_types": {"double": {"rooms": 2, "price": 149}}})

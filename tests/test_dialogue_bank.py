@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 
 from callflows.dialogue import DialogueSession
 from callflows.eval.data import data_dir
-from callflows.store import bank as bank_repo
-from callflows.store.models import Account, AccountTransaction, Call, Card, Customer, SlotValue, Turn
+from callflows_verticals.retail_bank import bank as bank_repo
+from callflows.store.models import Call, Customer, SlotValue, Turn
+from callflows_verticals.retail_bank.models import Account, AccountTransaction, Card
 from callflows.verticals import load_vertical
 
 TZ = ZoneInfo("America/Chicago")

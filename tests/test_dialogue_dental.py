@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from callflows import scheduling
+from callflows_verticals.dental_clinic import scheduling
 from callflows.dialogue import DialogueSession
 from callflows.store import repo
-from callflows.store.models import Appointment, Call, SlotValue, Turn
+from callflows.store.models import Call, SlotValue, Turn
+from callflows_verticals.dental_clinic.models import Appointment
 from callflows.verticals import load_vertical
+from callflows_verticals.dental_clinic import repo as clinic_repo
 from tests.dialogue_helpers import correct_at_summary
 
 TZ = ZoneInfo("America/New_York")
@@ -41,7 +43,7 @@ def talk(session: DialogueSession, *lines: str) -> list[str]:
 
 def appointments(store) -> list[Appointment]:
     with store.session() as s:
-        rows = repo.list_appointments(s, vertical="dental_clinic", include_cancelled=True)
+        rows = clinic_repo.list_appointments(s, vertical="dental_clinic", include_cancelled=True)
         for a in rows:  # load what the tests read before the session closes
             _ = (a.provider.key, a.customer.full_name)
         return rows

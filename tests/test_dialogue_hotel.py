@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from callflows import hotel_booking as hb
+from callflows_verticals.hotel import booking as hb
 from callflows.dialogue import DialogueSession
 from callflows.nlu.values import ParseContext, extract
 from callflows.store import repo
@@ -283,7 +283,7 @@ def test_last_room_taken_while_confirming_reopens_on_the_room_type(store, hotel)
 def test_a_reservation_number_holding_the_party_size_keeps_the_guests(store, hotel):
     """"5 3 j 2 2 f" for a stay of 2 guests: the digits are not a party size, and the size the
     reservation gave is kept (it was lost when the two happened to be equal)."""
-    from callflows.store.models import Reservation
+    from callflows_verticals.hotel.models import Reservation
 
     stay = seed(store, hotel)
     with store.session() as s:

@@ -18,7 +18,8 @@ from callflows.nlu.question_shape import asks_a_question, carries_digits
 from callflows.nlu.smalltalk import small_talk
 from callflows.nlu.values import ParseContext, extract, parse_yes_no
 from callflows.nlu.values.counts import homophone_counts
-from callflows.store.models import Call, Card
+from callflows.store.models import Call
+from callflows_verticals.retail_bank.models import Card
 from callflows.verticals import load_vertical
 from tests.test_dialogue_bank import JORDAN, bank, talk  # noqa: F401 - bank is a fixture
 from tests.test_dialogue_dental import appointments, dental, local, seed_appointment  # noqa: F401

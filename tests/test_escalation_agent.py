@@ -17,8 +17,9 @@ from callflows.dialogue import DialogueSession
 from callflows.escalation.store import decisions_of
 from callflows.escalation.streaming import SayExtractor, SentenceSplitter
 from callflows.llm import OpenAICompatLLM
-from callflows.store import bank as bank_repo
-from callflows.store.models import Call, Card, Turn
+from callflows_verticals.retail_bank import bank as bank_repo
+from callflows.store.models import Call, Turn
+from callflows_verticals.retail_bank.models import Card
 from callflows.verticals import load_vertical
 from tests.escalation_helpers import JORDAN, NOW, PRIYA, BrokenLLM, ScriptedLLM, bank_spec, play
 

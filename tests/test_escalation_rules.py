@@ -80,7 +80,7 @@ def test_out_of_scope_count_and_complaint_words(spec):
 
 SLOT_RULES = """
 lookups:
-  reservation: {function: "callflows.escalation.lookups:hotel_reservation", needs: [reservation_ref]}
+  reservation: {function: hotel_reservation, needs: [reservation_ref]}
 rules:
   - name: big_cancel
     route: llm
@@ -225,7 +225,7 @@ def test_premium_lost_card_goes_to_the_llm_after_verification_before_the_freeze(
     assert last.spoken[0] == "Thank you, you're verified." and "freeze it right now" in last.text
     assert not last.transfer_to and len(llm.prompts) == 1
     with store.session() as s:
-        from callflows.store import bank as bank_repo
+        from callflows_verticals.retail_bank import bank as bank_repo
 
         rows = decisions_of(s, session.call_id)
         cid = session.state.slots["customer_id"]

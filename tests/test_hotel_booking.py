@@ -11,9 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from callflows import hotel_booking as hb
+from callflows_verticals.hotel import booking as hb
 from callflows.store import repo
-from callflows.store.models import Base, Reservation, RoomNightHold
+from callflows.store.models import Base
+from callflows_verticals.hotel.models import Reservation, RoomNightHold
 
 V = "hotel"
 FRI, SAT, SUN, MON, TUE = (date(2026, 11, 27), date(2026, 11, 28), date(2026, 11, 29), date(2026, 11, 30),

@@ -360,7 +360,7 @@ def test_loader_errors_name_the_line_and_field(old, new, field, words):
 
 
 def test_a_name_the_recogniser_misspelt_still_matches_with_exact_date_and_digits():
-    from callflows.store.bank import names_match
+    from callflows_verticals.retail_bank.bank import names_match
 
     assert names_match("Linda Ken", "Linda Chen") and names_match("jordan elis", "Jordan Ellis")
     assert not names_match("Maria Chen", "Linda Chen")  # another first name

@@ -22,6 +22,7 @@ from callflows.speech.caller_voice import caller_audio
 from callflows.store import repo
 from callflows.store.models import Call, Turn
 from callflows.telephony.simulator import SimulatedCall, Step
+from callflows_verticals.dental_clinic import repo as clinic_repo
 from tests.fixtures.twilio import FakeTwilioApi, LiveServer, answer_call
 
 pytestmark = pytest.mark.speech
@@ -88,7 +89,7 @@ def test_booking_call_by_voice_and_keypad(phone):
     ], linger_s=15.0)
     call, turns = wait_closed(store, sim.call_sid)
     with store.session() as s:
-        booked = repo.list_appointments(s, vertical="dental_clinic")
+        booked = clinic_repo.list_appointments(s, vertical="dental_clinic")
         assert len(booked) == 1, [(t.speaker, t.text) for t in turns]
         appt = booked[0]
         assert appt.appointment_type == "cleaning" and appt.provider.key == "patel"

@@ -494,7 +494,7 @@ def test_a_phone_call_leaks_no_personal_data(store, recording_llm, debug_logs, c
         settings = replace(Settings(), twilio_auth_token=token, twilio_account_sid="AC" + "0" * 32,
                            twilio_api_base=twilio.base_url, tts_cache_dir=tmp_path / "tts", silence_timeout_s=30.0,
                            default_vertical="retail_bank")
-        from callflows.store import bank as bank_repo
+        from callflows_verticals.retail_bank import bank as bank_repo
 
         with store.session() as s:
             bank_repo.seed_customers(s, "retail_bank", [PHONE_CUSTOMER], now=NOW)

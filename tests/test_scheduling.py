@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from callflows.scheduling import (
+from callflows_verticals.dental_clinic.scheduling import (
     OutsideHours,
     Schedule,
     SchedulingError,
@@ -24,7 +24,8 @@ from callflows.scheduling import (
     reschedule,
 )
 from callflows.store import Store, repo
-from callflows.store.models import Appointment, SlotHold
+from callflows_verticals.dental_clinic.models import Appointment, SlotHold
+from callflows_verticals.dental_clinic import repo as clinic_repo
 
 NY = ZoneInfo("America/New_York")
 # Monday 2030-01-07, 07:00 in New York: before opening.
@@ -49,8 +50,8 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
 @pytest.fixture
 def clinic(store: Store) -> tuple[Store, int, int, int]:
     with store.session() as s:
-        a = repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
-        b = repo.upsert_provider(s, "clinic", "dr_b", "Dr. B")
+        a = clinic_repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
+        b = clinic_repo.upsert_provider(s, "clinic", "dr_b", "Dr. B")
         c = repo.add_customer(s, "clinic", "Jane Smith", date_of_birth="1985-03-05")
         return store, a.id, b.id, c.id
 
@@ -115,8 +116,8 @@ def test_book_creates_holds_and_reference(clinic) -> None:  # type: ignore[no-un
         assert got.starts_at.tzinfo is not None and got.duration_minutes == 45
         assert got.status == "booked" and got.call_id is not None
         assert sorted(h.slot_start for h in got.holds) == hold_starts(at(MON, 9), at(MON, 9, 45))
-        assert repo.get_appointment_by_reference(s, ref.lower()) is got
-        assert [x.id for x in repo.list_appointments(s, "clinic")] == [appt_id]
+        assert clinic_repo.get_appointment_by_reference(s, ref.lower()) is got
+        assert [x.id for x in clinic_repo.list_appointments(s, "clinic")] == [appt_id]
 
 
 def test_book_with_store_commits(clinic) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +138,7 @@ def test_overlaps_refused_adjacent_allowed(clinic) -> None:  # type: ignore[no-u
     book(store, "clinic", cust, a, "checkup", at(MON, 10), 15, now=NOW)  # starts when it ends
     book(store, "clinic", cust, b, "checkup", at(MON, 9), 60, now=NOW)  # other provider
     with store.session() as s:
-        assert len(repo.list_appointments(s, "clinic")) == 4
+        assert len(clinic_repo.list_appointments(s, "clinic")) == 4
 
 
 def test_slot_taken_inside_a_session_keeps_the_transaction_usable(clinic) -> None:  # type: ignore[no-untyped-def]
@@ -148,12 +149,12 @@ def test_slot_taken_inside_a_session_keeps_the_transaction_usable(clinic) -> Non
             book(s, "clinic", cust, a, "checkup", at(MON, 9, 15), 30, now=NOW)
         repo.audit(s, "bot", "booking.failed", "dr_a")
     with store.session() as s:
-        assert len(repo.list_appointments(s)) == 1 and len(repo.list_audit(s)) == 1
+        assert len(clinic_repo.list_appointments(s)) == 1 and len(repo.list_audit(s)) == 1
 
 
 def test_database_constraint_blocks_double_holds_without_the_precheck(store: Store) -> None:
     with store.session() as s:
-        p = repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
+        p = clinic_repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
         c = repo.add_customer(s, "clinic", "X")
         a1 = Appointment(vertical="clinic", reference="AAAAAA", customer_id=c.id, provider_id=p.id,
                          appointment_type="t", starts_at=at(MON, 9), ends_at=at(MON, 9, 15))
@@ -229,7 +230,7 @@ def test_reschedule_onto_a_taken_slot_leaves_the_old_booking(clinic) -> None:  #
 
 def test_reschedule_slot_taken_when_the_precheck_is_bypassed(clinic, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The unique index alone must protect the old booking (the race case)."""
-    import callflows.scheduling as sched
+    import callflows_verticals.dental_clinic.scheduling as sched
 
     store, a, _b, cust = clinic
     mine = book(store, "clinic", cust, a, "checkup", at(MON, 9), 30, now=NOW)
@@ -244,7 +245,7 @@ def test_reschedule_slot_taken_when_the_precheck_is_bypassed(clinic, monkeypatch
         assert again is not None and again.starts_at == at(MON, 9) and len(again.holds) == 2
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(SlotHold)) == 4
-        assert len(repo.list_appointments(s)) == 2
+        assert len(clinic_repo.list_appointments(s)) == 2
 
 
 def test_cancel_frees_the_slot(clinic) -> None:  # type: ignore[no-untyped-def]
@@ -257,8 +258,8 @@ def test_cancel_frees_the_slot(clinic) -> None:  # type: ignore[no-untyped-def]
     assert cancel(store, appt.id).status == "cancelled"  # idempotent
     again = book(store, "clinic", cust, a, "checkup", at(MON, 9), 30, now=NOW)
     with store.session() as s:
-        assert [x.id for x in repo.list_appointments(s)] == [again.id]
-        assert len(repo.list_appointments(s, include_cancelled=True)) == 2
+        assert [x.id for x in clinic_repo.list_appointments(s)] == [again.id]
+        assert len(clinic_repo.list_appointments(s, include_cancelled=True)) == 2
         with pytest.raises(SchedulingError):
             reschedule(s, appt.id, at(MON, 10), now=NOW)
 

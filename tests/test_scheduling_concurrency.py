@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from callflows.scheduling import SlotTaken, book, free_slots, reschedule
+from callflows_verticals.dental_clinic.scheduling import SlotTaken, book, free_slots, reschedule
 from callflows.store import Store, repo
-from callflows.store.models import Appointment, SlotHold
+from callflows_verticals.dental_clinic.models import Appointment, SlotHold
+from callflows_verticals.dental_clinic import repo as clinic_repo
 from tests.test_scheduling import NOW, SCHEDULE
 
 NY = ZoneInfo("America/New_York")
@@ -52,7 +53,7 @@ def _race(jobs: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]
 
 def _setup(store: Store) -> tuple[int, list[int]]:
     with store.session() as s:
-        provider = repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
+        provider = clinic_repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
         customers = [repo.add_customer(s, "clinic", f"Caller {i}").id for i in range(THREADS)]
         return provider.id, customers
 
@@ -75,7 +76,7 @@ def _assert_one_winner(store: Store, results: list[Any], errors: list[BaseExcept
     assert len(errors) == THREADS - 1
     assert all(isinstance(e, SlotTaken) for e in errors), [repr(e) for e in errors]
     with store.session() as s:
-        booked = repo.list_appointments(s, "clinic")
+        booked = clinic_repo.list_appointments(s, "clinic")
         assert [a.id for a in booked] == results
         holds = s.scalar(select(func.count()).select_from(SlotHold))
         assert holds == len(booked[0].holds)

@@ -19,13 +19,15 @@ import callflows.store.transfers  # noqa: F401  (transfer attempts and callback 
 from callflows.store import Store
 from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
-from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Provider, Turn
+from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Turn
+from callflows_verticals.dental_clinic.models import Provider
+from callflows_verticals.dental_clinic import repo as clinic_repo
 
 HEAD = "0010"  # the newest migration (callflows/store/migrations/versions)
 
-TABLES = {
-    "customers", "providers", "appointments", "slot_holds", "calls", "turns",
-    "slot_values", "flow_versions", "phone_numbers", "audit_log", "alembic_version",
+TABLES = {  # the engine's own; each vertical's come from its branch (tests/test_vertical_upgrade.py)
+    "customers", "calls", "turns", "slot_values", "flow_versions", "phone_numbers", "audit_log",
+    "alembic_version",
 }
 
 
@@ -80,13 +82,13 @@ def test_sqlite_pragmas(sqlite_store: Store) -> None:
 
 def test_session_commits_and_rolls_back(store: Store) -> None:
     with store.session() as s:
-        repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
+        clinic_repo.upsert_provider(s, "clinic", "dr_a", "Dr. A")
     with pytest.raises(RuntimeError):
         with store.session() as s:
-            repo.upsert_provider(s, "clinic", "dr_b", "Dr. B")
+            clinic_repo.upsert_provider(s, "clinic", "dr_b", "Dr. B")
             raise RuntimeError("boom")
     with store.session() as s:
-        assert [p.key for p in repo.list_providers(s, "clinic")] == ["dr_a"]
+        assert [p.key for p in clinic_repo.list_providers(s, "clinic")] == ["dr_a"]
 
 
 def test_foreign_keys_enforced(store: Store) -> None:
@@ -127,9 +129,9 @@ def test_models_round_trip(store: Store) -> None:
 
 def test_provider_key_unique_per_vertical(store: Store) -> None:
     with store.session() as s:
-        a = repo.upsert_provider(s, "clinic", "dr_a", "Dr. A", "GP")
-        b = repo.upsert_provider(s, "clinic", "dr_a", "Dr. Alice", "GP")
-        other = repo.upsert_provider(s, "dental", "dr_a", "Dr. A")
+        a = clinic_repo.upsert_provider(s, "clinic", "dr_a", "Dr. A", "GP")
+        b = clinic_repo.upsert_provider(s, "clinic", "dr_a", "Dr. Alice", "GP")
+        other = clinic_repo.upsert_provider(s, "dental", "dr_a", "Dr. A")
         assert a.id == b.id and b.name == "Dr. Alice" and other.id != a.id
     with pytest.raises(IntegrityError):
         with store.session() as s:
@@ -293,34 +295,3 @@ def test_concurrent_upgrades_run_once(store: Store) -> None:
     for t in threads:
         t.join(timeout=120)
     assert errors == [] and store.current_revision() == HEAD
-
-
-def test_bookings_made_before_0007_are_name_verified_and_the_cli_flags_the_unverified(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from click.testing import CliRunner
-    from sqlalchemy import text
-
-    from callflows import scheduling
-    from callflows.cli.db import appointments
-
-    start = datetime(2030, 3, 4, 15, 0, tzinfo=timezone.utc)
-    store.downgrade("0006")
-    with store.session() as s:
-        cid = repo.add_customer(s, "clinic", "Old Booking").id
-        pid = repo.upsert_provider(s, "clinic", "patel", "Priya Patel").id
-        s.execute(text("INSERT INTO appointments (vertical, reference, customer_id, provider_id, appointment_type, "
-                       "starts_at, ends_at, status, created_at) VALUES ('clinic', 'OLD123', :c, :p, 'cleaning', "
-                       ":a, :b, 'booked', :a)"), {"c": cid, "p": pid, "a": start, "b": start + timedelta(minutes=30)})
-    store.upgrade()
-    with store.session() as s:
-        cid = repo.add_customer(s, "clinic", "Dmitry Sulla").id
-    scheduling.book(store, "clinic", cid, pid, "cleaning", start + timedelta(hours=1), 30, name_unverified=True)
-    with store.session() as s:
-        flags = {a.customer.full_name: a.name_unverified for a in repo.list_appointments(s, "clinic")}
-    assert flags == {"Old Booking": False, "Dmitry Sulla": True}
-    monkeypatch.setenv("CALLFLOWS_DATABASE_URL", store.url)
-    table = CliRunner().invoke(appointments, ["list"])
-    assert table.exit_code == 0, table.output
-    assert "Dmitry Sulla [name not verified]" in table.output and "Old Booking [" not in table.output
-    lines = CliRunner().invoke(appointments, ["list", "--json"]).output
-    assert '"name_unverified": true' in lines and '"name_unverified": false' in lines

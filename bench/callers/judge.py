@@ -21,7 +21,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from callflows.store import repo
-from callflows.store.models import Appointment, Call, Card, Customer, Reservation, SlotValue, Turn
+from callflows.store.models import Call, Customer, SlotValue, Turn
+from callflows_verticals.dental_clinic.models import Appointment
+from callflows_verticals.hotel.models import Reservation
+from callflows_verticals.retail_bank.models import Card
 
 from .personas import Persona
 
@@ -59,9 +62,9 @@ def _tz(vertical: str) -> ZoneInfo:
 
 def seed(store: Any, p: Persona, modules: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Rows the persona's call needs (an existing booking, a bank customer); returns their ids."""
-    from callflows import hotel_booking as hb
-    from callflows import scheduling
-    from callflows.store import bank as bank_repo
+    from callflows_verticals.dental_clinic import scheduling
+    from callflows_verticals.hotel import booking as hb
+    from callflows_verticals.retail_bank import bank as bank_repo
 
     tz = _tz(p.vertical)
     if p.task in ("reschedule", "cancel"):

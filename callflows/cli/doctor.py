@@ -60,6 +60,7 @@ def check_database(timeout: float = 3.0) -> list[Check]:
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
 
+    from callflows.plugins import VerticalPluginError
     from callflows.store.db import ENV_VAR, Store, normalize_url
 
     url = os.environ.get(ENV_VAR) or ""
@@ -86,18 +87,21 @@ def check_database(timeout: float = 3.0) -> list[Check]:
         return [Check("database", FAIL, f"cannot open {shown}: {_first_line(exc)}")]
     try:
         try:
-            current = store.current_revision()
+            current = set(store.current_revisions())
         except Exception as exc:  # noqa: BLE001 - unreachable, wrong password, ...
             return [Check("database", FAIL, f"not reachable ({shown}): {_first_line(exc)}")]
-        heads = ScriptDirectory.from_config(store.alembic_config()).get_heads()
-        head = ", ".join(heads)
-        if current is None:
+        try:  # the core's head and each installed vertical's
+            heads = set(ScriptDirectory.from_config(store.alembic_config()).get_heads())
+        except VerticalPluginError as exc:
+            return [Check("database", FAIL, str(exc))]
+        head = ", ".join(sorted(heads))
+        if not current:
             return [Check("database", FAIL, f"{dialect} reachable but not migrated (head is {head}): "
                                              "run `callflows db upgrade`")]
-        if current not in heads:
-            return [Check("database", FAIL, f"{dialect} at revision {current}, head is {head}: "
+        if current != heads:
+            return [Check("database", FAIL, f"{dialect} at revision {', '.join(sorted(current))}, head is {head}: "
                                              "run `callflows db upgrade` (or this code is older than the database)")]
-        return [Check("database", PASS, f"{dialect} reachable, at head {current}")]
+        return [Check("database", PASS, f"{dialect} reachable, at head {head}")]
     finally:
         store.dispose()
 

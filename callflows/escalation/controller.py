@@ -3,7 +3,7 @@ once the call is routed to it, the budget, and what is stored (escalation_decisi
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from callflows.escalation.agent import EscalationAgent
 from callflows.escalation.budget import BudgetKeeper
@@ -100,7 +100,7 @@ class EscalationController:
         return Decision()  # nothing new
 
     def _run_function(self, lookup: Lookup) -> dict[str, Any]:
-        fn: Callable[..., dict[str, Any]] = resolve_function(lookup.function or "")
+        fn = resolve_function(lookup.function or "", self.session.flow.vertical)
         return fn(self.session.store, dict(self.session.state.slots),
                   {"root": str(self.session.vertical.root), "vertical": self.session.flow.vertical, **lookup.options})
 

@@ -184,9 +184,10 @@ def _lookups(c: _Checker, node: dict, flow: FlowSpec | None, has_action: Callabl
         c.unknown(entry, LOOKUP_KEYS, field)
         function, action = entry.get("function"), entry.get("action")
         if bool(function) == bool(action):
-            c.error(node, name, field, "give exactly one of function (module:function) or action")
-        if function is not None and (not isinstance(function, str) or ":" not in function):
-            c.error(entry, "function", f"{field}.function", "must be 'module.path:function'")
+            c.error(node, name, field, "give exactly one of function (a registered lookup or module:function) or action")
+        if function is not None and not isinstance(function, str):
+            c.error(entry, "function", f"{field}.function",
+                    "must be a lookup the vertical registers (its plugin's lookups) or 'module.path:function'")
         if action is not None and has_action is not None and not has_action(str(action)):
             c.error(entry, "action", f"{field}.action", f"the vertical has no action '{action}'")
         needs = c.strings(entry, "needs", f"{field}.needs")

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ENV_VAR = "CALLFLOWS_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+CORE_VERSIONS_DIR = MIGRATIONS_DIR / "versions"
 MIGRATION_LOCK_ID = 0x43466C77  # "CFlw": pg advisory lock held while migrating
 
 
@@ -66,7 +67,7 @@ def _configure_sqlite(engine: Engine) -> None:
 class Store:
     """Database access for Callflows.
 
-    >>> store = Store("sqlite:///var/callflows.db"); store.upgrade()
+    >>> store = Store("sqlite:///var/callflows.db"); store.upgrade()  # core + every vertical
     >>> with store.session() as s:  # commits on success, rolls back on error
     ...     ...
     """
@@ -118,16 +119,25 @@ class Store:
         return self._sessions()
 
     def alembic_config(self) -> Any:
-        """An Alembic ``Config`` pointing at the packaged migrations and this store."""
+        """An Alembic ``Config``: the core's migrations plus every installed vertical's branch.
+
+        A vertical's tables are its own (callflows/plugins): its package names the folder of
+        its Alembic branch, and a broken vertical stops the migration with an error naming it."""
         from alembic.config import Config
+
+        from callflows.plugins import migration_locations
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("path_separator", "os")
+        locations = [CORE_VERSIONS_DIR, *migration_locations()]
+        cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations).replace("%", "%%"))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Run the Alembic migrations up to ``revision`` (default: head).
+    def upgrade(self, revision: str = "heads") -> None:
+        """Run the Alembic migrations up to ``revision`` (default: the head of the core and of
+        every installed vertical's branch).
 
         Safe to call from several processes at once (e.g. server workers):
         PostgreSQL takes an advisory lock, SQLite's ``BEGIN IMMEDIATE`` the
@@ -144,7 +154,7 @@ class Store:
         log.info("database upgraded to %s", revision)
 
     def downgrade(self, revision: str = "base") -> None:
-        """Run the Alembic migrations down to ``revision`` (default: base)."""
+        """Run the Alembic migrations down to ``revision`` (default: base, every branch)."""
         from alembic import command
 
         cfg = self.alembic_config()
@@ -152,12 +162,17 @@ class Store:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, revision)
 
-    def current_revision(self) -> str | None:
-        """The Alembic revision the database is at (None if never migrated)."""
+    def current_revisions(self) -> tuple[str, ...]:
+        """Every revision the database is at: the core's and each vertical branch's."""
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+
+    def current_revision(self) -> str | None:
+        """The core's Alembic revision the database is at (None if never migrated)."""
+        core = {p.stem.partition("_")[0] for p in CORE_VERSIONS_DIR.glob("[0-9]*.py")}
+        return next((r for r in self.current_revisions() if r in core), None)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -18,13 +18,11 @@ from sqlalchemy.orm import Session
 
 from callflows.privacy import mask_text, mask_value, store_value
 from callflows.store.models import (
-    Appointment,
     AuditLog,
     Call,
     Customer,
     FlowVersion,
     PhoneNumber,
-    Provider,
     SlotValue,
     Turn,
     new_call_id,
@@ -248,37 +246,8 @@ def list_calls(
 
 
 # --------------------------------------------------------------------------- #
-# providers, customers, phone numbers
+# customers, phone numbers
 # --------------------------------------------------------------------------- #
-
-
-def upsert_provider(
-    session: Session, vertical: str, key: str, name: str, title: str | None = None
-) -> Provider:
-    """Create or update the provider ``key`` of a vertical."""
-    provider = session.scalars(
-        select(Provider).where(Provider.vertical == vertical, Provider.key == key)
-    ).first()
-    if provider is None:
-        provider = Provider(vertical=vertical, key=key, name=name, title=title)
-        session.add(provider)
-    else:
-        provider.name = name
-        provider.title = title
-    session.flush()
-    return provider
-
-
-def get_provider(session: Session, vertical: str, key: str) -> Provider | None:
-    """The provider ``key`` of a vertical, or None."""
-    return session.scalars(
-        select(Provider).where(Provider.vertical == vertical, Provider.key == key)
-    ).first()
-
-
-def list_providers(session: Session, vertical: str) -> list[Provider]:
-    """A vertical's providers, by id."""
-    return list(session.scalars(select(Provider).where(Provider.vertical == vertical).order_by(Provider.id)))
 
 
 def _as_date(value: date | str | None) -> date | None:
@@ -534,46 +503,19 @@ def list_versions(session: Session, vertical: str) -> list[FlowVersion]:
     )
 
 
-# --------------------------------------------------------------------------- #
-# appointments (booking itself lives in callflows.scheduling)
-# --------------------------------------------------------------------------- #
-
-
-def list_appointments(
-    session: Session, vertical: str | None = None, include_cancelled: bool = False
-) -> list[Appointment]:
-    """Appointments by start time (booked only unless ``include_cancelled``)."""
-    stmt = select(Appointment)
-    if vertical is not None:
-        stmt = stmt.where(Appointment.vertical == vertical)
-    if not include_cancelled:
-        stmt = stmt.where(Appointment.status == "booked")
-    return list(session.scalars(stmt.order_by(Appointment.starts_at, Appointment.id)))
-
-
-def get_appointment_by_reference(session: Session, reference: str) -> Appointment | None:
-    """The appointment with this reference (case and spaces ignored), or None."""
-    ref = re.sub(r"[\s\-]", "", reference).upper()
-    return session.scalars(select(Appointment).where(Appointment.reference == ref)).first()
-
-
 __all__ = [
     "add_customer",
     "add_turn",
     "audit",
     "find_customers",
     "finish_call",
-    "get_appointment_by_reference",
     "get_call",
     "get_call_by_sid",
-    "get_provider",
     "get_slots",
     "get_version",
     "is_locked",
-    "list_appointments",
     "list_audit",
     "list_calls",
-    "list_providers",
     "list_versions",
     "lookup_phone_number",
     "phone_digits",
@@ -585,7 +527,6 @@ __all__ = [
     "set_slot",
     "start_call",
     "upsert_phone_number",
-    "upsert_provider",
 ]
 
 

@@ -22,12 +22,13 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from callflows import scheduling
 from callflows.actions.context import call_id, call_now, store_for
 from callflows.actions.name_on_file import NameOnFile
 from callflows.actions.signals import signal
 from callflows.flow.templates import speak_date, speak_time
 from callflows.store import repo
+from callflows_verticals.dental_clinic import repo as clinic_repo
+from callflows_verticals.dental_clinic import scheduling
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def ensure_providers(session: Any) -> dict[str, Any]:
     """Providers of the clinic in the store (created on first use); key -> Provider."""
     out = {}
     for p in clinic()["providers"]:
-        out[p["key"]] = repo.upsert_provider(session, VERTICAL, p["key"], p["name"], title=p.get("title"))
+        out[p["key"]] = clinic_repo.upsert_provider(session, VERTICAL, p["key"], p["name"], title=p.get("title"))
     return out
 
 
@@ -192,7 +193,7 @@ class FindAppointment:
         if not value:
             return {}
         with store_for(tracker).session() as s:
-            appt = repo.get_appointment_by_reference(s, str(value))
+            appt = clinic_repo.get_appointment_by_reference(s, str(value))
             ok = appt is not None and appt.vertical == VERTICAL and appt.status == "booked"
             found = self._found(appt) if ok else None
         if found is None:
@@ -270,7 +271,7 @@ class ActionRescheduleAppointment(Action):
         start = local_start(tracker.get_slot("date"), tracker.get_slot("time"))
         store = store_for(tracker)
         with store.session() as s:
-            appt = repo.get_appointment_by_reference(s, ref)
+            appt = clinic_repo.get_appointment_by_reference(s, ref)
             if appt is None:
                 dispatcher.utter_message(response="not_found")
                 signal(dispatcher, transfer=True)
@@ -293,7 +294,7 @@ class ActionCancelAppointment(Action):
         ref = tracker.get_slot("appointment_ref")
         store = store_for(tracker)
         with store.session() as s:
-            appt = repo.get_appointment_by_reference(s, ref)
+            appt = clinic_repo.get_appointment_by_reference(s, ref)
             if appt is None:
                 dispatcher.utter_message(response="not_found")
                 return []

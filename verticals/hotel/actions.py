@@ -4,7 +4,7 @@ Form validators read the stay from what the caller says ("from friday for three 
 "the 4th to the 7th"), reject a departure on or before the arrival, check that the room
 type takes the party and is free for every night (offering other types when it is sold
 out), and find an existing reservation by its reference or by name plus arrival date.
-Actions book, change and cancel through callflows.hotel_booking, which never sells a
+Actions book, change and cancel through booking.py (beside this file), which never sells a
 night twice. The same module runs in process (default) or under `rasa run actions`.
 """
 
@@ -22,14 +22,15 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from callflows import hotel_booking as hb
 from callflows.actions.context import call_id, call_now, store_for
 from callflows.actions.name_on_file import NameOnFile
 from callflows.actions.signals import signal
 from callflows.flow.templates import speak_date
 from callflows.nlu.values import ParseContext, extract
 from callflows.store import repo
+from callflows.store.holds import REFERENCE_ALPHABET, REFERENCE_LENGTH
 from callflows.store.models import Customer
+from callflows_verticals.hotel import booking as hb
 
 logger = logging.getLogger(__name__)
 
@@ -168,13 +169,13 @@ def parse_reference(text: str) -> str | None:
             pass
         elif w in _LETTERS:
             chars.append(_LETTERS[w])
-        elif len(w) == 1 or (any(c.isdigit() for c in w) or len(w) == hb.REFERENCE_LENGTH):
+        elif len(w) == 1 or (any(c.isdigit() for c in w) or len(w) == REFERENCE_LENGTH):
             chars += list(w.upper())
         else:
             return None
         i += 1
     ref = "".join(chars)
-    if len(ref) != hb.REFERENCE_LENGTH or any(c not in hb.REFERENCE_ALPHABET for c in ref):
+    if len(ref) != REFERENCE_LENGTH or any(c not in REFERENCE_ALPHABET for c in ref):
         return None
     return ref
 

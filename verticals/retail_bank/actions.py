@@ -31,7 +31,7 @@ from callflows.actions.signals import signal
 from callflows.logs import call_logger
 from callflows.nlu.values import normalize_asr
 from callflows.nlu.values.digits import digit_runs
-from callflows.store import bank as bank_repo
+from callflows_verticals.retail_bank import bank as bank_repo
 
 VERTICAL = "retail_bank"
 VERIFY_FORM = "verify_identity"

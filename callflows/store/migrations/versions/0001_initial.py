@@ -1,5 +1,7 @@
-"""Initial schema: customers, providers, appointments + slot holds, calls, turns,
-slot values, flow versions, phone numbers, audit log.
+"""Initial schema: customers, calls, turns, slot values, flow versions, phone numbers, audit log.
+
+(Databases made before verticals became plugins also got a vertical's booking tables here;
+that vertical's own Alembic branch now creates them, or adopts the ones found.)
 
 Revision ID: 0001
 Revises:
@@ -95,40 +97,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_phone_numbers')),
     sa.UniqueConstraint('number', name=op.f('uq_phone_numbers_number'))
     )
-    op.create_table('providers',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('vertical', sa.String(length=64), nullable=False),
-    sa.Column('key', sa.String(length=64), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('title', sa.String(length=200), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_providers')),
-    sa.UniqueConstraint('vertical', 'key', name=op.f('uq_providers_vertical_key'))
-    )
-    op.create_index(op.f('ix_providers_vertical'), 'providers', ['vertical'], unique=False)
-
-    op.create_table('appointments',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('vertical', sa.String(length=64), nullable=False),
-    sa.Column('reference', sa.String(length=16), nullable=False),
-    sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('provider_id', sa.Integer(), nullable=False),
-    sa.Column('appointment_type', sa.String(length=64), nullable=False),
-    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('status', sa.String(length=16), server_default='booked', nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('call_id', sa.String(length=36), nullable=True),
-    sa.Column('notes', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_appointments_call_id_calls'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_appointments_customer_id_customers')),
-    sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_appointments_provider_id_providers')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_appointments')),
-    sa.UniqueConstraint('reference', name=op.f('uq_appointments_reference'))
-    )
-    op.create_index(op.f('ix_appointments_customer_id'), 'appointments', ['customer_id'], unique=False)
-    op.create_index('ix_appointments_provider_starts', 'appointments', ['provider_id', 'starts_at'], unique=False)
-    op.create_index(op.f('ix_appointments_vertical'), 'appointments', ['vertical'], unique=False)
-
     op.create_table('slot_values',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('call_id', sa.String(length=36), nullable=False),
@@ -160,36 +128,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_turns')),
     sa.UniqueConstraint('call_id', 'seq', name=op.f('uq_turns_call_id_seq'))
     )
-    op.create_table('slot_holds',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('provider_id', sa.Integer(), nullable=False),
-    sa.Column('slot_start', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('appointment_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['appointment_id'], ['appointments.id'], name=op.f('fk_slot_holds_appointment_id_appointments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['provider_id'], ['providers.id'], name=op.f('fk_slot_holds_provider_id_providers')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_slot_holds')),
-    sa.UniqueConstraint('provider_id', 'slot_start', name=op.f('uq_slot_holds_provider_id_slot_start'))
-    )
-    op.create_index(op.f('ix_slot_holds_appointment_id'), 'slot_holds', ['appointment_id'], unique=False)
-
 
 
 def downgrade() -> None:
-    op.drop_index(op.f('ix_slot_holds_appointment_id'), table_name='slot_holds')
-
-    op.drop_table('slot_holds')
     op.drop_table('turns')
     op.drop_index(op.f('ix_slot_values_call_id'), table_name='slot_values')
 
     op.drop_table('slot_values')
-    op.drop_index(op.f('ix_appointments_vertical'), table_name='appointments')
-    op.drop_index(op.f('ix_appointments_provider_starts'), table_name='appointments')
-    op.drop_index(op.f('ix_appointments_customer_id'), table_name='appointments')
-
-    op.drop_table('appointments')
-    op.drop_index(op.f('ix_providers_vertical'), table_name='providers')
-
-    op.drop_table('providers')
     op.drop_table('phone_numbers')
     op.drop_table('flow_versions')
     op.drop_index(op.f('ix_customers_vertical'), table_name='customers')

@@ -1,6 +1,6 @@
 """Repository functions for the retail bank: identity checks, accounts, transactions, cards.
 
-Like :mod:`callflows.store.repo` they take a ``Session``, flush but never commit. What
+Like :mod:`callflows.store.repo` (whose customers they share) they take a ``Session``, flush but never commit. What
 crosses this boundary are small frozen dataclasses, never ORM rows, and nothing here logs
 personal data (names, dates of birth, SSN or account digits): only customer ids.
 """
@@ -20,8 +20,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from callflows.store import repo
-from callflows.store.models import Account, AccountTransaction, Card, Customer
+from callflows.store.models import Customer
 from callflows.store.types import to_utc, utcnow
+
+from .models import Account, AccountTransaction, Card
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ No two bookings of one provider can overlap, whatever the number of
 concurrent callers: a booked appointment owns one ``slot_holds`` row per
 15-minute unit (on the UTC quarter-hour grid) that its time touches, and
 ``UNIQUE(provider_id, slot_start)`` makes the database refuse the second
-booking (``IntegrityError`` -> :class:`SlotTaken`).  The check before the
+booking (``IntegrityError`` -> :class:`SlotTaken`, through the engine's
+:func:`callflows.store.holds.hold_with_retry`).  The check before the
 insert only gives a nicer error; the constraint is what guarantees it.
 
 All datetimes given must be timezone-aware.  Datetimes returned by
@@ -15,7 +16,6 @@ database are in UTC.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -23,18 +23,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from callflows.store.db import Store
-from callflows.store.models import HOLD_MINUTES, Appointment, Provider, SlotHold
+from callflows.store.holds import hold_with_retry, new_reference, release, with_session
 from callflows.store.types import to_utc, utcnow
+
+from .models import HOLD_MINUTES, Appointment, Provider, SlotHold
 
 log = logging.getLogger(__name__)
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
-REFERENCE_LENGTH = 6
 _HOLD = timedelta(minutes=HOLD_MINUTES)
 
 
@@ -176,23 +175,6 @@ def hold_starts(start: datetime, end: datetime) -> list[datetime]:
         out.append(t)
         t += _HOLD
     return out
-
-
-def _session_of(target: Store | Session) -> tuple[Session | None, Store | None]:
-    return (None, target) if isinstance(target, Store) else (target, None)
-
-
-def _new_reference(session: Session) -> str:
-    while True:
-        ref = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
-        if session.scalar(select(Appointment.id).where(Appointment.reference == ref)) is None:
-            return ref
-
-
-def _is_race_error(exc: DBAPIError) -> bool:
-    """Deadlock / serialization failures count as losing the race for the slot."""
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code in ("40P01", "40001")
 
 
 def _held(session: Session, provider_ids: Iterable[int], lo: datetime, hi: datetime,
@@ -365,14 +347,9 @@ def book(
     given -- so seeding and imports need no clock.  ``name_unverified``: the caller could not
     confirm the spelling of the name (stored with the booking for the staff to check).
     """
-    session, store = _session_of(target)
-    if store is not None:
-        with store.session() as own:
-            return _book(own, vertical, customer_id, provider_id, appointment_type, start,
-                         duration_minutes, call_id, schedule, notes, now, allow_past, name_unverified)
-    assert session is not None
-    return _book(session, vertical, customer_id, provider_id, appointment_type, start,
-                 duration_minutes, call_id, schedule, notes, now, allow_past, name_unverified)
+    return with_session(target, lambda session: _book(
+        session, vertical, customer_id, provider_id, appointment_type, start, duration_minutes, call_id,
+        schedule, notes, now, allow_past, name_unverified))
 
 
 def _book(session: Session, vertical: str, customer_id: int, provider_id: int, appointment_type: str,
@@ -384,38 +361,32 @@ def _book(session: Session, vertical: str, customer_id: int, provider_id: int, a
         raise LookupError(f"no provider {provider_id} in {vertical!r}")
     starts_at = to_utc(start)
     ends_at = starts_at + timedelta(minutes=duration_minutes)
+    taken = SlotTaken(f"provider {provider_id} is busy at {starts_at.isoformat()}")
     if not is_free(session, provider_id, starts_at, duration_minutes):
-        raise SlotTaken(f"provider {provider_id} is busy at {starts_at.isoformat()}")
-    reference = _new_reference(session)
-    try:
-        with session.begin_nested():
-            appointment = Appointment(
-                vertical=vertical,
-                reference=reference,
-                customer_id=customer_id,
-                provider_id=provider_id,
-                appointment_type=appointment_type,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                status="booked",
-                created_at=utcnow(),
-                call_id=call_id,
-                notes=notes,
-                name_unverified=bool(name_unverified),
-            )
-            session.add(appointment)
-            session.flush()
-            appointment.holds = [
-                SlotHold(provider_id=provider_id, slot_start=u) for u in hold_starts(starts_at, ends_at)
-            ]
-            session.flush()
-    except IntegrityError as exc:
-        log.info("booking lost the race: provider %s at %s", provider_id, starts_at.isoformat())
-        raise SlotTaken(f"provider {provider_id} is busy at {starts_at.isoformat()}") from exc
-    except DBAPIError as exc:
-        if _is_race_error(exc):
-            raise SlotTaken(f"provider {provider_id} is busy at {starts_at.isoformat()}") from exc
-        raise
+        raise taken
+
+    def attempt() -> Appointment:
+        appointment = Appointment(
+            vertical=vertical,
+            reference=new_reference(session, Appointment.reference),
+            customer_id=customer_id,
+            provider_id=provider_id,
+            appointment_type=appointment_type,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            status="booked",
+            created_at=utcnow(),
+            call_id=call_id,
+            notes=notes,
+            name_unverified=bool(name_unverified),
+        )
+        session.add(appointment)
+        session.flush()
+        appointment.holds = [SlotHold(provider_id=provider_id, slot_start=u) for u in hold_starts(starts_at, ends_at)]
+        session.flush()
+        return appointment
+
+    appointment = hold_with_retry(session, attempt, lambda: taken, what=f"booking with provider {provider_id}")
     log.info("booked %s: provider %s at %s (%d min)", appointment.reference, provider_id,
              starts_at.isoformat(), duration_minutes)
     return appointment
@@ -439,14 +410,8 @@ def reschedule(
     exactly as it was.  The length stays the same unless
     ``duration_minutes`` is given; ``provider_id`` may switch provider.
     """
-    session, store = _session_of(target)
-    if store is not None:
-        with store.session() as own:
-            return _reschedule(own, appointment_id, new_start, schedule, duration_minutes,
-                               provider_id, now, allow_past)
-    assert session is not None
-    return _reschedule(session, appointment_id, new_start, schedule, duration_minutes,
-                       provider_id, now, allow_past)
+    return with_session(target, lambda session: _reschedule(
+        session, appointment_id, new_start, schedule, duration_minutes, provider_id, now, allow_past))
 
 
 def _reschedule(session: Session, appointment_id: int, new_start: datetime, schedule: Schedule | None,
@@ -466,24 +431,24 @@ def _reschedule(session: Session, appointment_id: int, new_start: datetime, sche
             raise LookupError(f"no provider {pid} in {appointment.vertical!r}")
     starts_at = to_utc(new_start)
     ends_at = starts_at + timedelta(minutes=minutes)
+    taken = SlotTaken(f"provider {pid} is busy at {starts_at.isoformat()}")
     if not is_free(session, pid, starts_at, minutes, exclude_appointment_id=appointment.id):
-        raise SlotTaken(f"provider {pid} is busy at {starts_at.isoformat()}")
+        raise taken
+
+    def attempt() -> Appointment:
+        appointment.holds.clear()
+        session.flush()  # old holds gone before the new ones go in
+        appointment.provider_id = pid
+        appointment.starts_at = starts_at
+        appointment.ends_at = ends_at
+        appointment.holds = [SlotHold(provider_id=pid, slot_start=u) for u in hold_starts(starts_at, ends_at)]
+        session.flush()
+        return appointment
+
     try:
-        with session.begin_nested():
-            appointment.holds.clear()
-            session.flush()  # old holds gone before the new ones go in
-            appointment.provider_id = pid
-            appointment.starts_at = starts_at
-            appointment.ends_at = ends_at
-            appointment.holds = [SlotHold(provider_id=pid, slot_start=u) for u in hold_starts(starts_at, ends_at)]
-            session.flush()
-    except IntegrityError as exc:
-        session.refresh(appointment)
-        raise SlotTaken(f"provider {pid} is busy at {starts_at.isoformat()}") from exc
-    except DBAPIError as exc:
-        if _is_race_error(exc):
-            session.refresh(appointment)
-            raise SlotTaken(f"provider {pid} is busy at {starts_at.isoformat()}") from exc
+        hold_with_retry(session, attempt, lambda: taken, what=f"move of {appointment.reference}")
+    except SlotTaken:
+        session.refresh(appointment)  # the old booking, exactly as it was
         raise
     log.info("rescheduled %s to %s", appointment.reference, starts_at.isoformat())
     return appointment
@@ -491,23 +456,14 @@ def _reschedule(session: Session, appointment_id: int, new_start: datetime, sche
 
 def cancel(target: Store | Session, appointment_id: int) -> Appointment:
     """Cancel an appointment and free its time (idempotent)."""
-    session, store = _session_of(target)
-    if store is not None:
-        with store.session() as own:
-            return _cancel(own, appointment_id)
-    assert session is not None
-    return _cancel(session, appointment_id)
+    return with_session(target, lambda session: _cancel(session, appointment_id))
 
 
 def _cancel(session: Session, appointment_id: int) -> Appointment:
     appointment = session.get(Appointment, appointment_id)
     if appointment is None:
         raise LookupError(f"no appointment {appointment_id}")
-    if appointment.status != "cancelled":
-        appointment.holds.clear()
-        appointment.status = "cancelled"
-        session.flush()
-        log.info("cancelled %s", appointment.reference)
+    release(session, appointment)
     return appointment
 
 

@@ -7,7 +7,8 @@ makes the database refuse a night sold once too often, so two callers can
 never both get the last room, on SQLite and PostgreSQL alike.  The check
 before the insert only picks a free unit; when another call takes it first
 the insert fails and the booking re-reads the holds and tries again (up to
-``ATTEMPTS`` times) or reports :class:`SoldOut`.
+``ATTEMPTS`` times, the engine's :func:`callflows.store.holds.hold_with_retry`) or reports
+:class:`SoldOut`.
 
 Dates are local calendar dates (``date``); a stay from ``arrival`` to
 ``departure`` uses the nights ``arrival .. departure - 1``.
@@ -16,24 +17,23 @@ Dates are local calendar dates (``date``); a stay from ``arrival`` to
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from callflows.store.db import Store
-from callflows.store.models import Customer, Reservation, RoomNightHold
+from callflows.store.holds import hold_with_retry, new_reference, release, with_session
+from callflows.store.models import Customer
 from callflows.store.types import utcnow
+
+from .models import Reservation, RoomNightHold
 
 log = logging.getLogger(__name__)
 
-REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to say and hear
-REFERENCE_LENGTH = 6
 ATTEMPTS = 8  # tries to find free units when concurrent bookings keep taking them
 
 T = TypeVar("T")
@@ -240,26 +240,6 @@ def list_stays(session: Session, vertical: str, include_cancelled: bool = False)
 # --------------------------------------------------------------------------- #
 
 
-def _with_session(target: Store | Session, work: Callable[[Session], T]) -> T:
-    if isinstance(target, Store):
-        with target.session() as own:
-            return work(own)
-    return work(target)
-
-
-def _is_race_error(exc: DBAPIError) -> bool:
-    """Deadlock / serialization failures count as losing the race for a room night."""
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code in ("40P01", "40001")
-
-
-def _new_reference(session: Session) -> str:
-    while True:
-        ref = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
-        if session.scalar(select(Reservation.id).where(Reservation.reference == ref)) is None:
-            return ref
-
-
 def _pick_units(session: Session, inventory: Inventory, room_type: str, arrival: date, departure: date,
                 exclude_reservation_id: int | None) -> list[tuple[date, int]]:
     """The lowest free unit for each night; raises SoldOut if a night has none."""
@@ -277,17 +257,8 @@ def _pick_units(session: Session, inventory: Inventory, room_type: str, arrival:
 
 def _retrying(session: Session, attempt: Callable[[], T], what: str) -> T:
     """Run ``attempt`` in a savepoint until it wins the race for its units (or SoldOut)."""
-    for n in range(ATTEMPTS):
-        try:
-            with session.begin_nested():
-                return attempt()
-        except IntegrityError:
-            log.info("%s lost a race for a room night (attempt %d)", what, n + 1)
-        except DBAPIError as exc:
-            if not _is_race_error(exc):
-                raise
-            log.info("%s hit a lock conflict (attempt %d)", what, n + 1)
-    raise SoldOut(f"{what}: rooms kept being taken by other calls")
+    return hold_with_retry(session, attempt, lambda: SoldOut(f"{what}: rooms kept being taken by other calls"),
+                           attempts=ATTEMPTS, what=what)
 
 
 def book_stay(target: Store | Session, inventory: Inventory, customer_id: int, room_type: str,
@@ -304,7 +275,7 @@ def book_stay(target: Store | Session, inventory: Inventory, customer_id: int, r
     def work(session: Session) -> Stay:
         def attempt() -> Stay:
             picks = _pick_units(session, inventory, room_type, arrival, departure, None)
-            r = Reservation(vertical=inventory.vertical, reference=_new_reference(session),
+            r = Reservation(vertical=inventory.vertical, reference=new_reference(session, Reservation.reference),
                             customer_id=customer_id, room_type=room_type, arrival=arrival,
                             departure=departure, guests=guests, status="booked", created_at=utcnow(),
                             call_id=call_id, name_unverified=bool(name_unverified))
@@ -319,7 +290,7 @@ def book_stay(target: Store | Session, inventory: Inventory, customer_id: int, r
         log.info("reserved %s: %s, %d nights", stay.reference, room_type, stay.nights)
         return stay
 
-    return _with_session(target, work)
+    return with_session(target, work)
 
 
 def change_stay(target: Store | Session, inventory: Inventory, reference: str, *,
@@ -357,7 +328,7 @@ def change_stay(target: Store | Session, inventory: Inventory, reference: str, *
         log.info("changed %s: %s, %d nights", stay.reference, stay.room_type, stay.nights)
         return stay
 
-    return _with_session(target, work)
+    return with_session(target, work)
 
 
 def cancel_stay(target: Store | Session, vertical: str, reference: str) -> Stay:
@@ -368,14 +339,10 @@ def cancel_stay(target: Store | Session, vertical: str, reference: str) -> Stay:
                                                       Reservation.reference == reference.upper())).first()
         if r is None:
             raise NotFound(f"no reservation {reference!r}")
-        if r.status != "cancelled":
-            r.holds.clear()
-            r.status = "cancelled"
-            session.flush()
-            log.info("cancelled %s", r.reference)
+        release(session, r)
         return _stay(r)
 
-    return _with_session(target, work)
+    return with_session(target, work)
 
 
 __all__ = [

@@ -1,0 +1,27 @@
+"""Verticals as plugins: how a vertical's tables, migrations, lookups and commands reach the
+engine without the engine naming it (see spec.py for the contract, registry.py for discovery)."""
+
+from callflows.plugins.registry import (
+    ENTRY_POINT_GROUP,
+    find_lookup,
+    installed_plugins,
+    load_plugin,
+    migration_locations,
+    plugin_names,
+    usable_plugins,
+)
+from callflows.plugins.spec import Booking, LookupFunction, VerticalPlugin, VerticalPluginError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Booking",
+    "LookupFunction",
+    "VerticalPlugin",
+    "VerticalPluginError",
+    "find_lookup",
+    "installed_plugins",
+    "load_plugin",
+    "migration_locations",
+    "plugin_names",
+    "usable_plugins",
+]

@@ -1,0 +1,22 @@
+"""The hotel as a plugin of the engine: its tables (models.py, migrations/), race-free
+reservations (booking.py) and escalation lookup (lookups.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from callflows.plugins import VerticalPlugin
+
+NAME = "hotel"
+
+
+def plugin() -> VerticalPlugin:
+    """What the engine hooks in (callflows/plugins/spec.py)."""
+    from . import lookups, models  # noqa: F401 - models: the tables join the core's metadata
+
+    return VerticalPlugin(
+        name=NAME,
+        migrations=Path(__file__).resolve().parent / "migrations",
+        lookups={"hotel_reservation": lookups.hotel_reservation},
+        bookings=lookups.bookings_of_call,
+    )
