@@ -184,6 +184,12 @@ class _StandIn(BaseHTTPRequestHandler):
         if model == "broken":
             self._send(500, b'{"error": {"message": "model crashed"}}')
             return
+        if model == "llama-cpp-python" and (req.get("response_format") or {}).get("type") == "json_schema":
+            # what python -m llama_cpp.server 0.3.36 answers: only "text" and "json_object" are known
+            message = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                       "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}")
+            self._send(500, json.dumps({"error": {"message": message, "type": "internal_server_error"}}).encode())
+            return
         if not req.get("stream"):
             text = json.dumps({"intent": "book", "confidence": 0.9}) if req.get("response_format") else "".join(words)
             body = {"id": "x", "object": "chat.completion", "model": model,
@@ -239,6 +245,23 @@ def test_openai_complete(server: str) -> None:
     req = _StandIn.requests[-1]
     assert req["messages"] == CHAT and req["max_tokens"] == 32 and req["stop"] == ["\n"] and not req["stream"]
     assert req["_auth"] == "Bearer sk-test"
+
+
+def test_openai_json_schema_falls_back_to_json_object_for_llama_cpp_python(server: str) -> None:
+    llm = OpenAICompatLLM(server, "llama-cpp-python")
+    before = len(_StandIn.requests)
+    c = llm.complete(CHAT, json_schema=INTENT_SCHEMA)
+    assert json.loads(c.text)["intent"] == "book"
+    first, second = _StandIn.requests[before:]
+    assert first["response_format"]["type"] == "json_schema"
+    assert second["response_format"] == {"type": "json_object", "schema": INTENT_SCHEMA}
+    # later requests of the same client go in the accepted form at once, streamed ones too
+    assert "".join(llm.stream(CHAT, json_schema=INTENT_SCHEMA, timeout_s=5))
+    assert len(_StandIn.requests) == before + 3
+    assert _StandIn.requests[-1]["response_format"]["type"] == "json_object"
+    # a refusal that is not about the response format is an error, not retried
+    with pytest.raises(LLMError, match="HTTP 500"):
+        OpenAICompatLLM(server, "broken").complete(CHAT, json_schema=INTENT_SCHEMA, timeout_s=5)
 
 
 def test_openai_json_schema_is_sent_as_response_format(server: str) -> None:

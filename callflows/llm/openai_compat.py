@@ -1,8 +1,12 @@
 """Any OpenAI-compatible chat server (llama.cpp server, vLLM, ...): ``POST {base_url}/v1/chat/completions``.
 
 Streaming uses server-sent events (``stream: true``, ``data: {...}`` lines, ``data: [DONE]``).
-``json_schema`` is sent as ``response_format: {"type": "json_schema", ...}``; ``grammar`` (GBNF)
-as the ``grammar`` field that llama.cpp's server reads (vLLM: use json_schema instead).
+``json_schema`` is sent as ``response_format: {"type": "json_schema", ...}`` (OpenAI, vLLM, llama.cpp's
+``llama-server``); a server that refuses that type with an HTTP error naming ``response_format``
+(llama-cpp-python's ``python -m llama_cpp.server``, the compose ``llm`` service, accepts only ``text``
+and ``json_object``: 0.3.36 answers 500 with the validation error) gets the same request again as ``{"type": "json_object", "schema": ...}``, and
+every later request of this client in that form. ``grammar`` (GBNF) is sent as the ``grammar`` field
+that llama.cpp's servers read (vLLM: use json_schema instead).
 
 Every failure is an ``LLMError``: refused connection, HTTP error status, a body that is not the
 protocol; ``LLMTimeout`` when no complete answer arrives within ``timeout_s`` (the socket
@@ -17,10 +21,19 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .base import Completion, LLMError, LLMTimeout, TextStream, check_messages
+
+
+class _StatusError(LLMError):
+    """The server answered with an HTTP error status (``detail``: the start of its body)."""
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
 
 
 class OpenAICompatLLM:
@@ -41,6 +54,7 @@ class OpenAICompatLLM:
         self.timeout_s = timeout_s
         self.extra_body = dict(extra_body or {})
         self.name = name or f"openai:{model}@{self.base_url}"
+        self.schema_format = "json_schema"  # or "json_object" once the server refused json_schema
 
     # ------------------------------------------------------------------ http
     def _body(self, messages: list[dict], max_tokens: int, temperature: float, stop: list[str] | None,
@@ -51,7 +65,9 @@ class OpenAICompatLLM:
                                 "max_tokens": max_tokens, "temperature": temperature, "stream": stream}
         if stop:
             body["stop"] = list(stop)
-        if json_schema is not None:
+        if json_schema is not None and self.schema_format == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": json_schema}
+        elif json_schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "response", "schema": json_schema, "strict": True}}
         if grammar is not None:
@@ -90,8 +106,22 @@ class OpenAICompatLLM:
             except Exception:  # noqa: BLE001
                 detail = ""
             conn.close()
-            raise LLMError(f"{self.name}: HTTP {response.status} {response.reason}: {detail.strip()}")
+            raise _StatusError(f"{self.name}: HTTP {response.status} {response.reason}: {detail.strip()}",
+                               response.status, detail)
         return conn, response
+
+    def _open_body(self, build: Callable[[], bytes], deadline: float,
+                   with_schema: bool) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """``_open`` of the body ``build`` makes; once more as ``json_object`` if the server refused
+        the ``json_schema`` response format (module docstring)."""
+        try:
+            return self._open(build(), deadline)
+        except _StatusError as exc:
+            if not (with_schema and self.schema_format == "json_schema" and exc.status in (400, 422, 500)
+                    and "response_format" in exc.detail):
+                raise
+            self.schema_format = "json_object"
+            return self._open(build(), deadline)
 
     def _rearm(self, conn: http.client.HTTPConnection, deadline: float) -> None:
         remaining = deadline - time.monotonic()
@@ -109,8 +139,9 @@ class OpenAICompatLLM:
                  timeout_s: float | None = None) -> Completion:
         started = time.monotonic()
         deadline = self._deadline(timeout_s)
-        body = self._body(messages, max_tokens, temperature, stop, json_schema, grammar, stream=False)
-        conn, response = self._open(body, deadline)
+        conn, response = self._open_body(
+            lambda: self._body(messages, max_tokens, temperature, stop, json_schema, grammar, stream=False), deadline,
+            json_schema is not None)
         try:
             chunks = []
             while True:
@@ -148,15 +179,17 @@ class OpenAICompatLLM:
                stop: list[str] | None = None, json_schema: dict | None = None, grammar: str | None = None,
                timeout_s: float | None = None) -> TextStream:
         """Text deltas from the SSE stream; ``timeout_s`` bounds the whole stream."""
-        body = self._body(messages, max_tokens, temperature, stop, json_schema, grammar, stream=True)
         holder = TextStream(iter(()))
-        holder._deltas = self._stream(body, timeout_s, holder)
+        holder._deltas = self._stream(
+            lambda: self._body(messages, max_tokens, temperature, stop, json_schema, grammar, stream=True), timeout_s,
+            holder, json_schema is not None)
         return holder
 
-    def _stream(self, body: bytes, timeout_s: float | None, holder: TextStream) -> Iterator[str]:
+    def _stream(self, build: Callable[[], bytes], timeout_s: float | None, holder: TextStream,
+                with_schema: bool) -> Iterator[str]:
         started = time.monotonic()
         deadline = self._deadline(timeout_s)
-        conn, response = self._open(body, deadline)
+        conn, response = self._open_body(build, deadline, with_schema)
         parts: list[str] = []
         usage: dict = {}
         finish: str | None = None
