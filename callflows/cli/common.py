@@ -7,6 +7,7 @@ from datetime import datetime
 
 import click
 
+from callflows.plugins import VerticalPluginError
 from callflows.store import Store
 
 
@@ -16,6 +17,8 @@ def open_store(upgrade: bool = True) -> Store:
     if upgrade:
         try:
             store.upgrade()
+        except VerticalPluginError as exc:  # names the vertical and what is wrong with it
+            raise click.ClickException(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - a clear message, not a traceback
             raise click.ClickException(f"database not reachable or not migratable: {type(exc).__name__}: {exc}") from None
     return store
