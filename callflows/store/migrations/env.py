@@ -1,9 +1,9 @@
 """Alembic environment for Callflows.
 
 Works both programmatically (``Store.upgrade()`` passes an open connection in
-``config.attributes["connection"]``) and from the command line with
-``alembic -c callflows/store/alembic.ini upgrade head`` (URL from
-``$CALLFLOWS_DATABASE_URL`` or ``sqlalchemy.url``).
+``config.attributes["connection"]`` and the version folders of the core and of every installed
+vertical's branch) and from the command line with ``alembic -c callflows/store/alembic.ini``
+(the core's revisions only; URL from ``$CALLFLOWS_DATABASE_URL`` or ``sqlalchemy.url``).
 """
 
 from __future__ import annotations
