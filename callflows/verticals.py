@@ -19,7 +19,7 @@ from callflows.actions.runner import ActionRunner, make_runner
 from callflows.flow.loader import load_flow, load_flow_text
 from callflows.flow.spec import FlowSpec
 from callflows.nlu.pipeline import VerticalNLU
-from callflows.vertical_paths import FLOW_FILE, VERTICAL_NAME, list_verticals, verticals_dir
+from callflows.vertical_paths import FLOW_FILE, VERTICAL_NAME, list_verticals, vertical_dir, verticals_dir
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ def vertical_root(name: str) -> Path:
         shown = name[:64] if isinstance(name, str) else type(name).__name__
         known = ", ".join(list_verticals()) or "none"
         raise UnknownVertical(f"no vertical {shown!r} in {verticals_dir()} (known: {known})")
-    return verticals_dir() / name
+    root = vertical_dir(name)
+    assert root is not None  # is_known_vertical: a folder or an installed package
+    return root
 
 
 def load_actions_module(name: str, root: Path, module_file: str | None = None) -> ModuleType | None:
@@ -66,7 +68,8 @@ def load_actions_module(name: str, root: Path, module_file: str | None = None) -
     path = root / module_file
     if path.resolve().parent != root.resolve() or not path.is_file():
         return None
-    suffix = "" if root.resolve() == (verticals_dir() / name).resolve() else "_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    home = vertical_dir(name)
+    suffix = "" if home is not None and root.resolve() == home.resolve() else "_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
     mod_name = f"callflows_vertical_{name}_actions{suffix}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:

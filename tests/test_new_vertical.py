@@ -278,17 +278,19 @@ def engine_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def run(verticals: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run(verticals: Path, url: str, *args: str, site: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CALLFLOWS_VERTICALS_DIR": str(verticals), "CALLFLOWS_DATABASE_URL": url,
            "CALLFLOWS_STUDENT": "off", "CALLFLOWS_FAQ_EMBEDDINGS": "off"}
+    if site is not None:  # where an "installed" package lies
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "callflows.cli.main", *args], cwd=verticals.parent, env=env,
                           capture_output=True, text=True, timeout=240)
 
 
-def chat(verticals: Path, url: str, lines: list[str]) -> list[dict[str, object]]:
+def chat(verticals: Path, url: str, lines: list[str], site: Path | None = None) -> list[dict[str, object]]:
     script = verticals.parent / "script.txt"
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    done = run(verticals, url, "chat", "bike_rental", "--script", str(script), "--now", NOW)
+    done = run(verticals, url, "chat", "bike_rental", "--script", str(script), "--now", NOW, site=site)
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -336,3 +338,26 @@ def test_a_broken_vertical_is_named_and_the_rest_of_the_cli_works(
     assert own.returncode != 0 and "vertical bike_rental:" in own.stderr and "Traceback" not in own.stderr
     helped = run(verticals, url, "--help")
     assert helped.returncode == 0 and "chat" in helped.stdout and "db" in helped.stdout
+
+
+def test_an_installed_package_is_a_vertical_through_its_entry_point(tmp_path: Path) -> None:
+    """The same vertical as a package installed elsewhere (a distribution on the path with a
+    `callflows.verticals` entry point), the verticals folder empty."""
+    site = tmp_path / "site"
+    files = {k: v.replace("callflows_verticals.bike_rental", "acme_bikes") for k, v in FILES.items()}
+    write_vertical(site, "acme_bikes", files)
+    dist = site / "acme_bikes-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-bikes\nVersion: 1.0\n", encoding="utf-8")
+    (dist / "entry_points.txt").write_text("[callflows.verticals]\nbike_rental = acme_bikes\n", encoding="utf-8")
+    verticals = tmp_path / "verticals"
+    verticals.mkdir()
+    url = f"sqlite:///{tmp_path / 'installed.db'}"
+
+    upgraded = run(verticals, url, "db", "upgrade", site=site)
+    assert upgraded.returncode == 0 and "bike_rental_0001" in upgraded.stdout, upgraded.stderr[-3000:]
+    said = " ".join(str(t.get("bot", "")) for t in chat(verticals, url, ["i want to rent a bike", "tomorrow",
+                                                                          "Jane Smith"], site=site))
+    assert "Your bike is booked for 2030-06-04" in said
+    listed = run(verticals, url, "bike_rental", "rentals", "list", site=site)
+    assert listed.returncode == 0 and '"day": "2030-06-04"' in listed.stdout, listed.stderr[-3000:]

@@ -2,7 +2,6 @@
 engine without the engine naming it (see spec.py for the contract, registry.py for discovery)."""
 
 from callflows.plugins.registry import (
-    ENTRY_POINT_GROUP,
     find_lookup,
     installed_plugins,
     load_plugin,
@@ -11,6 +10,7 @@ from callflows.plugins.registry import (
     usable_plugins,
 )
 from callflows.plugins.spec import Booking, LookupFunction, VerticalPlugin, VerticalPluginError
+from callflows.vertical_paths import ENTRY_POINT_GROUP
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from callflows.vertical_paths import VERTICAL_NAME, list_verticals, verticals_dir
+from callflows.vertical_paths import VERTICAL_NAME, folder_verticals, verticals_dir
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class VerticalFinder(importlib.abc.MetaPathFinder):
             spec.submodule_search_locations = []
             return spec
         parent, _, name = fullname.rpartition(".")
-        if parent != NAMESPACE or not VERTICAL_NAME.match(name) or name not in list_verticals():
+        if parent != NAMESPACE or not VERTICAL_NAME.match(name) or name not in folder_verticals():
             return None
         init = verticals_dir() / name / PACKAGE_FILE
         if not init.is_file():

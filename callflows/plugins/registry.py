@@ -11,41 +11,36 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 from callflows.plugins.finder import install, package_name
 from callflows.plugins.spec import LookupFunction, VerticalPlugin, VerticalPluginError
-from callflows.vertical_paths import list_verticals, verticals_dir
+from callflows.vertical_paths import entry_point_modules, folder_verticals, package_verticals, verticals_dir
 
 log = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = "callflows.verticals"
 PLUGIN_FUNCTION = "plugin"
 
 _lock = threading.RLock()
 _loaded: dict[str, VerticalPlugin] = {}
 
 
-def _entry_points() -> dict[str, str]:
-    """Vertical name -> the module an installed package registered for it."""
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def plugin_names() -> list[str]:
-    """Verticals that bring code: folder verticals with an ``__init__.py``, then entry points."""
+    """Verticals that bring code: folder verticals with an ``__init__.py``, then installed packages."""
     base = verticals_dir()
-    folders = [n for n in list_verticals() if (base / n / "__init__.py").is_file()]
-    return folders + sorted(n for n in _entry_points() if n not in folders)
+    folders = [n for n in folder_verticals() if (base / n / "__init__.py").is_file()]
+    return folders + sorted(package_verticals())
 
 
 def _import(name: str) -> ModuleType:
     install()
-    module_name = package_name(name) if name in list_verticals() else _entry_points().get(name, "")
-    if not module_name:
-        raise VerticalPluginError(name, "no such vertical (no folder with a package, no entry point)")
-    module_name = module_name.partition(":")[0]
+    if name in folder_verticals():
+        module_name = package_name(name)
+    elif name in package_verticals():
+        module_name = entry_point_modules()[name]
+    else:
+        raise VerticalPluginError(name, "no such vertical (no folder with a package, no installed package)")
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:
