@@ -14,7 +14,7 @@ from callflows_verticals.dental_clinic.scheduling import SlotTaken, book, free_s
 from callflows.store import Store, repo
 from callflows_verticals.dental_clinic.models import Appointment, SlotHold
 from callflows_verticals.dental_clinic import repo as clinic_repo
-from tests.test_scheduling import NOW, SCHEDULE
+from test_dental_scheduling import NOW, SCHEDULE  # beside this file (pytest puts its folder on the path)
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2030, 1, 8)
