@@ -106,6 +106,14 @@ def create_attempt(session: Session, call_id: str, number: str, caller_sid: str,
     return attempt
 
 
+def overdue_attempts(session: Session, started_before: datetime) -> list[str]:
+    """Warm attempts still undecided that started before ``started_before``: their watchdog
+    timer lived in a worker that is gone (callflows.telephony.transfer_watchdog)."""
+    stmt = select(TransferAttempt.id).where(TransferAttempt.state.in_(OPEN_STATES), TransferAttempt.mode == "warm",
+                                            TransferAttempt.started_at < started_before)
+    return list(session.scalars(stmt.order_by(TransferAttempt.started_at)))
+
+
 def get_attempt(session: Session, attempt_id: str) -> AttemptView | None:
     row = session.execute(
         select(TransferAttempt, Call.vertical, Call.to_number).join(Call, Call.id == TransferAttempt.call_id)

@@ -135,6 +135,19 @@ def start_replica(app: Flask, settings: Settings, sweep_interval_s: float) -> No
 
         start_sweeper(state.store, interval_s=sweep_interval_s,
                       replica_stale_after=timedelta(seconds=settings.replica_stale_s))
+        _start_transfer_watchdog(app, state.store, settings)  # the same switch: tests that sweep by hand
+
+
+def _start_transfer_watchdog(app: Flask, store: Store, settings: Settings) -> None:
+    """Warm transfers left on hold by a worker that is gone are timed out by this one
+    (callflows.telephony.transfer_watchdog); without Twilio credentials there is nothing to redirect with."""
+    from callflows.telephony.transfer_watchdog import start_transfer_watchdog
+    from callflows.telephony.warm_transfer import WarmTransfers
+
+    services = app.extensions.get("callflows")
+    twilio = getattr(services, "twilio", None)
+    if twilio is not None:
+        start_transfer_watchdog(WarmTransfers(store, twilio, public_base_url(settings)))
 
 
 def _cache_last_words(app: Flask, drain: DrainSettings) -> None:

@@ -170,9 +170,10 @@ class WarmTransfers:
         self._decide(attempt_id, "declined", why, end_agent=False, from_states=(tx.SCREENING,))
         return False
 
-    def timeout(self, attempt_id: str) -> None:
-        """The watchdog: nothing decided in ``max_wait_s``, the caller goes back to the bot."""
-        self._decide(attempt_id, "timeout", "no decision in time")
+    def timeout(self, attempt_id: str) -> bool:
+        """The watchdog: nothing decided in ``max_wait_s``, the caller goes back to the bot.
+        False when the attempt was decided already (the race is the store's)."""
+        return self._decide(attempt_id, "timeout", "no decision in time")
 
     def caller_gone(self, caller_sid: str) -> None:
         """The caller hung up while on hold: stop ringing the person."""
