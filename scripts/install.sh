@@ -113,8 +113,11 @@ stage_students() {
   fi
   for v in $(ls verticals); do
     [ -f "verticals/$v/distilled.jsonl" ] || [ -f "verticals/$v/distill.yaml" ] || continue
-    h=$(hash_of "verticals/$v/distilled.jsonl" "verticals/$v/flow.yaml" "verticals/$v/distill.yaml" \
-                callflows/nlu/student.py callflows/distill/train.py)
+    # other verticals' tasks are this one's out-of-scope negatives (distill.yaml oos_other_domains),
+    # so every vertical's flow and distilled data are inputs, and so is the negatives' code
+    h=$(hash_of "verticals/$v/distill.yaml" verticals/*/distilled.jsonl verticals/*/flow.yaml \
+                callflows/nlu/student.py callflows/distill/train.py callflows/distill/negatives.py \
+                callflows/distill/recipe.py)
     # a fine-tuned build differs (CALLFLOWS_FINETUNE=0 keeps the encoder frozen even with torch)
     if [ "${CALLFLOWS_FINETUNE:-}" != 0 ] && "$VENV/bin/python" -c "import torch" 2>/dev/null; then h="$h+torch"; fi
     if done_stamp "student-$v" "$h" && [ -f "models/built/$v/student/student.pkl" ]; then continue; fi

@@ -12,8 +12,19 @@ import click
 @click.option("--teacher-sample", default=200, show_default=True, help="Banking77 utterances the teacher LLM labels.")
 @click.option("--no-teacher", is_flag=True, help="Skip the teacher LLM (it is slow).")
 @click.option("--save-student", default=None, help="Also keep the Banking77 student (with its model card) in this folder.")
-def eval_command(quick: bool, out: str, teacher_sample: int, no_teacher: bool, save_student: str | None) -> None:
+@click.option("--verticals-oos", "verticals_oos", is_flag=True,
+              help="Instead: out-of-scope recall and in-scope accuracy through each vertical's dialogue, students "
+                   "trained before and after other-domain negatives (writes bench/eval/vertical_oos.json).")
+@click.option("--vertical", "only", multiple=True, help="With --verticals-oos: only this vertical (repeatable).")
+def eval_command(quick: bool, out: str, teacher_sample: int, no_teacher: bool, save_student: str | None,
+                 verticals_oos: bool, only: tuple[str, ...]) -> None:
     """Banking77, NLU++, SGD and CLINC150 numbers on typed and ASR-style text, with latency and memory."""
+    if verticals_oos:
+        from callflows.eval import vertical_oos
+
+        target = out if out != "bench/eval/results.json" else "bench/eval/vertical_oos.json"
+        vertical_oos.run(only or vertical_oos.VERTICALS, quick=quick, out=target, log=click.echo)
+        return
     from callflows.eval import run_eval
 
     run_eval(quick=quick, out=out or None, teacher_sample=teacher_sample, teacher=not no_teacher,

@@ -16,6 +16,11 @@
       - {path: banking77, format: split}   # the train part of the fixed split (callflows/eval/data.py)
     oos_datasets:             # out-of-scope negatives
       - {path: clinc150, format: split}
+    oos_other_domains:        # other domains' requests as out-of-scope negatives (callflows/distill/negatives.py)
+      clinc150_exclude: [banking, credit_cards]   # CLINC150 domains or intents that are this vertical's business
+      clinc150_per_intent: 40
+      nlupp: [hotels]         # NLU++ domains that are out of scope here
+      verticals: [hotel, dental_clinic]           # other verticals whose tasks are out of scope here
     unlabelled: unlabelled.txt  # real caller utterances, one per line, for the teacher to label
     unlabelled: {path: nlupp_hotels, format: split, limit_per_label: 80}   # or a data source (labels ignored)
 """
@@ -30,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from callflows.distill.negatives import OtherDomains
 
 RECIPE_FILE = "distill.yaml"
 
@@ -71,6 +78,7 @@ class Recipe:
     intents: dict[str, str] = field(default_factory=dict)
     datasets: tuple[DataSource, ...] = ()
     oos_datasets: tuple[DataSource, ...] = ()
+    oos_other_domains: OtherDomains | None = None  # other domains' requests as negatives (negatives.py)
     unlabelled: str | DataSource | None = None  # a file of lines, or any data source (its labels are ignored)
 
     @classmethod
@@ -100,6 +108,13 @@ class Recipe:
                     kwargs[key] = DataSource(**value)
                 except TypeError as exc:
                     raise RecipeError(f"{path}: {key}: {exc}") from exc
+            elif key == "oos_other_domains":
+                if not isinstance(value, dict):
+                    raise RecipeError(f"{path}: oos_other_domains must be a mapping")
+                try:
+                    kwargs[key] = OtherDomains(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+                except (TypeError, ValueError) as exc:
+                    raise RecipeError(f"{path}: oos_other_domains: {exc}") from exc
             elif key == "intents":
                 kwargs[key] = {str(k): str(v) for k, v in (value or {}).items()}
             else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from callflows.distill.datafile import DATA_FILE, DistilledFile
+from callflows.distill.negatives import OtherDomains, other_domain_negatives
 from callflows.distill.paths import student_dir
 from callflows.distill.recipe import Recipe, read_source
 from callflows.flow.spec import FlowSpec
@@ -50,6 +53,22 @@ class TrainingData:
             self.groups.append(group)
             self.counts[source] = self.counts.get(source, 0) + 1
 
+    def without(self, texts: frozenset[str]) -> "TrainingData":
+        """The same data without the examples whose group (an utterance and its ASR-style copy)
+        holds one of `texts`: an evaluation's held-out utterances must not train the student."""
+        if not texts:
+            return self
+        gone = {g for t, g in zip(self.texts, self.groups) if t in texts}
+        out = TrainingData(oos=list(self.oos), tagged=list(self.tagged), counts=dict(self.counts))
+        for i, g in enumerate(self.groups):
+            if g not in gone:
+                out.texts.append(self.texts[i])
+                out.labels.append(self.labels[i])
+                out.seed.append(self.seed[i])
+                out.groups.append(g)
+        out.counts["left_out_for_evaluation"] = len(self.texts) - len(out.texts)
+        return out
+
 
 def collect(flow: FlowSpec, root: Path, recipe: Recipe, log: Callable[[str], None] = print) -> TrainingData:
     data = TrainingData()
@@ -81,6 +100,8 @@ def collect(flow: FlowSpec, root: Path, recipe: Recipe, log: Callable[[str], Non
             log(f"[train] {source.path}: {unknown} rows with labels the flow does not have: skipped")
     for source in recipe.oos_datasets:
         data.oos += [normalize_asr(t) for t, _ in read_source(source, root)]
+    if recipe.oos_other_domains is not None:
+        add_other_domain_negatives(data, recipe.oos_other_domains, root.parent)
     for ex in DistilledFile(root / DATA_FILE).examples():
         if ex.slots:
             data.tagged.append((ex.text, [tuple(s) for s in ex.slots]))  # type: ignore[misc]
@@ -89,10 +110,51 @@ def collect(flow: FlowSpec, root: Path, recipe: Recipe, log: Callable[[str], Non
     return data
 
 
+def add_other_domain_negatives(data: TrainingData, spec: OtherDomains, verticals_root: Path) -> None:
+    """Other domains' requests (the training part, callflows/distill/negatives.py) as out-of-scope
+    negatives, with one ASR-style copy each when `spec.asr_copies`: the in-scope examples all have
+    one, and without them a filler word alone would read as in scope. A negative that is also one of
+    this vertical's own examples is dropped (the same words cannot be both)."""
+    own = set(data.texts)
+    styler = AsrStyler(seed=2, fillers=0.15, errors=0.05)
+    for neg in other_domain_negatives(spec, "train", verticals_root):
+        if neg.text in own:
+            continue
+        data.oos.append(neg.text)
+        kind = neg.source.split(":", 1)[0]
+        data.counts[f"oos:{kind}"] = data.counts.get(f"oos:{kind}", 0) + 1
+        if spec.asr_copies:
+            copy = normalize_asr(styler(neg.text))
+            if copy and copy not in own:
+                data.oos.append(copy)
+                data.counts[f"oos:{kind}:asr"] = data.counts.get(f"oos:{kind}:asr", 0) + 1
+
+
+def save_replacing(student: StudentModel, out: Path, metrics: dict[str, object], name: str,
+                   data_files: list[Path]) -> None:
+    """Save into a new folder beside `out`, then swap it in by renames. Why: running calls and
+    tests load models/built/<vertical>/student; a rebuild written file by file in place would let
+    them read a pickle that does not match its card (or half an encoder)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    student.save(tmp, metrics=metrics, name=name, data_files=data_files)
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out: Path | None = None,
-                  embedder: Any = None, log: Callable[[str], None] = print, holdout: float = 0.1) -> Path:
+                  embedder: Any = None, log: Callable[[str], None] = print, holdout: float = 0.1,
+                  leave_out: frozenset[str] = frozenset()) -> Path:
+    """Train and save the vertical's student. `leave_out`: normalised utterances (with their
+    ASR-style copies) kept out of training, for an evaluation that measures the saved student on
+    them (callflows/eval/vertical_oos.py); `holdout`: the share of non-seed data held out for the
+    model card's own accuracy check (0: no check, one training less)."""
     recipe = recipe or Recipe.load(root)
-    data = collect(flow, root, recipe, log)
+    data = collect(flow, root, recipe, log).without(leave_out)
     if len(set(data.labels)) < 2:
         raise ValueError(f"{flow.vertical}: not enough labelled examples to train a student")
     log(f"[train] {len(data.texts)} intent examples ({', '.join(f'{k} {v}' for k, v in sorted(data.counts.items()))}), "
@@ -150,7 +212,7 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
     metrics["sources"] = dict(sorted(data.counts.items()))
     out = out or student_dir(flow.vertical)
     files = [p for p in (root / DATA_FILE, root / "flow.yaml") if p.is_file()]
-    student.save(out, metrics=metrics, name=f"{flow.vertical} student", data_files=files)
+    save_replacing(student, out, metrics=metrics, name=f"{flow.vertical} student", data_files=files)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     log(f"[train] saved {out} ({size / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
     return out

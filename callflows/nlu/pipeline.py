@@ -55,13 +55,26 @@ def slot_options(slot: SlotSpec) -> dict[str, Any]:
     return {}
 
 
+def clear_faq_score(faq_threshold: float) -> float:
+    """The FAQ retrieval score of a clear match: the level the dialogue asks for mid-form
+    (DialogueSession._is_faq, strict), and for a request the student put out of scope."""
+    return max(0.6, faq_threshold * 1.5)
+
+
 class VerticalNLU:
-    """Built once per flow version (see callflows.verticals), shared by every call."""
+    """Built once per flow version (see callflows.verticals), shared by every call.
+
+    `gate_faq`: when the student puts an utterance out of scope, keep only a clear FAQ match
+    (`clear_faq_score`). Why: FAQ retrieval always finds a nearest entry, and a loose one (score
+    0.35-0.6: "how does a democracy work" -> the gym's hours) answered a quarter of other-domain
+    requests the student had rejected (callflows/eval/vertical_oos.py). Off only to measure the
+    dialogue as it was."""
 
     def __init__(self, flow: FlowSpec, classifier: IntentClassifier | None = None, student: Any = None,
-                 embedder: Any = None):
+                 embedder: Any = None, gate_faq: bool = True):
         self.flow = flow
         self.student = student
+        self.gate_faq = gate_faq
         if student is not None and embedder is None and getattr(student, "use_embeddings", False):
             embedder = student.embedder
         self.embedder = embedder
@@ -128,13 +141,17 @@ class VerticalNLU:
             vector = (self.student._sentence_vectors([norm])[0] if self.student is not None
                       else self.embedder.encode([norm])[0])
         faq_hits = self.faq_index.search(norm, top=1, vector=vector)
+        faq = faq_hits[0] if faq_hits else None
+        if (faq is not None and self.gate_faq and self.student is not None and intent == OUT_OF_SCOPE
+                and faq.score < clear_faq_score(self.flow.settings.faq_threshold)):
+            faq = None  # rejected by the student and only loosely like an FAQ entry
         return NluResult(
             text=norm,
             intent=intent,
             confidence=confidence,
             ranking=ranking[:5],
             values=values,
-            faq=faq_hits[0] if faq_hits else None,
+            faq=faq,
             yes_no=parse_yes_no(norm),
         )
 
