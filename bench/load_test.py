@@ -284,8 +284,9 @@ class CallRun:
 
 
 def place_call(url: str, vertical: str, caller: int, k: int, t0: float,
-               plan: tuple[str, str, list[Step]] | None = None) -> CallRun:
-    """One call of caller `caller` (its k-th): `plan` (vertical, number dialled, script), or call_plan's."""
+               plan: tuple[str, str, list[Step]] | None = None, turn_timeout: float = 30.0) -> CallRun:
+    """One call of caller `caller` (its k-th): `plan` (vertical, number dialled, script), or call_plan's;
+    the caller waits up to `turn_timeout` s for each reply."""
     vert, number, steps = plan or call_plan(vertical, caller, k)
     sim = SimulatedCall(url, auth_token=TOKEN, to_number=number, from_number=f"+1555{caller:03d}{k % 10000:04d}")
     run = CallRun(caller, k, vert, sim.call_sid, time.time() - t0)
@@ -300,7 +301,7 @@ def place_call(url: str, vertical: str, caller: int, k: int, t0: float,
     run.steps = len(steps)
     dialled = time.perf_counter()
     try:
-        run.result = sim.run(steps)
+        run.result = sim.run(steps, turn_timeout=turn_timeout)
     except Exception as exc:  # noqa: BLE001 - counted and reported
         run.error = f"{type(exc).__name__}: {exc}"[:300]
     run.connected = getattr(sim, "_ws", None) is not None
