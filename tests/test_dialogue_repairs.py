@@ -285,7 +285,8 @@ def test_a_future_date_of_birth_on_the_keypad_is_refused(store, bank):
 # --------------------------------------------------------------------------- 8. a stolen card in other words
 
 
-@pytest.mark.parametrize("said", ["i think somebody stole my debit card", "someone took my card"])
+@pytest.mark.parametrize("said", ["i think somebody stole my debit card", "someone took my card",
+                                  "Hi. I lost my debit cut.", "I lost my debit cart."])
 def test_stolen_card_in_other_words_freezes_it(store, bank, said):
     session = DialogueSession(bank, store, now=BANK_NOW)
     replies = talk(session, said)
