@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from alembic.autogenerate import compare_metadata
 from alembic.script import ScriptDirectory
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
@@ -15,7 +13,7 @@ import callflows.store.replicas  # noqa: F401 - (recordings, replicas, transfers
 import callflows.store.transfers  # noqa: F401 - so the comparison holds when this file runs alone
 from admin.models import AdminUser
 from admin.security import authenticate, create_user
-from callflows.store.models import Base
+from tests.fixtures.db import schema_diff
 
 
 
@@ -34,8 +32,7 @@ def test_migration_creates_admin_users_matching_the_model(store) -> None:  # noq
     head = _head(store)
     assert "admin_users" in inspect(store.engine).get_table_names()
     assert store.current_revision() == head
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    diff = schema_diff(store)
     assert diff == []
     store.downgrade("0001")
     assert "admin_users" not in inspect(store.engine).get_table_names()

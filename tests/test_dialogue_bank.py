@@ -24,6 +24,7 @@ from callflows_verticals.retail_bank import bank as bank_repo
 from callflows.store.models import Call, Customer, SlotValue, Turn
 from callflows_verticals.retail_bank.models import Account, AccountTransaction, Card
 from callflows.verticals import load_vertical
+from tests.fixtures.db import schema_diff
 
 TZ = ZoneInfo("America/Chicago")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
@@ -257,13 +258,7 @@ def test_demo_data_is_seeded_once_even_concurrently(store, bank):
 
 
 def test_bank_migration_matches_the_models(store):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from callflows.store.models import Base
-
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    diff = schema_diff(store)
     bank_tables = {"accounts", "account_transactions", "cards"}
     mine = [d for d in diff if any(t in repr(d) for t in bank_tables)]
     assert not mine, mine

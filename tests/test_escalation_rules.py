@@ -105,6 +105,18 @@ def test_slot_values_facts_and_reprompts_of_another_vertical():
     assert decide(spec, ctx(signals=Signals(reprompts=2))).route == "llm"
 
 
+def test_a_lookup_is_found_by_the_name_its_vertical_registers_and_a_wrong_name_is_an_error():
+    from callflows.escalation.lookups import resolve_function
+    from callflows_verticals.hotel.lookups import hotel_reservation
+
+    assert resolve_function("hotel_reservation", "hotel") is hotel_reservation  # the engine imports no vertical
+    hotel = load_vertical("hotel")
+    with pytest.raises(FlowErrors) as info:
+        load_escalation_text(SLOT_RULES.replace("hotel_reservation", "hotel_reservaton"), "escalation.yaml",
+                             hotel.flow, hotel.actions.has)
+    assert "'hotel_reservaton' is not a lookup any installed vertical registers" in str(info.value)
+
+
 def test_signal_tracker_counts_only_turns_not_understood():
     class N:
         def __init__(self, text, intent="x", confidence=0.9, values=None, yes_no=None):

@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
+from admin.testing import copy_verticals
 from callflows.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +229,7 @@ from alembic import op
 revision = "bike_rental_0001"
 down_revision = None
 branch_labels = ("bike_rental",)
-depends_on = "0001"  # customers, calls
+depends_on = None  # the core (customers, calls) is migrated first
 
 
 def upgrade():
@@ -303,7 +306,8 @@ def test_a_new_vertical_migrates_books_and_lists_without_changing_the_engine(
     upgraded = run(verticals, empty_store.url, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr[-3000:]
     assert "bike_rental_0001" in upgraded.stdout and "0010" in upgraded.stdout
-    assert empty_store.current_revisions() == ("0010", "bike_rental_0001")
+    assert {"bike_rentals", "bike_day_holds", "alembic_version_bike_rental"} <= set(
+        inspect(empty_store.engine).get_table_names())
 
     first = chat(verticals, empty_store.url, ["i want to rent a bike", "tomorrow", "Jane Smith"])
     said = " ".join(str(t.get("bot", "")) for t in first)
@@ -318,6 +322,12 @@ def test_a_new_vertical_migrates_books_and_lists_without_changing_the_engine(
     assert engine_fingerprint() == before
     assert "bike_rental" not in "".join(p.read_text(encoding="utf-8", errors="replace")
                                         for p in ENGINE.rglob("*.py"))
+
+    # the same database under a deployment without that vertical: the others migrate, its rows stay
+    empty_store.upgrade()
+    assert empty_store.current_revisions() == ("0010", "dental_clinic_0001", "hotel_0001", "retail_bank_0001")
+    with empty_store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM bike_rentals")).scalar() == 1
 
 
 @pytest.mark.parametrize("broken, problem", [
@@ -361,3 +371,19 @@ def test_an_installed_package_is_a_vertical_through_its_entry_point(tmp_path: Pa
     assert "Your bike is booked for 2030-06-04" in said
     listed = run(verticals, url, "bike_rental", "rentals", "list", site=site)
     assert listed.returncode == 0 and '"day": "2030-06-04"' in listed.stdout, listed.stderr[-3000:]
+
+
+def test_a_copied_vertical_folder_shares_the_code_and_tables_of_the_vertical_it_copies(tmp_path: Path) -> None:
+    """A folder copied under a new name (another flow on the same code, as tests and variants
+    do) declares no table twice: it runs the code, and migrates the branch, of the original."""
+    verticals = copy_verticals(tmp_path / "verticals", ("dental_clinic",))
+    shutil.copytree(verticals / "dental_clinic", verticals / "dental_nights")
+    flow = verticals / "dental_nights" / "flow.yaml"
+    flow.write_text(flow.read_text(encoding="utf-8").replace("vertical: dental_clinic", "vertical: dental_nights"),
+                    encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'copies.db'}"
+    upgraded = run(verticals, url, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr[-3000:]
+    assert upgraded.stdout.count("dental_clinic_0001") == 1
+    listed = run(verticals, url, "dental_nights", "appointments", "list")
+    assert listed.returncode == 0 and "no appointments" in listed.stdout, listed.stderr[-3000:]

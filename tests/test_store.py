@@ -7,8 +7,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,9 +17,10 @@ import callflows.store.transfers  # noqa: F401  (transfer attempts and callback 
 from callflows.store import Store
 from callflows.store import repo
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
-from callflows.store.models import Base, Call, Customer, FlowVersion, PhoneNumber, Turn
+from callflows.store.models import Call, Customer, FlowVersion, PhoneNumber, Turn
 from callflows_verticals.dental_clinic.models import Provider
 from callflows_verticals.dental_clinic import repo as clinic_repo
+from tests.fixtures.db import schema_diff
 
 HEAD = "0010"  # the newest migration (callflows/store/migrations/versions)
 
@@ -34,8 +33,7 @@ TABLES = {  # the engine's own; each vertical's come from its branch (tests/test
 def test_upgrade_creates_every_table_and_matches_models(store: Store) -> None:
     assert TABLES <= set(inspect(store.engine).get_table_names())
     assert store.current_revision() == HEAD
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    diff = schema_diff(store)
     assert diff == []
 
 

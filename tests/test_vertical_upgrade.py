@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
 
@@ -25,11 +23,11 @@ import callflows.store.replicas  # noqa: F401
 import callflows.store.transfers  # noqa: F401
 from callflows.cli.main import cli
 from callflows.store import Store, repo
-from callflows.store.models import Base
 from callflows_verticals.dental_clinic import repo as clinic_repo
 from callflows_verticals.dental_clinic import scheduling
 from callflows_verticals.hotel import booking as hb
 from callflows_verticals.retail_bank import bank
+from tests.fixtures.db import schema_diff
 
 OLD_LAYOUT = Path(__file__).parent / "fixtures" / "layout_0010"
 NEW_HEADS = ("0010", "dental_clinic_0001", "hotel_0001", "retail_bank_0001")
@@ -96,8 +94,7 @@ def test_a_database_at_0010_upgrades_keeping_bank_hotel_and_dental_rows(empty_st
     # the adopted tables still refuse a double booking: their UNIQUE constraints came along
     with pytest.raises(scheduling.SlotTaken):
         scheduling.book(empty_store, "dental_clinic", ids["dental"], ids["provider"], "cleaning", START, 30)
-    with empty_store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    diff = schema_diff(empty_store)
     assert diff == []
     empty_store.upgrade()  # again: nothing to do
     assert empty_store.current_revisions() == NEW_HEADS

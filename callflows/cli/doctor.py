@@ -57,7 +57,6 @@ def _short(hexdigest: str) -> str:
 
 # --------------------------------------------------------------------------- database
 def check_database(timeout: float = 3.0) -> list[Check]:
-    from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
 
     from callflows.plugins import VerticalPluginError
@@ -86,14 +85,14 @@ def check_database(timeout: float = 3.0) -> list[Check]:
     except Exception as exc:  # noqa: BLE001 - e.g. a driver that is not installed
         return [Check("database", FAIL, f"cannot open {shown}: {_first_line(exc)}")]
     try:
+        try:  # the core's head and each installed vertical's
+            heads = set(store.heads())
+        except VerticalPluginError as exc:
+            return [Check("database", FAIL, str(exc))]
         try:
             current = set(store.current_revisions())
         except Exception as exc:  # noqa: BLE001 - unreachable, wrong password, ...
             return [Check("database", FAIL, f"not reachable ({shown}): {_first_line(exc)}")]
-        try:  # the core's head and each installed vertical's
-            heads = set(ScriptDirectory.from_config(store.alembic_config()).get_heads())
-        except VerticalPluginError as exc:
-            return [Check("database", FAIL, str(exc))]
         head = ", ".join(sorted(heads))
         if not current:
             return [Check("database", FAIL, f"{dialect} reachable but not migrated (head is {head}): "

@@ -39,10 +39,12 @@ class WithVerticals(click.Group):
 
 def _alias(ctx: click.Context, cmd_name: str) -> click.Command | None:
     """The one vertical subcommand called ``cmd_name``, if exactly one vertical has it."""
-    found = [(p.name, p.cli.get_command(ctx, cmd_name)) for p in usable_plugins()
-             if isinstance(p.cli, click.Group)]
-    found = [(name, cmd) for name, cmd in found if cmd is not None]
-    if len(found) == 1:
-        log.debug("`%s` is `%s %s`", cmd_name, found[0][0], cmd_name)
-        return found[0][1]
-    return None
+    found: list[tuple[str, click.Command]] = []
+    for plugin in usable_plugins():
+        command = plugin.cli.get_command(ctx, cmd_name) if isinstance(plugin.cli, click.Group) else None
+        if command is not None:
+            found.append((plugin.name, command))
+    if len(found) != 1:
+        return None
+    log.debug("`%s` is `%s %s`", cmd_name, found[0][0], cmd_name)
+    return found[0][1]

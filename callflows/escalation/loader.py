@@ -22,6 +22,7 @@ from callflows.flow.errors import FlowError, FlowErrors
 from callflows.flow.loader import _Checker as FlowChecker
 from callflows.flow.spec import FlowSpec
 from callflows.flow.yaml_lines import LineDict, LineList, load_yaml_with_lines
+from callflows.plugins import VerticalPluginError, find_lookup
 
 FILE = "escalation.yaml"
 TOP_KEYS = {"instructions", "llm", "budget", "signals", "holding_line", "lookups", "rules", "tools",
@@ -174,6 +175,16 @@ def load_escalation_text(text: str, file: str = "<escalation>", flow: FlowSpec |
                           holding_line=holding.strip(), source=file)
 
 
+def _unregistered(function: str, vertical: str) -> str | None:
+    """Why the lookup ``function`` cannot be found by name, or None when a vertical registers it."""
+    try:
+        if find_lookup(function, vertical) is not None:
+            return None
+    except VerticalPluginError as exc:
+        return str(exc)
+    return f"'{function}' is not a lookup any installed vertical registers (nor 'module.path:function')"
+
+
 def _lookups(c: _Checker, node: dict, flow: FlowSpec | None, has_action: Callable[[str], bool] | None) -> dict[str, Lookup]:
     out: dict[str, Lookup] = {}
     for name, entry in node.items():
@@ -188,6 +199,10 @@ def _lookups(c: _Checker, node: dict, flow: FlowSpec | None, has_action: Callabl
         if function is not None and not isinstance(function, str):
             c.error(entry, "function", f"{field}.function",
                     "must be a lookup the vertical registers (its plugin's lookups) or 'module.path:function'")
+        elif isinstance(function, str) and ":" not in function and flow is not None:
+            problem = _unregistered(function, flow.vertical)
+            if problem:
+                c.error(entry, "function", f"{field}.function", problem)
         if action is not None and has_action is not None and not has_action(str(action)):
             c.error(entry, "action", f"{field}.action", f"the vertical has no action '{action}'")
         needs = c.strings(entry, "needs", f"{field}.needs")

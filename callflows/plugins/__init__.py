@@ -5,7 +5,6 @@ from callflows.plugins.registry import (
     find_lookup,
     installed_plugins,
     load_plugin,
-    migration_locations,
     plugin_names,
     usable_plugins,
 )
@@ -21,7 +20,6 @@ __all__ = [
     "find_lookup",
     "installed_plugins",
     "load_plugin",
-    "migration_locations",
     "plugin_names",
     "usable_plugins",
 ]

@@ -21,6 +21,7 @@ from callflows.vertical_paths import entry_point_modules, folder_verticals, pack
 log = logging.getLogger(__name__)
 
 PLUGIN_FUNCTION = "plugin"
+OWNER_ATTRIBUTE = "NAME"  # the vertical a package's code belongs to (a copied folder keeps it)
 
 _lock = threading.RLock()
 _loaded: dict[str, VerticalPlugin] = {}
@@ -68,11 +69,19 @@ def load_plugin(name: str) -> VerticalPlugin:
         if cached is not None:
             return cached
         module = _import(name)
+        owner = getattr(module, OWNER_ATTRIBUTE, name)
+        owner = owner if isinstance(owner, str) else name
+        if owner != name and owner in plugin_names():
+            # a copy of another vertical's folder under a new name (another flow on the same
+            # code): it shares that vertical's code and tables rather than declaring them twice
+            log.info("vertical %s runs the code of %s", name, owner)
+            _loaded[name] = load_plugin(owner)
+            return _loaded[name]
         factory = getattr(module, PLUGIN_FUNCTION, None)
         if not callable(factory):
             raise VerticalPluginError(name, f"{module.__name__} has no {PLUGIN_FUNCTION}() function")
         try:
-            plugin = _check(name, factory())
+            plugin = _check(owner, factory())
         except VerticalPluginError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. its table module is missing
@@ -82,9 +91,18 @@ def load_plugin(name: str) -> VerticalPlugin:
         return plugin
 
 
+def _once(plugins: list[VerticalPlugin]) -> list[VerticalPlugin]:
+    """Each plugin once (vertical folders that share one vertical's code give it once)."""
+    out: list[VerticalPlugin] = []
+    for plugin in plugins:
+        if all(p.name != plugin.name for p in out):
+            out.append(plugin)
+    return out
+
+
 def installed_plugins() -> list[VerticalPlugin]:
     """Every installed vertical's plugin; the first broken one raises :class:`VerticalPluginError`."""
-    return [load_plugin(n) for n in plugin_names()]
+    return _once([load_plugin(n) for n in plugin_names()])
 
 
 def usable_plugins() -> list[VerticalPlugin]:
@@ -95,12 +113,7 @@ def usable_plugins() -> list[VerticalPlugin]:
             out.append(load_plugin(name))
         except VerticalPluginError as exc:
             log.warning("%s", exc)
-    return out
-
-
-def migration_locations() -> list[Path]:
-    """The Alembic folders of every installed vertical's branch (a broken vertical raises)."""
-    return [p.migrations for p in installed_plugins() if p.migrations is not None]
+    return _once(out)
 
 
 def find_lookup(name: str, vertical: str | None = None) -> LookupFunction | None:

@@ -61,10 +61,10 @@ BookingsOfCall = Callable[["Session", str], list[Booking]]
 class VerticalPlugin:
     """The parts of a vertical the engine hooks in.
 
-    ``migrations``: the folder of the vertical's Alembic branch (revisions whose first one has
-    ``branch_labels = ("<name>",)`` and ``depends_on`` the core revision its tables refer to);
-    its tables are declared on :class:`callflows.store.models.Base` by the modules ``plugin()``
-    imports. ``lookups``: escalation lookups by the name escalation.yaml gives as ``function:``.
+    ``migrations``: the folder of the vertical's Alembic branch (its first revision has
+    ``down_revision = None``; it runs after the core's, with its own version table, see
+    callflows/store/branches.py); its tables are declared on :class:`callflows.store.models.Base`
+    by the modules ``plugin()`` imports. ``lookups``: escalation lookups by the name escalation.yaml gives as ``function:``.
     ``cli``: a click group, run as ``callflows <name> ...``."""
 
     name: str

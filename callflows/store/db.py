@@ -20,12 +20,19 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from callflows.store.branches import (  # noqa: F401 - MIGRATIONS_DIR, CORE_VERSIONS_DIR: where they always were
+    CORE_BRANCH,
+    CORE_VERSIONS_DIR,
+    MIGRATIONS_DIR,
+    MigrationBranch,
+    alembic_config,
+    migration_branches,
+)
+
 log = logging.getLogger(__name__)
 
 ENV_VAR = "CALLFLOWS_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-CORE_VERSIONS_DIR = MIGRATIONS_DIR / "versions"
 MIGRATION_LOCK_ID = 0x43466C77  # "CFlw": pg advisory lock held while migrating
 
 
@@ -118,61 +125,69 @@ class Store:
         """A bare session; the caller commits and closes it."""
         return self._sessions()
 
-    def alembic_config(self) -> Any:
-        """An Alembic ``Config``: the core's migrations plus every installed vertical's branch.
+    def alembic_config(self, branch: MigrationBranch = CORE_BRANCH) -> Any:
+        """An Alembic ``Config`` for one migration branch (default: the core's)."""
+        return alembic_config(self.url, branch)
 
-        A vertical's tables are its own (callflows/plugins): its package names the folder of
-        its Alembic branch, and a broken vertical stops the migration with an error naming it."""
-        from alembic.config import Config
-
-        from callflows.plugins import migration_locations
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.set_main_option("path_separator", "os")
-        locations = [CORE_VERSIONS_DIR, *migration_locations()]
-        cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations).replace("%", "%%"))
-        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        return cfg
-
-    def upgrade(self, revision: str = "heads") -> None:
-        """Run the Alembic migrations up to ``revision`` (default: the head of the core and of
-        every installed vertical's branch).
+    def upgrade(self, revision: str = "head") -> None:
+        """Run the core's migrations up to ``revision`` (default: head), then, when that is head,
+        every installed vertical's own branch to its head (callflows/store/branches.py).
 
         Safe to call from several processes at once (e.g. server workers):
         PostgreSQL takes an advisory lock, SQLite's ``BEGIN IMMEDIATE`` the
         write lock, so the migrations run once and the others find head.
+        A broken vertical stops it with a :class:`VerticalPluginError` naming it.
         """
         from alembic import command
 
-        cfg = self.alembic_config()
+        branches = migration_branches() if revision == "head" else [CORE_BRANCH]
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-        log.info("database upgraded to %s", revision)
+            for branch in branches:
+                cfg = self.alembic_config(branch)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head" if not branch.is_core else revision)
+        log.info("database upgraded to %s (%s)", revision, ", ".join(b.name for b in branches))
 
     def downgrade(self, revision: str = "base") -> None:
-        """Run the Alembic migrations down to ``revision`` (default: base, every branch)."""
+        """Run the core's migrations down to ``revision`` (default: base; then every installed
+        vertical's branch goes to base first, its tables referring to the core's)."""
         from alembic import command
 
-        cfg = self.alembic_config()
+        branches = [*reversed(migration_branches()[1:]), CORE_BRANCH] if revision == "base" else [CORE_BRANCH]
         with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
+            for branch in branches:
+                cfg = self.alembic_config(branch)
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, revision)
 
     def current_revisions(self) -> tuple[str, ...]:
-        """Every revision the database is at: the core's and each vertical branch's."""
+        """The revision of each branch the database has: the core's, then each installed vertical's."""
         from alembic.runtime.migration import MigrationContext
 
+        out = []
         with self.engine.connect() as conn:
-            return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+            for branch in migration_branches():
+                ctx = MigrationContext.configure(conn, opts={"version_table": branch.version_table})
+                current = ctx.get_current_revision()
+                if current is not None:
+                    out.append(current)
+        return tuple(out)
+
+    def heads(self) -> tuple[str, ...]:
+        """The newest revision of each branch: the core's, then each installed vertical's."""
+        from alembic.script import ScriptDirectory
+
+        return tuple(h for b in migration_branches()
+                     for h in ScriptDirectory.from_config(self.alembic_config(b)).get_heads())
 
     def current_revision(self) -> str | None:
         """The core's Alembic revision the database is at (None if never migrated)."""
-        core = {p.stem.partition("_")[0] for p in CORE_VERSIONS_DIR.glob("[0-9]*.py")}
-        return next((r for r in self.current_revisions() if r in core), None)
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1,8 +1,8 @@
 """Alembic environment for Callflows.
 
 Works both programmatically (``Store.upgrade()`` passes an open connection in
-``config.attributes["connection"]`` and the version folders of the core and of every installed
-vertical's branch) and from the command line with ``alembic -c callflows/store/alembic.ini``
+``config.attributes["connection"]``, and runs it once for the core and once for each installed
+vertical's branch, each with its version folder and version table) and from the command line with ``alembic -c callflows/store/alembic.ini``
 (the core's revisions only; URL from ``$CALLFLOWS_DATABASE_URL`` or ``sqlalchemy.url``).
 """
 
@@ -20,6 +20,13 @@ from callflows.store.models import Base
 log = logging.getLogger(__name__)
 config = context.config
 target_metadata = Base.metadata
+# the core's revisions in alembic_version, each vertical's in its own table (store/branches.py)
+version_table = config.get_main_option("version_table") or "alembic_version"
+
+
+def _include_name(name: str | None, type_: str, _parent: object) -> bool:
+    """Autogenerate compares the models with the tables, not with another branch's version table."""
+    return not (type_ == "table" and (name or "").startswith("alembic_version_"))
 
 
 def _run(connection: Connection) -> None:
@@ -28,6 +35,8 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        version_table=version_table,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -44,6 +53,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
+        version_table=version_table,
     )
     with context.begin_transaction():
         context.run_migrations()

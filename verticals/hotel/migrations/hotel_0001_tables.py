@@ -21,7 +21,7 @@ from callflows.store.adopt import add_column_if_missing, flag_column, has_table
 revision: str = 'hotel_0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = ('hotel',)
-depends_on: str | Sequence[str] | None = '0001'  # customers, calls
+depends_on: str | Sequence[str] | None = None  # its own version table: it runs after the core's branch
 
 
 

@@ -7,14 +7,12 @@ import threading
 from datetime import date
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
 from callflows_verticals.hotel import booking as hb
 from callflows.store import repo
-from callflows.store.models import Base
 from callflows_verticals.hotel.models import Reservation, RoomNightHold
+from tests.fixtures.db import schema_diff
 
 V = "hotel"
 FRI, SAT, SUN, MON, TUE = (date(2026, 11, 27), date(2026, 11, 28), date(2026, 11, 29), date(2026, 11, 30),
@@ -43,8 +41,7 @@ def holds(store, reference: str) -> list[tuple[str, date, int]]:
 
 
 def test_migration_matches_the_hotel_models(store):
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    diff = schema_diff(store)
     mine = [d for d in diff if "reservation" in repr(d) or "room_night" in repr(d)]
     assert mine == []
 

@@ -21,7 +21,7 @@ from callflows.store.adopt import has_table
 revision: str = 'retail_bank_0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = ('retail_bank',)
-depends_on: str | Sequence[str] | None = '0001'  # customers, calls
+depends_on: str | Sequence[str] | None = None  # its own version table: it runs after the core's branch
 
 
 def upgrade() -> None:
