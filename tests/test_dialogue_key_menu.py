@@ -122,3 +122,19 @@ def test_the_simulated_caller_says_when_the_bot_took_the_wrong_task():
             for _ in range(3)]
     assert said[0] == said[1] == "no, i don't want to change anything, i'd like to book a new appointment", said
     assert said[2] != said[0]  # said twice at most, then it answers the question
+
+
+def test_the_simulated_caller_checks_a_spelled_read_back_letter_by_letter():
+    from datetime import date
+
+    from bench.callers import personas, voices
+    from bench.callers.policy import CallerState, confirm_move
+
+    persona = next(p for p in personas.generate(16, 13, date(2026, 12, 3), voices.FAMILIES, voices.VOICES)
+                   if p.task == "book")
+    persona.first, persona.last = "Rui", "Ferreira"
+    st = CallerState(persona, datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+    wrong = confirm_move(st, "I have Rui Ferreira, spelled F, R, R, I, R, A. Is that right?")
+    assert wrong.say == "no, it's F, E, R, R, E, I, R, A" and wrong.slot == "spelling"
+    right = confirm_move(st, "I have Rui Ferreira, spelled F, E, R, R, E, I, R, A. Is that right?")
+    assert right.say.startswith("yes")

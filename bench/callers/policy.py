@@ -285,6 +285,27 @@ def _wrong_name(st: CallerState, text: str) -> Move | None:
     return None
 
 
+SPELLED_OUT = re.compile(r"\bspelled\s+((?:[a-z]\b[\s,.-]*){2,})")
+
+
+def _wrong_spelling(st: CallerState, text: str) -> Move | None:
+    """A name read back letter by letter ("I have ..., spelled F, R, R, I, R, A") is checked
+    letter by letter, as a person checks a spelling: a letter missing is a wrong name, however
+    close the name sounded. The spelling is given again."""
+    if st.name_left_to_team:
+        return None
+    found = SPELLED_OUT.search(text.lower())
+    if found is None:
+        return None
+    letters = "".join(re.findall(r"[a-z]", found.group(1)))
+    p = st.persona
+    parts = {part: re.sub(r"[^a-z]", "", part.lower()) for part in (p.first, p.last)}
+    if letters in parts.values():
+        return None
+    part = min(parts, key=lambda k: Levenshtein.distance(parts[k], letters))  # the part being spelled
+    return Move(f"no, it's {spelled(part)}", slot="spelling")
+
+
 def _wrong_phone(st: CallerState, text: str) -> Move | None:
     said = [x for x in re.split(r"(?<=[.?!])\s+", text) if "phone" in x.lower() or "number" in x.lower()]
     digits = re.sub(r"\D", "", " ".join(said))
@@ -345,7 +366,7 @@ def confirm_move(st: CallerState, text: str) -> Move:
         return Move("yes, that's the one" if "yours" in low else "yes please", slot="yes_no")
     if "cash machine" in low or "without your permission" in low:
         return Move("no, i lost it", slot="yes_no")
-    checks = [_wrong_name, _wrong_phone, _wrong_dob]
+    checks = [_wrong_spelling, _wrong_name, _wrong_phone, _wrong_dob]
     if p.vertical == "hotel":
         checks.insert(0, _wrong_stay)
     elif p.day is not None:
