@@ -68,6 +68,20 @@ def test_what_to_change_on_a_reservation_by_key(store, hotel):
     assert session.state.slots["change_item"] == "dates" and "arrival" in replies[-1].lower(), replies
 
 
+def test_month_and_day_keys_are_the_next_such_day():
+    from datetime import date
+
+    from callflows.dialogue.session import _dtmf_value
+
+    today = date(2026, 11, 22)
+    assert _dtmf_value("date", None, "1209", today) == "2026-12-09"
+    assert _dtmf_value("date", None, "1105", today) == "2027-11-05"  # past this year: next year's
+    assert _dtmf_value("date", None, "1122", today) == "2026-11-22"
+    assert _dtmf_value("date", None, "0229", today) is None  # not in 2026 nor in 2027
+    assert _dtmf_value("date", None, "1340", today) is None
+    assert _dtmf_value("date", None, "12092026", today) == "2026-12-09"
+
+
 def test_menus_are_for_short_lists_of_choices_only():
     nine = SlotSpec("pick", "enum", choices={f"c{k}": (f"choice {k}",) for k in range(MAX_KEYS)})
     assert menu_for(nine) is not None and menu_for(nine).value_of("9") == "c8"
@@ -138,3 +152,36 @@ def test_the_simulated_caller_checks_a_spelled_read_back_letter_by_letter():
     assert wrong.say == "no, it's F, E, R, R, E, I, R, A" and wrong.slot == "spelling"
     right = confirm_move(st, "I have Rui Ferreira, spelled F, E, R, R, E, I, R, A. Is that right?")
     assert right.say.startswith("yes")
+
+
+def test_a_lost_day_can_be_typed_as_month_and_day(store, dental):
+    """"December twenty ninth" was heard "December 20th", "September", "ember": after a miss on
+    the phone the day may also be typed, four keys, month and day."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book a cleaning", "anyone")
+    assert "keypad" not in session.state.last_bot_text
+    replies = talk(session, "the tember went behind")
+    assert "month and the day on your keypad" in replies[-1], replies
+    replies = talk(session, "#dtmf 0230#")  # no such day: not taken
+    assert session.state.slots["date"] is None, replies
+    talk(session, "#dtmf 1209#")
+    assert session.state.slots["date"] == "2026-12-09"
+    typed = DialogueSession(dental, store, now=NOW)
+    assert "keypad" not in talk(typed, "i'd like to book a cleaning", "anyone", "the tember went behind")[-1]
+
+
+def test_the_simulated_caller_types_the_day_when_offered():
+    from datetime import date
+
+    from bench.callers import personas, voices
+    from bench.callers.policy import CallerState, next_move
+
+    persona = next(p for p in personas.generate(16, 13, date(2026, 12, 3), voices.FAMILIES, voices.VOICES)
+                   if p.task == "book")
+    st = CallerState(persona, datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+    st.opened = True
+    first = next_move(st, "What day would you like to come in?")
+    assert first.say and not first.dtmf
+    offered = next_move(st, "Which day works for you? You can also type the month and the day on your keypad, "
+                            "four digits, then the pound key.")
+    assert offered.dtmf == f"{persona.day.month:02d}{persona.day.day:02d}#"

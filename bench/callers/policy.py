@@ -378,9 +378,14 @@ def confirm_move(st: CallerState, text: str) -> Move:
     return Move("yes, that's right" if p.vertical == "hotel" else "yes please", slot="yes_no")
 
 
-def _date_move(st: CallerState) -> Move:
+def _date_move(st: CallerState, text: str = "", day: date | None = None) -> Move:
+    """The day, said; on the keypad (month and day) once the bot offers it after a miss."""
     p = st.persona
-    return Move(spoken_date(p.day, st.turns), slot="date")
+    day = day or p.day
+    tried = st.asks[st.current] if st.current else 0
+    if day is not None and offers_keypad(text) and re.search(r"month and (?:the )?day", text.lower()) and (p.keypad or tried > 1):
+        return Move(dtmf=f"{day.month:02d}{day.day:02d}#", slot="date")
+    return Move(spoken_date(day, st.turns), slot="date")
 
 
 def _time_move(st: CallerState) -> Move:
@@ -486,7 +491,7 @@ def _answer(st: CallerState, ask: str, text: str) -> Move | None:
         "provider": lambda: Move(PROVIDER_WORDS[p.provider or "any"], slot="enum"),
         "account": lambda: Move({"all": "all of them"}.get(p.account_kind, p.account_kind), slot="enum"),
         "card_problem": lambda: Move("i lost it", slot="enum"),
-        "date": lambda: _date_move(st),
+        "date": lambda: _date_move(st, text),
         "time": lambda: _time_move(st),
         "confirm": lambda: confirm_move(st, text),
         "dob": lambda: _dob_move(st, keypad),
@@ -498,9 +503,7 @@ def _answer(st: CallerState, ask: str, text: str) -> Move | None:
     if ask in ("name", "first_name", "last_name"):
         return name_move(st, ask)
     if ask == "arrival":
-        if p.vertical != "hotel":
-            return _date_move(st)
-        return Move(spoken_date(p.arrival, st.turns), slot="date")
+        return _date_move(st, text, p.arrival if p.vertical == "hotel" else None)
     return None
 
 

@@ -35,7 +35,7 @@ from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, OFFER
 from callflows.flow.spec import FormSpec, FormStep
 from callflows.flow.templates import render
 from callflows.logs import call_logger
-from callflows.nlu.pipeline import FAQ_INTENT, OUT_OF_SCOPE, NluResult, slot_options
+from callflows.nlu.pipeline import CLEAR_FAQ_SCORE, FAQ_INTENT, OUT_OF_SCOPE, NluResult, slot_options
 from callflows.nlu.builtin_intents import has_required_words
 from callflows.nlu.keywords import keywords_said
 from callflows.nlu.hesitation import GOODBYE_CONFIDENCE, explicit_goodbye, hesitation
@@ -55,7 +55,6 @@ _DIGITS = re.compile(r"\d+")
 MAX_HESITATIONS = 2  # hesitations in a row answered gently; then the turn is handled as any other
 MAX_SUMMARIES = 3  # a form's summary read this often (each after a correction) before a person is offered
 MAX_DECLINED_OFFERS = 2  # a person declined this often: the next time the call is stuck, it goes to one
-CLEAR_FAQ_SCORE = 0.8  # an FAQ match this close is taken even from words shaped as no question
 # intents that say nothing about what the caller wants (not a goal for escalation rules)
 _NOT_GOALS = {"affirm", "deny", "goodbye", "greet", "help", "repeat", "start_over", "thanks", "dtmf", "form",
               FAQ_INTENT, OUT_OF_SCOPE}
@@ -891,8 +890,14 @@ class DialogueSession(ReadBack, Hold):
         return self._prompt(self._with_key_menu(step, text))
 
     def _with_key_menu(self, step: FormStep, text: str) -> str:
-        """On the phone, a choice asked again also goes on the keypad (callflows.dialogue.key_menu)."""
-        menu = menu_for(self.flow.slots[step.slot]) if self.channel == "phone" else None
+        """On the phone, a choice asked again also goes on the keypad (callflows.dialogue.key_menu),
+        and so does a day to come: four keys, month and day."""
+        if self.channel != "phone":
+            return text
+        spec = self.flow.slots[step.slot]
+        if spec.type == "date" and spec.prefer == "future" and len(step.slots) == 1:
+            return f"{text} {self._say('date_keys')}"
+        menu = menu_for(spec)
         if menu is None:
             return text
         self.state.key_menus[step.slot] = menu
@@ -1072,7 +1077,7 @@ class DialogueSession(ReadBack, Hold):
         for slot in step.slots if step else ():
             spec = self.flow.slots[slot]
             menu = self.state.key_menus.get(slot)
-            value = menu.value_of(digits) if menu else _dtmf_value(spec.type, spec.length, digits)
+            value = menu.value_of(digits) if menu else _dtmf_value(spec.type, spec.length, digits, self.now.date())
             if value is not None and spec.type == "date" and spec.prefer == "birth" and not plausible_birth_date(
                     date.fromisoformat(value), self.now.date()):
                 value = None
@@ -1235,8 +1240,9 @@ class DialogueSession(ReadBack, Hold):
         )
 
 
-def _dtmf_value(slot_type: str, length: int | None, digits: str) -> Any:
-    """What keypad digits mean for a slot type; None if they cannot fill it."""
+def _dtmf_value(slot_type: str, length: int | None, digits: str, today: date | None = None) -> Any:
+    """What keypad digits mean for a slot type; None if they cannot fill it. A date is eight
+    digits (MMDDYYYY), or four (MMDD: the next such day from ``today`` on)."""
     if not digits:
         return None
     if slot_type == "digits":
@@ -1250,6 +1256,14 @@ def _dtmf_value(slot_type: str, length: int | None, digits: str) -> Any:
             return datetime(int(digits[4:]), int(digits[:2]), int(digits[2:4])).date().isoformat()
         except ValueError:
             return None
+    if slot_type == "date" and len(digits) == 4 and today is not None:
+        for year in (today.year, today.year + 1):
+            try:
+                day = date(year, int(digits[:2]), int(digits[2:]))
+            except ValueError:
+                continue  # no such day (0230), or 29 February in a year without it
+            if day >= today:
+                return day.isoformat()
     return None
 
 
