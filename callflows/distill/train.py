@@ -137,6 +137,7 @@ def save_replacing(student: StudentModel, out: Path, metrics: dict[str, object],
     them read a pickle that does not match its card (or half an encoder)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of the machine
     student.save(tmp, metrics=metrics, name=name, data_files=data_files)
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():

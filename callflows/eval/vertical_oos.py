@@ -43,7 +43,7 @@ import numpy as np
 
 from callflows.distill.datafile import DATA_FILE, DistilledFile
 from callflows.distill.negatives import Negative, OtherDomains, other_domain_negatives, stable_hash
-from callflows.distill.recipe import DataSource, Recipe
+from callflows.distill.recipe import DataSource, Recipe, nlupp_hotel_task
 from callflows.flow.spec import FlowSpec
 from callflows.nlu.asr_style import AsrStyler
 from callflows.nlu.pipeline import FAQ_INTENT, NluResult, VerticalNLU
@@ -146,28 +146,6 @@ def _in_scope_pairs(root: Path, flow: FlowSpec) -> list[tuple[str, list[str], st
     return pairs
 
 
-_ROOM_THINGS = frozenset({"wifi", "room_ammenities", "housekeeping", "room_service", "swimming_pool", "gym", "spa",
-                          "parking", "accesibility"})
-
-
-def nlupp_hotel_intent(intents: set[str]) -> str | None:
-    """The hotel flow's intent for an NLU++ hotels request, by rules over its NLU++ labels (None:
-    no clear one of the four tasks). Restaurant bookings are not room reservations."""
-    if intents & {"restaurant", "spa"}:  # a table or a treatment, not a room
-        return None
-    if "booking" in intents and "cancel_close_leave_freeze" in intents:
-        return "cancel_reservation"
-    if "booking" in intents and "change" in intents:
-        return "change_reservation"
-    asks = intents & {"how", "why", "when", "how_much", "how_long", "request_info"}
-    if "booking" in intents and intents & {"make_open_apply_setup_get_activate", "new"} and not asks \
-            and "existing" not in intents:
-        return "book_room"
-    if "wrong_notworking_notshowing" in intents and intents & _ROOM_THINGS and "why" not in intents:
-        return "report_problem"
-    return None
-
-
 def in_scope_heldout(vertical: str, root: Path, flow: FlowSpec) -> tuple[list[Utterance], frozenset[str]]:
     """The labelled in-scope utterances the students are measured on, and the normalised texts they
     must leave out of training: a third of the flow's examples and distilled utterances (with
@@ -188,7 +166,7 @@ def in_scope_heldout(vertical: str, root: Path, flow: FlowSpec) -> tuple[list[Ut
         from callflows.eval.data import nlupp_split
 
         for e in nlupp_split()[1]:
-            gold = nlupp_hotel_intent(set(e.get("intents") or ())) if e["domain"] == "hotels" else None
+            gold = nlupp_hotel_task(set(e.get("intents") or ())) if e["domain"] == "hotels" else None
             if gold is not None:
                 held.append(Utterance(e["text"], gold, "nlupp_hotels_val"))
     if vertical == "dental_clinic":
@@ -210,9 +188,10 @@ def out_of_scope_heldout(spec: OtherDomains, verticals_root: Path) -> list[tuple
 
 
 def before_recipe(recipe: Recipe) -> Recipe:
-    """The recipe as it was before other-domain negatives: CLINC150 oos_train (+ the student's 30
-    generic sentences) only."""
-    return replace(recipe, oos_datasets=(DataSource(path="clinc150", format="split"),), oos_other_domains=None)
+    """The recipe as it was: CLINC150 oos_train (+ the student's 30 generic sentences) as the only
+    negatives, and no NLU++ hotel tasks among the hotel's examples."""
+    return replace(recipe, oos_datasets=(DataSource(path="clinc150", format="split"),), oos_other_domains=None,
+                   datasets=tuple(d for d in recipe.datasets if d.path != "nlupp_hotel_tasks"))
 
 
 # ---- through the dialogue --------------------------------------------------------------------------
