@@ -185,3 +185,23 @@ def test_the_simulated_caller_types_the_day_when_offered():
     offered = next_move(st, "Which day works for you? You can also type the month and the day on your keypad, "
                             "four digits, then the pound key.")
     assert offered.dtmf == f"{persona.day.month:02d}{persona.day.day:02d}#"
+
+
+def test_the_simulated_caller_names_the_part_it_disputed_and_reads_past_the_keys():
+    from datetime import date
+
+    from bench.callers import personas, voices
+    from bench.callers.policy import CallerState, classify, next_move
+
+    persona = next(p for p in personas.generate(16, 13, date(2026, 12, 3), voices.FAMILIES, voices.VOICES)
+                   if p.task == "book" and p.style != "correction")
+    st = CallerState(persona, datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+    st.opened = True
+    wrong_hour = (persona.at[0] + 3) % 12 or 1
+    disputed = next_move(st, f"So that's a cleaning on {persona.day:%A, %B} {persona.day.day} at {wrong_hour} PM. "
+                             "Shall I book it?")
+    assert disputed.slot == "time", disputed
+    menu = ("Sorry, I didn't quite catch that. What would you like to change, the day, the time, or the dentist? "
+            "You can also press 1 for day, 2 for time, 3 for dentist, or 4 for name.")
+    assert classify(menu) == "change_what"  # not "name": the keys on offer ask nothing
+    assert next_move(st, menu).dtmf == "2"

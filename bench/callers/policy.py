@@ -103,6 +103,7 @@ class CallerState:
     name_left_to_team: bool = False  # the bot said its team will check the name's spelling
     task_heard_done: bool = False  # the bot said the task is done ("you're all set", "frozen")
     restated: int = 0  # times the task was asked for again at "anything else?"
+    wrong_part: str | None = None  # what the last read-back the caller disputed got wrong ("time")
     task_corrections: int = 0  # times the caller said the bot had taken the wrong task
     turns: int = 0
     asks: Counter = field(default_factory=Counter)
@@ -168,9 +169,14 @@ def last_question(text: str, sentences: int = 2) -> str:
     return tail.replace("first and last name", "full name")
 
 
+KEYS_OFFERED = re.compile(r"\byou can also (?:press|type)\b[^?!]*?(?:[.?!](?=\s|$)|$)", re.IGNORECASE)
+
+
 def classify(text: str) -> str:
     """What the bot asks: a goodbye or a hand-over said as a statement, else the ask of the last
     sentence, else of the last two or three ("unknown" when nothing matches)."""
+    # "You can also press 1 for day, ... 5 for name": the keys on offer ask nothing by themselves
+    text = KEYS_OFFERED.sub("", text).strip() or text
     last = last_question(text, 1)
     if "?" not in last:
         if any(w in last for w in ("connect you", "put you through", "one moment", "transfer")):
@@ -374,6 +380,9 @@ def confirm_move(st: CallerState, text: str) -> Move:
     for check in checks:
         wrong = check(st, text)
         if wrong is not None:
+            st.wrong_part = WRONG_PART.get(wrong.slot, st.wrong_part)
+            if wrong.slot == "date" and p.vertical == "hotel":
+                st.wrong_part = "dates"
             return wrong
     return Move("yes, that's right" if p.vertical == "hotel" else "yes please", slot="yes_no")
 
@@ -467,8 +476,15 @@ def _pressed(move: Move, bot_text: str) -> Move:
     return Move(dtmf=key, slot="enum") if key is not None else move
 
 
+# the part of a read-back a correction was about, as the caller names it when asked what to change
+WRONG_PART = {"date": "day", "time": "time", "enum": "room type", "number": "guests", "person_name": "name",
+              "spelling": "name", "phone_number": "phone number"}
+
+
 def _change_move(st: CallerState) -> Move:
     p = st.persona
+    if st.wrong_part:  # the part the caller just said was wrong
+        return Move(f"the {st.wrong_part}", slot="enum")
     if p.vertical == "hotel":
         return Move("the dates", slot="enum")
     return Move(f"the time, {spoken_time(p.at)}", slot="time") if st.slipped else Move("the day", slot="enum")
