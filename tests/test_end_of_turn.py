@@ -169,3 +169,22 @@ def test_wired_decision_waits_through_a_mid_number_pause(kind: str, classifier_p
     ended = _run_call(audio, PHONE, _decider(kind, classifier_path))
     assert len(ended) == 1, [e.trailing_silence_ms for e in ended]
     assert codec.duration_ms(ended[0].audio) > 4000  # all three groups in the one turn
+
+
+def test_a_correction_of_a_summary_said_in_groups_is_one_turn() -> None:
+    """"No, my number is two one four, five zero two, ..." to "So that's ... Shall I book it?" was cut
+    at the first comma (the short wait of a yes/no), and each group re-read the whole summary."""
+    summary = Expectation(yes_no=True, summary=True)
+    audio = _say(["no, my number is two one four", "five zero two", "eight seven two two"], 450)
+    ended = _run_call(audio, summary, TurnEndDecider())
+    assert len(ended) == 1, [e.trailing_silence_ms for e in ended]
+    assert codec.duration_ms(ended[0].audio) > 4000
+    bare = Expectation(yes_no=True)
+    assert EndpointConfig().end_silence_ms(summary) > EndpointConfig().end_silence_ms(bare)
+
+
+def test_a_number_said_to_a_bare_yes_no_waits_like_a_number() -> None:
+    from callflows.speech.turn_end import ENDS_IN_A_NUMBER
+
+    assert ENDS_IN_A_NUMBER.search("It's 2-1-4.") and ENDS_IN_A_NUMBER.search("no, my number is four one five,")
+    assert not ENDS_IN_A_NUMBER.search("No, thank you.") and not ENDS_IN_A_NUMBER.search("yes please")

@@ -150,7 +150,9 @@ class DialogueSession(ReadBack, Hold):
         st = self.state
         if st.pending == READBACK and st.readback in self.flow.slots:  # a date of birth read back is personal
             return Expectation(yes_no=True, pii=self.flow.slots[st.readback].pii)
-        if st.pending in (CONFIRM, OFFER_HUMAN, ANYTHING_ELSE, READBACK):
+        if st.pending == CONFIRM:
+            return Expectation(yes_no=True, summary=True)
+        if st.pending in (OFFER_HUMAN, ANYTHING_ELSE, READBACK):
             return Expectation(yes_no=True)
         if st.pending == CHANGE_WHICH and CHANGE_WHICH in st.key_menus:
             return Expectation(digits_length=1)

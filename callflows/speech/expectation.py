@@ -21,3 +21,7 @@ class Expectation:
     choices: tuple[str, ...] = ()
     pii: bool = False
     spelling: bool = False
+    # A yes/no question that reads back several facts ("So that's ... Shall I book it?"): the
+    # answer is often a correction said in pieces ("no, my number is four one five, five five
+    # five ..."), so it gets the default pause, not the short one of a bare yes/no.
+    summary: bool = False

@@ -22,6 +22,8 @@ from .expectation import Expectation
 from .vad import Endpointer
 
 log = logging.getLogger(__name__)
+ENDS_IN_A_NUMBER = re.compile(r"(?:\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine))[\s,.-]*$",
+                              re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,13 @@ class TurnEndDecider:
             if not text or text == self._checked:
                 return False
             self._checked = text
-            return slot_check(text)
+            if slot_check(text):
+                return True
+            if base < config.long_silence_ms and ENDS_IN_A_NUMBER.search(text):
+                # a number being said where none was asked for ("no, my number is four one five,"
+                # to a summary): its groups are paused between like any phone number's
+                endpointer.set_pause_wait(config.long_silence_ms)
+            return False
         check_ms = self.model.check_ms if self.model is not None else self.policy.complete_answer_ms
         if silence < min(check_ms, self.policy.complete_answer_ms):
             return False

@@ -67,7 +67,7 @@ class EndpointConfig:
         if expectation is None:
             return self.default_silence_ms
         if expectation.yes_no and not expectation.choices:
-            return self.short_silence_ms
+            return self.default_silence_ms if expectation.summary else self.short_silence_ms
         if (
             expectation.pii
             or expectation.digits_length is not None
