@@ -205,3 +205,13 @@ def test_the_simulated_caller_names_the_part_it_disputed_and_reads_past_the_keys
             "You can also press 1 for day, 2 for time, 3 for dentist, or 4 for name.")
     assert classify(menu) == "change_what"  # not "name": the keys on offer ask nothing
     assert next_move(st, menu).dtmf == "2"
+
+
+def test_a_misheard_request_to_change_a_reservation_starts_the_change(store, hotel):
+    """"I need to change the dates of my reservation" was heard "... change the made of my
+    reminuation" and "... the name of my reformation", read as out of scope three times."""
+    for heard in ("Hello. I need to change the made of my reminuation.",
+                  "Hello. I need to change the name of my reformation."):
+        session = DialogueSession(hotel, store, now=NOW, channel="phone")
+        replies = talk(session, heard)
+        assert "reservation number" in replies[-1], replies
