@@ -16,14 +16,18 @@ import click
               help="Instead: out-of-scope recall and in-scope accuracy through each vertical's dialogue, students "
                    "trained before and after other-domain negatives (writes bench/eval/vertical_oos.json).")
 @click.option("--vertical", "only", multiple=True, help="With --verticals-oos: only this vertical (repeatable).")
+@click.option("--installed", is_flag=True, help="With --verticals-oos: the students the install built, not new ones "
+                                                 "(writes bench/eval/vertical_oos_installed.json).")
 def eval_command(quick: bool, out: str, teacher_sample: int, no_teacher: bool, save_student: str | None,
-                 verticals_oos: bool, only: tuple[str, ...]) -> None:
+                 verticals_oos: bool, only: tuple[str, ...], installed: bool) -> None:
     """Banking77, NLU++, SGD and CLINC150 numbers on typed and ASR-style text, with latency and memory."""
     if verticals_oos:
         from callflows.eval import vertical_oos
 
-        target = out if out != "bench/eval/results.json" else "bench/eval/vertical_oos.json"
-        vertical_oos.run(only or vertical_oos.VERTICALS, quick=quick, out=target, log=click.echo)
+        default = "bench/eval/vertical_oos_installed.json" if installed else "bench/eval/vertical_oos.json"
+        target = out if out != "bench/eval/results.json" else default
+        vertical_oos.run(only or vertical_oos.VERTICALS, quick=quick, out=target, log=click.echo,
+                         installed_only=installed)
         return
     from callflows.eval import run_eval
 

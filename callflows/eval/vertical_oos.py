@@ -400,6 +400,42 @@ def run_vertical(vertical: str, quick: bool = False, log: Callable[[str], None] 
     return result
 
 
+def run_installed(vertical: str, quick: bool = False, log: Callable[[str], None] = print) -> SystemResult:
+    """The student the install built (models/built/<vertical>/student), loaded as a call loads it,
+    on the held-out out-of-scope sets (the install trains on their training parts only) and on the
+    in-scope utterances it never trained on: Banking77's validation split, SGD's dentist requests,
+    NLU++ hotels' validation requests (the vertical's own examples it did train on are left out)."""
+    from callflows.distill.paths import student_dir
+    from callflows.flow.loader import load_flow
+    from callflows.verticals import vertical_root
+
+    root = vertical_root(vertical)
+    flow = load_flow(root / "flow.yaml")
+    recipe = Recipe.load(root)
+    assert recipe.oos_other_domains is not None
+    student = StudentModel.load(student_dir(vertical), threads=1)
+    in_scope = [u for u in in_scope_heldout(vertical, root, flow)[0] if u.source not in ("distilled", "flow_examples")]
+    oos = out_of_scope_heldout(recipe.oos_other_domains, root.parent)
+    if quick:
+        in_scope, oos = _sample(in_scope, 200, 1), _sample(oos, 300, 2)
+    training = student.card.get("training", {})
+    system = SystemResult("installed", f"models/built/{vertical}/student ({student.card.get('date', '?')})",
+                          float(student.threshold), int(training.get("oos_negatives", 0)),
+                          float(student.card.get("metrics", {}).get("train_seconds", 0.0)))
+    probe = CallProbe(vertical, root, flow, student)
+    probe_off = CallProbe(vertical, root, flow, _no_rejection(student))
+    for style in ("text", "asr"):
+        ins = _styled(in_scope, None if style == "text" else AsrStyler(seed=1, **ASR_NOISE))
+        outs = list(zip(_styled([u for u, _ in oos], None if style == "text" else AsrStyler(seed=1, **ASR_NOISE)),
+                        [un for _, un in oos]))
+        st = measure(probe, probe_off, flow, ins, outs, list(SMALL_TALK))
+        system.styles[style] = st
+        log(f"[{vertical}:installed:{style}] OOS recall {st.oos_recall.value:.1%}; in-scope "
+            f"{st.in_scope_accuracy.value:.1%} of {st.in_scope_accuracy.n} (no rejection "
+            f"{st.in_scope_accuracy_no_rejection.value:.1%}); small talk wrong {st.small_talk_wrong.hits}")
+    return system
+
+
 def _jsonable(obj: object) -> object:
     if isinstance(obj, Rate):
         return obj.to_json()
@@ -434,9 +470,18 @@ def format_table(results: list[VerticalResult]) -> str:
 
 
 def run(verticals: tuple[str, ...] = VERTICALS, quick: bool = False,
-        out: str | Path | None = "bench/eval/vertical_oos.json", log: Callable[[str], None] = print) -> list[VerticalResult]:
+        out: str | Path | None = "bench/eval/vertical_oos.json", log: Callable[[str], None] = print,
+        installed_only: bool = False) -> list[VerticalResult]:
+    """Before/after per vertical; `installed_only`: the install's built students instead."""
     t0 = time.time()
-    results = [run_vertical(v, quick=quick, log=log) for v in verticals]
+    if installed_only:
+        results = []
+        for v in verticals:
+            system = run_installed(v, quick=quick, log=log)
+            results.append(VerticalResult(v, system.styles["text"].in_scope_accuracy.n,
+                                          system.styles["text"].oos_recall.n, {"installed": system}))
+    else:
+        results = [run_vertical(v, quick=quick, log=log) for v in verticals]
     table = format_table(results)
     log(table)
     if out:
