@@ -215,3 +215,24 @@ def test_a_misheard_request_to_change_a_reservation_starts_the_change(store, hot
         session = DialogueSession(hotel, store, now=NOW, channel="phone")
         replies = talk(session, heard)
         assert "reservation number" in replies[-1], replies
+
+
+def test_the_same_small_talk_again_mid_question_is_an_answer_lost(store, dental):
+    """"The day" heard "Good day." at "what would you like to change?" got "Hello!" and the
+    question, ten times. A greeting that names the part takes it; the same small talk said
+    again mid-question is handled as not understood (then the keypad)."""
+    from tests.test_dialogue_dental import _to_the_name
+
+    session = DialogueSession(dental, store, now=NOW, channel="phone", escalation=None)
+    _to_the_name(session)
+    talk(session, "my name is lee wong", "yes", "no")
+    replies = talk(session, "Good day.")
+    assert "What day" in replies[-1] and session.state.slots["date"] is None, replies
+    talk(session, "tuesday", "no")
+    assert session.state.pending == "change_which"
+    first = talk(session, "Hello.")[-1]
+    assert first.startswith("Hello!"), first
+    again = talk(session, "Hello.")[-1]
+    assert not again.startswith("Hello!") and "press 1 for day" in again, again
+    idle = DialogueSession(dental, store, now=NOW, escalation=None)  # no question pending: hello each time
+    assert talk(idle, "hello")[-1].startswith("Hello!") and talk(idle, "hello")[-1].startswith("Hello!")

@@ -487,7 +487,12 @@ class DialogueSession(ReadBack, Hold):
         #    no, so the offer of a person stays open); then a yes or no to the offer of a person,
         #    before anything it may sound like ("no thanks, let's keep going" is no goodbye)
         chat = small_talk(nlu.text)
-        answer = self._small_talk(chat, nlu, intent) if chat is not None else None
+        said_again = chat is not None and chat == st.last_small_talk
+        st.last_small_talk = chat
+        # the same word again, mid-question ("Good day." for "the day", ten times over): an answer
+        # lost on the line, handled as one not understood (a re-prompt, then the keypad or a person)
+        answer = None if chat is None or (said_again and (st.active_form or st.pending)) else \
+            self._small_talk(chat, nlu, intent)
         if answer is not None:
             return answer
         if st.pending == OFFER_HUMAN:
@@ -950,6 +955,9 @@ class DialogueSession(ReadBack, Hold):
         st = self.state
         if kind not in META_TURNS and self._answers_step(nlu, None):
             return None
+        form = self.flow.forms.get(st.active_form or "")
+        if kind not in META_TURNS and st.pending == CHANGE_WHICH and form and self._change_target(form, nlu):
+            return None  # "Good day." for "the day": it names what to change
         if kind == "repeat":
             return [st.last_bot_text or st.last_prompt or self._say("greet")]
         if kind == "thanks" and st.pending == ANYTHING_ELSE and intent == "goodbye" and self._says_goodbye(nlu):
