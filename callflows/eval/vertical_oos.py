@@ -21,7 +21,8 @@ Banking77's validation split for the bank), and no held-out out-of-scope utteran
 (negatives.py draws both parts). The threshold is calibrated on a held-out tenth of the training
 data inside `StudentModel.fit`, as always. Texts are measured typed and in ASR style (seed 1).
 
-    callflows eval --verticals-oos                 # all three verticals, ~15 min on 2 cores
+    callflows eval --verticals-oos                 # all three verticals, ~20 min on 2 busy cores
+    callflows eval --verticals-oos --installed     # the students the install built (held-out sets they never saw)
     callflows eval --verticals-oos --quick         # samples, ~4 min, rough numbers
 """
 
