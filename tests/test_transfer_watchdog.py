@@ -74,3 +74,27 @@ def test_the_watchdog_leaves_decided_and_cold_attempts_alone(store, cloud):
         cold.started_at = utcnow() - timedelta(seconds=300)
     assert time_out_orphans(WarmTransfers(store, TwilioCalls(ACCOUNT_SID, AUTH_TOKEN, cloud.base_url), BASE)) == []
     assert not cloud.requests
+
+
+def test_a_replica_starts_its_watchdog_only_with_a_public_url(store, cloud):
+    """Started outside any request: without CALLFLOWS_PUBLIC_URL the return URL cannot be known
+    (it comes from each webhook's host), so the watchdog stays off instead of failing the worker's
+    start (it did: 'Working outside of request context')."""
+    import threading
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    from callflows.config import Settings
+    from callflows.telephony.drain_routes import _start_transfer_watchdog
+
+    app = Flask(__name__)
+    app.extensions["callflows"] = SimpleNamespace(twilio=TwilioCalls(ACCOUNT_SID, AUTH_TOKEN, cloud.base_url))
+    before = {t.name for t in threading.enumerate()}
+    assert _start_transfer_watchdog(app, store, Settings(twilio_account_sid=ACCOUNT_SID,
+                                                         twilio_auth_token=AUTH_TOKEN)) is None
+    assert "transfer-watchdog" not in {t.name for t in threading.enumerate()} - before
+    stop = _start_transfer_watchdog(app, store, Settings(public_url=BASE, twilio_account_sid=ACCOUNT_SID,
+                                                         twilio_auth_token=AUTH_TOKEN))
+    assert stop is not None and "transfer-watchdog" in {t.name for t in threading.enumerate()}
+    stop.set()

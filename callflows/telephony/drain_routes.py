@@ -138,7 +138,7 @@ def start_replica(app: Flask, settings: Settings, sweep_interval_s: float) -> No
         _start_transfer_watchdog(app, state.store, settings)  # the same switch: tests that sweep by hand
 
 
-def _start_transfer_watchdog(app: Flask, store: Store, settings: Settings) -> None:
+def _start_transfer_watchdog(app: Flask, store: Store, settings: Settings) -> threading.Event | None:
     """Warm transfers left on hold by a worker that is gone are timed out by this one
     (callflows.telephony.transfer_watchdog); without Twilio credentials there is nothing to redirect with."""
     from callflows.telephony.transfer_watchdog import start_transfer_watchdog
@@ -146,8 +146,12 @@ def _start_transfer_watchdog(app: Flask, store: Store, settings: Settings) -> No
 
     services = app.extensions.get("callflows")
     twilio = getattr(services, "twilio", None)
-    if twilio is not None:
-        start_transfer_watchdog(WarmTransfers(store, twilio, public_base_url(settings)))
+    if twilio is None:
+        return None
+    if not settings.public_url:  # the return URL comes from each request's host: no request here
+        log.info("warm transfer watchdog off: CALLFLOWS_PUBLIC_URL is not set")
+        return None
+    return start_transfer_watchdog(WarmTransfers(store, twilio, settings.public_url.rstrip("/")))
 
 
 def _cache_last_words(app: Flask, drain: DrainSettings) -> None:
