@@ -209,3 +209,9 @@ def test_an_hour_the_line_turned_into_another_word(text: str, expected: str) -> 
                                   "i read the paper", "then in the morning", "i'd like to in the evening"])
 def test_those_words_elsewhere_are_no_hour(text: str) -> None:
     assert [t for t in times(text) if t] == []
+
+
+@pytest.mark.parametrize("text", ["And thirteen in the morning.", "fifteen in the morning", "13 am"])
+def test_an_afternoon_hour_in_the_morning_is_no_time(text: str) -> None:
+    """"Three in the afternoon" was heard "And thirteen in the morning." and booked at 1 PM."""
+    assert [t for t in times(text) if t] == []

@@ -285,6 +285,8 @@ def find_times(tokens: list[Token], ctx: ParseContext, blocked: frozenset[int]) 
     hint = part_of_day_in(words)
     out = []
     for match in _TimeReader(tokens, ctx, blocked).read_all():
+        if match.hour > 12 and match.marker in ("am", "morning"):
+            continue  # "thirteen in the morning" is no time (it was "three in the afternoon" on the line)
         hour, minute, how = _resolve(match, hint, ctx)
         out.append((match, f"{hour:02d}:{minute:02d}", how))
     return out
