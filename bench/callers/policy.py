@@ -387,6 +387,15 @@ def confirm_move(st: CallerState, text: str) -> Move:
     return Move("yes, that's right" if p.vertical == "hotel" else "yes please", slot="yes_no")
 
 
+def _departure_move(st: CallerState, text: str) -> Move:
+    """The nights, said; the check-out day on the keypad once the bot offers keys for it."""
+    p = st.persona
+    keyed = _date_move(st, text, p.departure) if p.departure else None
+    if keyed is not None and keyed.dtmf:
+        return keyed
+    return Move(f"for {number_words(nights(p))} night{'s' if nights(p) > 1 else ''}", slot="number")
+
+
 def _date_move(st: CallerState, text: str = "", day: date | None = None) -> Move:
     """The day, said; on the keypad (month and day) once the bot offers it after a miss."""
     p = st.persona
@@ -500,7 +509,7 @@ def _answer(st: CallerState, ask: str, text: str) -> Move | None:
         "reservation_number": lambda: Move(f"i don't have it, it's under {p.full_name}", slot="person_name"),
         "old_arrival": lambda: Move(spoken_date(p.old_arrival, 1), slot="date"),
         "change_what": lambda: _change_move(st),
-        "departure": lambda: Move(f"for {number_words(nights(p))} night{'s' if nights(p) > 1 else ''}", slot="number"),
+        "departure": lambda: _departure_move(st, text),
         "guests": lambda: Move(f"{number_words(p.guests)} {'guest' if p.guests == 1 else 'guests'}", slot="number"),
         "room": lambda: Move(f"a {p.room} room", slot="enum"),
         "visit": lambda: Move(f"a {p.visit} please", slot="enum"),
