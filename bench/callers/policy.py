@@ -19,6 +19,7 @@ from difflib import SequenceMatcher
 from rapidfuzz.distance import Levenshtein
 
 from callflows.nlu.values import ParseContext, extract
+from callflows.nlu.values.numbers import UNITS
 from callflows.speech.textnorm import number_words, ordinal_words, year_words
 
 from .personas import Persona
@@ -433,7 +434,6 @@ def _dob_move(st: CallerState, keypad: bool) -> Move:
     return Move(spoken_dob(d), slot="date")
 
 
-KEY_WORDS = {w: str(k) for k, w in enumerate(DIGIT_WORDS)}
 MENU_ITEM = re.compile(r"(?:press\s+)?\b([1-9]|one|two|three|four|five|six|seven|eight|nine)\s+(?:for|4)\s+([a-z.' -]+?)"
                        r"(?=,|\.|;|\bor\b|$)")
 MENU_FILLER = {"a", "an", "the", "please", "is", "fine", "room", "doctor", "dr", "i", "it", "its", "my", "of"}
@@ -451,15 +451,13 @@ def menu_key(bot_text: str, wanted: str) -> str | None:
         words = [w for w in re.findall(r"[a-z]+", label) if w not in MENU_FILLER]
         score = max((Levenshtein.normalized_similarity(a, b) for a in words for b in want), default=0.0)
         if score >= 0.8 and (best is None or score > best[0]):
-            best = (score, KEY_WORDS.get(key, key))
+            best = (score, str(UNITS.get(key, key)))
     return best[1] if best else None
 
 
 # what the bot says it is doing, when it took the call for another task than the caller's
-TASK_TAKEN = (("reschedule", re.compile(r"\bmove your (?:appointment|booking)\b|\breschedule your\b")),
-              ("cancel", re.compile(r"\bcancel your (?:appointment|booking)\b")),
-              ("hotel_change", re.compile(r"\bchange your reservation\b")),
-              ("hotel_cancel", re.compile(r"\bcancel your reservation\b")))
+TASK_TAKEN = re.compile(r"\b(?:move|reschedule|cancel) your (?:appointment|booking)\b|"
+                        r"\b(?:change|cancel) your reservation\b")
 WANTED = {"book": "i'd like to book a new appointment", "faq_book": "i'd like to book a new appointment",
           "hotel_book": "i'd like to book a new room"}
 MAX_TASK_CORRECTIONS = 2
@@ -473,7 +471,7 @@ def _wrong_task(st: CallerState, text: str) -> Move | None:
     if want is None or st.task_corrections >= MAX_TASK_CORRECTIONS:
         return None
     low = text.lower()
-    if not any(pattern.search(low) for _task, pattern in TASK_TAKEN):
+    if not TASK_TAKEN.search(low):
         return None
     st.task_corrections += 1
     return Move(f"no, i don't want to change anything, {want}")
