@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Callflows set-up: one script, in stages, idempotent and quiet on a second run.
 #   scripts/install.sh            all stages
-#   scripts/install.sh core       only the named stages (apt core speech models llama browser students fillers)
+#   scripts/install.sh core       only the named stages (apt core chart speech models llama browser students fillers)
 # Everything goes into ./.venv; weights go into ./models/.cache (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMPS="$VENV/.stamps"
-STAGES=${*:-"apt core speech browser llama models students fillers"}
+STAGES=${*:-"apt core chart speech browser llama models students fillers"}
 
 say() { printf '[install] %s\n' "$*"; }
 done_stamp() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
@@ -60,6 +60,18 @@ stage_core() {
   pip_q --upgrade pip
   pip_q -e ".[dev]"
   mark core "$h"
+}
+
+stage_chart() {
+  # optional: what tests/test_helm_chart.py checks the Helm chart with (skipped without them):
+  # helm-python-sdk (Helm v4's Go SDK in a wheel: `helm template` and `helm lint` without a helm
+  # binary, which no registry reached here ships) and kubernetes-validate (the Kubernetes OpenAPI
+  # schemas). About 100 MB from PyPI, seconds; not in the image (the Dockerfile names its stages)
+  local h; h=$(hash_of pyproject.toml)
+  done_stamp chart "$h" && return 0
+  say "python packages (chart check: helm-python-sdk, kubernetes-validate)"
+  if pip_q -e ".[chart]"; then mark chart "$h"
+  else say "could not install the chart check's packages (optional; tests/test_helm_chart.py is skipped)"; fi
 }
 
 stage_speech() {
