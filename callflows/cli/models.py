@@ -58,11 +58,29 @@ def status_cmd(ctx: click.Context, roles: tuple[str, ...], verify: bool, as_json
     """List each role: present, size, verified, path."""
     m = _load(ctx.obj["manifest"])
     rows = m.status(list(roles) or None, verify=verify)
+    students = _students() if not roles else []
     if as_json:
         for row in rows:
             click.echo(json.dumps(row.as_dict()))
+        for st in students:
+            click.echo(json.dumps(st.as_dict()))
         return
     _print_status(rows)
+    if students:
+        click.echo("")
+        click.echo(f"{'student':<16} {'built':<8} {'encoder':<11} {'size':>12}  detail; path")
+        for st in students:
+            click.echo(f"{st.vertical:<16} {'yes' if st.present else 'no':<8} {st.encoder:<11} {_mb(st.size):>12}  "
+                       f"{st.detail}; {st.path}")
+
+
+def _students() -> list:
+    """Each vertical's built student and its encoder (fine-tuned or frozen), from its model card."""
+    from callflows.distill.paths import built_dir
+    from callflows.models.students import all_student_status
+    from callflows.vertical_paths import list_verticals
+
+    return all_student_status(list_verticals(), built_dir())
 
 
 def _print_status(rows: list) -> None:

@@ -9,7 +9,9 @@
     asr_fraction: 0.5         # share of utterances also kept in ASR style
     verify_with_teacher: 0.0  # share of kept utterances the teacher labels again (self-consistency)
     expand_min_real: 20       # intents with this many real examples in `datasets` are not expanded
-    finetune_layers: 3        # fine-tune the encoder's top 3 layers if torch is installed (else frozen)
+    finetune_layers: 3        # fine-tune the encoder's top 3 layers (the default; 0: frozen encoder)
+    finetune_epochs: 3
+    finetune_max_steps: 600   # at most this many batches of 32 (bounds the build's time; 0: no bound)
     intents: {lost_or_stolen_card: "the caller's card is lost or stolen"}   # descriptions
     datasets:                 # real labelled utterances the vertical may use
       - {path: "$CALLFLOWS_DEV_DATA/banking77_train.csv", format: csv, text: text, label: category}
@@ -73,8 +75,13 @@ class Recipe:
     asr_fraction: float = 0.5
     verify_with_teacher: float = 0.0
     expand_min_real: int = 0  # > 0: no teacher expansion for intents with this many real labelled examples
-    finetune_layers: int = 0  # > 0: fine-tune the encoder's top layers on the intents (needs torch)
+    # > 0: fine-tune the encoder's top layers on the intents (needs torch at build time;
+    # CALLFLOWS_FINETUNE=0 keeps it frozen): callflows/distill/encoder.py
+    finetune_layers: int = 3
     finetune_epochs: int = 3
+    # > 0: stop the fine-tuning after this many batches of 32 (the learning-rate schedule fits the
+    # bound). 600 keeps the bank's fine-tuning (15,600 examples) to a few minutes on two cores
+    finetune_max_steps: int = 600
     max_tokens: int = 400
     intents: dict[str, str] = field(default_factory=dict)
     datasets: tuple[DataSource, ...] = ()
@@ -123,7 +130,8 @@ class Recipe:
         recipe = cls(**kwargs)
         if recipe.faq_per_entry is not None and (not isinstance(recipe.faq_per_entry, int) or recipe.faq_per_entry < 0):
             raise RecipeError(f"{path}: faq_per_entry must be a whole number >= 0")
-        for key in ("per_intent", "per_slot", "batch", "expand_min_real", "finetune_layers", "finetune_epochs"):
+        for key in ("per_intent", "per_slot", "batch", "expand_min_real", "finetune_layers", "finetune_epochs",
+                    "finetune_max_steps"):
             if not isinstance(getattr(recipe, key), int) or getattr(recipe, key) < 0:
                 raise RecipeError(f"{path}: {key} must be a whole number >= 0")
         return recipe

@@ -7,10 +7,11 @@ is trained on everything.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from callflows.distill.cache import ArtifactCache, files_sha256, key_of, swap_in
 from callflows.distill.datafile import DATA_FILE, DistilledFile
+from callflows.distill.encoder import EncoderPlan, encoder_for, library_versions, plan_encoder
 from callflows.distill.negatives import OtherDomains, other_domain_negatives
 from callflows.distill.paths import student_dir
 from callflows.distill.recipe import Recipe, read_source
@@ -27,7 +30,8 @@ from callflows.flow.spec import FlowSpec
 from callflows.nlu.asr_style import AsrStyler
 from callflows.nlu.builtin_intents import BUILTIN_INTENTS
 from callflows.nlu.pipeline import FAQ_INTENT
-from callflows.nlu.student import GENERIC_NEGATIVES, StudentModel, calibration_holdout
+from callflows.nlu import student as student_module
+from callflows.nlu.student import GENERIC_NEGATIVES, StudentModel, calibration_holdout, sha256_of
 from callflows.nlu.values import normalize_asr
 
 logger = logging.getLogger(__name__)
@@ -132,28 +136,55 @@ def add_other_domain_negatives(data: TrainingData, spec: OtherDomains, verticals
 
 def save_replacing(student: StudentModel, out: Path, metrics: dict[str, object], name: str,
                    data_files: list[Path]) -> None:
-    """Save into a new folder beside `out`, then swap it in by renames. Why: running calls and
-    tests load models/built/<vertical>/student; a rebuild written file by file in place would let
-    them read a pickle that does not match its card (or half an encoder)."""
+    """Save into a new folder beside `out`, then swap it in by renames (cache.swap_in: running
+    calls and tests load the folder while it is rebuilt)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of the machine
     student.save(tmp, metrics=metrics, name=name, data_files=data_files)
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.rename(out, old)
-    os.rename(tmp, out)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
+    swap_in(tmp, out)
+
+
+def data_sha256(data: TrainingData) -> str:
+    """What the student learns from, as one digest (the data part of its cache key)."""
+    return sha256_of([data.texts, data.labels, data.seed, data.groups, data.oos, data.tagged])
+
+
+@dataclass(frozen=True)
+class BuildCaches:
+    """Where built students and fine-tuned encoders are kept by their inputs' hash (cache.py)."""
+
+    students: ArtifactCache
+    encoders: ArtifactCache
+
+    @classmethod
+    def default(cls) -> "BuildCaches":
+        return cls(ArtifactCache.default("students"), ArtifactCache.default("encoders"))
+
+
+def student_key(vertical: str, data: TrainingData, encoder: EncoderPlan, holdout: float, data_files: list[Path]) -> str:
+    """sha256 of everything a built student folder depends on: its training data, its encoder, the
+    code and libraries that fit and pickle it, and the files its card names."""
+    return key_of({
+        "vertical": vertical, "data": data_sha256(data), "encoder": encoder.key, "holdout": holdout,
+        "code": files_sha256([Path(__file__), Path(student_module.__file__)]),
+        "libs": library_versions(["numpy", "scipy", "scikit-learn", "onnx", "onnxruntime", "tokenizers"]),
+        "data_files": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_files},
+    })
 
 
 def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out: Path | None = None,
                   embedder: Any = None, log: Callable[[str], None] = print, holdout: float = 0.1,
-                  leave_out: frozenset[str] = frozenset()) -> Path:
+                  leave_out: frozenset[str] = frozenset(), caches: BuildCaches | None = None,
+                  require_torch: bool = False) -> Path:
     """Train and save the vertical's student. `leave_out`: normalised utterances (with their
     ASR-style copies) kept out of training, for an evaluation that measures the saved student on
     them (callflows/eval/vertical_oos.py); `holdout`: the share of non-seed data held out for the
-    model card's own accuracy check (0: no check, one training less)."""
+    model card's own accuracy check (0: no check, one training less). `caches`: take the student
+    (or its fine-tuned encoder) from there when its inputs were built before, and keep what is
+    built there (the install's build, callflows/distill/build.py); `require_torch`: TorchMissing
+    rather than a frozen encoder when fine-tuning needs torch and it is missing. `embedder`: train
+    on this encoder (no fine-tuning, no cache)."""
     recipe = recipe or Recipe.load(root)
     data = collect(flow, root, recipe, log).without(leave_out)
     if len(set(data.labels)) < 2:
@@ -161,23 +192,51 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
     log(f"[train] {len(data.texts)} intent examples ({', '.join(f'{k} {v}' for k, v in sorted(data.counts.items()))}), "
         f"{len(data.oos)} out-of-scope negatives, {len(data.tagged)} slot-tagged answers")
     t0 = time.time()
-    if embedder is None and recipe.finetune_layers:
-        from callflows.nlu import finetune
-
-        if finetune.available():
+    out = out or student_dir(flow.vertical)
+    files = [p for p in (root / DATA_FILE, root / "flow.yaml") if p.is_file()]
+    with tempfile.TemporaryDirectory(prefix="callflows-encoders-") as scratch:
+        plan: EncoderPlan | None = None
+        key = None
+        if embedder is None:
             # the examples that will set the out-of-scope threshold stay out of the fine-tuning
             cal = calibration_holdout(data.labels, data.groups)
-            log(f"[train] fine-tuning the encoder's top {recipe.finetune_layers} layers "
-                f"({int(cal.sum())} calibration examples left out) ...")
-            embedder = finetune.finetune_encoder([t for t, c in zip(data.texts, cal) if not c],
-                                                 [lab for lab, c in zip(data.labels, cal) if not c],
-                                                 layers=recipe.finetune_layers, epochs=recipe.finetune_epochs, log=log)
-        else:
-            log("[train] torch is not installed: the encoder stays frozen (pip install torch to fine-tune it)")
-    if embedder is None:
-        from callflows.nlu.embeddings import default_fast_embedder
+            ft_texts = [t for t, c in zip(data.texts, cal) if not c]
+            ft_labels = [lab for lab, c in zip(data.labels, cal) if not c]
+            encoders = caches.encoders if caches else ArtifactCache(Path(scratch))
+            plan = plan_encoder(ft_texts, ft_labels, recipe, encoders, require_torch=require_torch, log=log)
+            if caches is not None:
+                key = student_key(flow.vertical, data, plan, holdout, files)
+                if _current(out, key) or caches.students.copy_out(key, out):
+                    log(f"[train] {flow.vertical}: {plan.kind} student {key[:12]} from the cache -> {out}")
+                    return out
+            embedder = encoder_for(plan, ft_texts, ft_labels, recipe, encoders,
+                                   threads=int(os.environ.get("CALLFLOWS_TRAIN_THREADS", "2")), log=log)
+        student, metrics = _fit(data, embedder, holdout, log)
+        student.card.setdefault("training", {})["encoder"] = plan.card if plan else {"kind": "given"}
+        if key:
+            student.card["training"]["cache_key"] = key
+        metrics["train_seconds"] = round(time.time() - t0, 1)
+        save_replacing(student, out, metrics=metrics, name=f"{flow.vertical} student", data_files=files)
+    if caches is not None and key:
+        caches.students.put(key, out)
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    log(f"[train] saved {out} ({size / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
+    return out
 
-        embedder = default_fast_embedder(threads=int(os.environ.get("CALLFLOWS_TRAIN_THREADS", "2")))
+
+def _current(out: Path, key: str) -> bool:
+    """`out` already holds the student built from these inputs (its card names the key)."""
+    try:
+        card = json.loads((out / "card.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(card, dict) and card.get("training", {}).get("cache_key") == key and (out / "student.pkl").is_file()
+
+
+def _fit(data: TrainingData, embedder: Any, holdout: float,
+         log: Callable[[str], None]) -> tuple[StudentModel, dict[str, Any]]:
+    """The student on all of `data`, after a check model on all but `holdout` of the non-seed
+    examples (its accuracy goes into the card's metrics)."""
     oos = list(dict.fromkeys(data.oos))
     all_texts = data.texts + oos + list(GENERIC_NEGATIVES)
     log(f"[train] embedding {len(all_texts)} sentences ...")
@@ -208,12 +267,6 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
         except ValueError as exc:  # e.g. every kept answer is the bare value: nothing to tell apart
             student.tagger = None
             log(f"[train] no slot tagger: {exc}")
-    metrics["train_seconds"] = round(time.time() - t0, 1)
     metrics["intent_examples"] = n
     metrics["sources"] = dict(sorted(data.counts.items()))
-    out = out or student_dir(flow.vertical)
-    files = [p for p in (root / DATA_FILE, root / "flow.yaml") if p.is_file()]
-    save_replacing(student, out, metrics=metrics, name=f"{flow.vertical} student", data_files=files)
-    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
-    log(f"[train] saved {out} ({size / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
-    return out
+    return student, metrics

@@ -362,13 +362,45 @@ def default_fast_embedder(threads: int = 1) -> Embedder | OnnxEmbedder:
     key = f"fast:{threads}"
     if key in _SHARED:
         return _SHARED[key]
-    cache = Path(os.environ.get("CALLFLOWS_CACHE_DIR", Path.home() / ".cache" / "callflows")) / "embedder_int8"
+    cache = cache_root() / "embedder_int8"
     emb: Embedder | OnnxEmbedder
     try:
         if not (cache / ONNX_FILE).exists():
-            export_onnx(Embedder.load(), cache)
+            _export_atomically(Embedder.load(), cache)
         emb = OnnxEmbedder(cache, threads=threads)
     except ImportError:
         emb = shared_embedder()
     _SHARED[key] = emb
     return emb
+
+
+def cache_root() -> Path:
+    """Where built artefacts shared by every clone on the machine live: $CALLFLOWS_CACHE_DIR, else
+    $XDG_CACHE_HOME/callflows, else ~/.cache/callflows."""
+    env = os.environ.get("CALLFLOWS_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "callflows"
+
+
+def _export_atomically(emb: Embedder, dest: Path) -> None:
+    """Export into a temporary folder beside `dest`, then rename it into place. Why: two builds (the
+    install and a test, or two clones) may export at once, and a half-written graph left by a killed
+    process would otherwise be loaded by every later run."""
+    import shutil
+    import tempfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    try:
+        export_onnx(emb, tmp)
+        tmp.chmod(0o755)
+        if dest.exists() and not (dest / ONNX_FILE).exists():  # a folder an older, non-atomic export left
+            shutil.rmtree(dest, ignore_errors=True)
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process renamed its export in first: keep that one
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

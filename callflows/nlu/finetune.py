@@ -97,9 +97,10 @@ def _module(tensors: dict[str, np.ndarray], n_labels: int, train_layers: int):
 
 def finetune_encoder(texts: Sequence[str], labels: Sequence[str], *, base: Embedder | None = None,
                      layers: int = 3, epochs: int = 3, batch_size: int = 32, lr: float = 5e-5,
-                     head_lr: float = 2e-3, seed: int = 0, threads: int | None = None,
+                     head_lr: float = 2e-3, seed: int = 0, threads: int | None = None, max_steps: int | None = None,
                      log: Callable[[str], None] = print) -> Embedder:
-    """An Embedder whose top `layers` were trained to tell `labels` apart."""
+    """An Embedder whose top `layers` were trained to tell `labels` apart. `max_steps` bounds the
+    batches (the learning-rate schedule is fitted to the bound, so a short run still anneals)."""
     import torch
 
     if threads:
@@ -114,6 +115,8 @@ def finetune_encoder(texts: Sequence[str], labels: Sequence[str], *, base: Embed
     opt = torch.optim.AdamW([{"params": enc_params, "lr": lr}, {"params": model.head.parameters(), "lr": head_lr}],
                             weight_decay=0.01)
     steps = epochs * math.ceil(len(texts) / batch_size)
+    if max_steps:
+        steps = min(steps, max_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps))
     rng = random.Random(seed)
     order = list(range(len(texts)))
@@ -143,6 +146,8 @@ def finetune_encoder(texts: Sequence[str], labels: Sequence[str], *, base: Embed
         rng.shuffle(batches)
         total = 0.0
         for idx in batches:
+            if step >= steps:
+                break
             n = max(frozen[i].shape[0] for i in idx)
             x = torch.zeros((len(idx), n, HIDDEN))
             mask = torch.zeros((len(idx), n))
@@ -158,7 +163,7 @@ def finetune_encoder(texts: Sequence[str], labels: Sequence[str], *, base: Embed
             total += float(loss.detach())
             step += 1
             if step % 50 == 0:
-                log(f"[finetune] epoch {epoch + 1}/{epochs} step {step}/{steps} loss {total / (step - epoch * len(batches)):.3f} "
+                log(f"[finetune] epoch {epoch + 1}/{epochs} step {step}/{steps} loss {total / max(1, step - epoch * len(batches)):.3f} "
                     f"({time.time() - t0:.0f} s)")
     tensors = {k: np.asarray(v, dtype=np.float32) for k, v in base._tensors_for_save.items()}
     for name, param in model.p.items():

@@ -461,9 +461,7 @@ class StudentModel:
         card = {
             "name": name,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "model": ("all-MiniLM-L6-v2 int8 sentence embedding + TF-IDF word/char n-grams -> logistic regression; "
-                      if self.use_embeddings else "TF-IDF word/char n-grams -> logistic regression; ")
-                     + "BIO slot tagger (per-word logistic regression); OOS class + threshold",
+            "model": self._model_line(),
             "intents": [lab for lab in self.labels if lab != OOS],
             "oos_threshold": round(self.threshold, 4),
             "size_bytes": sum(files.values()),
@@ -492,6 +490,19 @@ class StudentModel:
         ]
         (path / "MODEL_CARD.md").write_text("\n".join(lines))
         self.card = {**self.card, **card}
+
+    def _model_line(self) -> str:
+        """What the card's `model` says, including whether the encoder was fine-tuned (the
+        training's `encoder` entry, set by callflows/distill/train.py)."""
+        enc = self.card.get("training", {}).get("encoder") or {}
+        if not self.use_embeddings:
+            head = "TF-IDF word/char n-grams -> logistic regression; "
+        elif enc.get("kind") == "finetuned":
+            head = (f"all-MiniLM-L6-v2 with its top {enc.get('layers')} layers fine-tuned on these intents, int8 sentence "
+                    "embedding + TF-IDF word/char n-grams -> logistic regression; ")
+        else:
+            head = "all-MiniLM-L6-v2 int8 sentence embedding + TF-IDF word/char n-grams -> logistic regression; "
+        return head + "BIO slot tagger (per-word logistic regression); OOS class + threshold"
 
     @classmethod
     def load(cls, path: str | Path, threads: int = 1) -> "StudentModel":
