@@ -115,27 +115,30 @@ stage_models() {
 }
 
 stage_students() {
-  # Each vertical's student, trained from its committed distilled data and the data sets its
-  # distill.yaml names (no teacher needed):
-  # models/built/<vertical>/student. Re-trained when the data, the flow or the student code change.
-  local v h; mkdir -p "$STAMPS"
-  if [ "${CALLFLOWS_FINETUNE:-}" = 1 ] && ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-    say "torch (CPU) for fine-tuning the students' encoders"
-    pip_q "torch==2.13.0"
-  fi
+  # Each vertical's student (models/built/<vertical>/student), trained from its committed distilled
+  # data and the data sets its distill.yaml names (no teacher), with the encoder's top layers
+  # fine-tuned on its intents (CALLFLOWS_FINETUNE=0: the frozen encoder, no torch). Built students
+  # and fine-tuned encoders are cached by the hash of their inputs (data, flows, code, settings,
+  # library versions) in ${XDG_CACHE_HOME:-~/.cache}/callflows (callflows/distill/cache.py), so a
+  # fresh clone on the same machine copies them in seconds. torch, the CPU build on this machine's
+  # disk (a newer pin would pull a CUDA build), is installed only when something must be fine-tuned.
+  local v h rc log; mkdir -p "$STAMPS"
   for v in $(ls verticals); do
     [ -f "verticals/$v/distilled.jsonl" ] || [ -f "verticals/$v/distill.yaml" ] || continue
-    # other verticals' tasks are this one's out-of-scope negatives (distill.yaml oos_other_domains),
-    # so every vertical's flow and distilled data are inputs, and so is the negatives' code
-    h=$(hash_of "verticals/$v/distill.yaml" verticals/*/distilled.jsonl verticals/*/flow.yaml \
-                callflows/nlu/student.py callflows/distill/train.py callflows/distill/negatives.py \
-                callflows/distill/recipe.py)
-    # a fine-tuned build differs (CALLFLOWS_FINETUNE=0 keeps the encoder frozen even with torch)
-    if [ "${CALLFLOWS_FINETUNE:-}" != 0 ] && "$VENV/bin/python" -c "import torch" 2>/dev/null; then h="$h+torch"; fi
+    # a quick skip for an unchanged clone; the build itself compares the exact inputs' hash
+    h=$(hash_of verticals/*/*.yaml verticals/*/*.jsonl callflows/distill/*.py callflows/nlu/*.py \
+                callflows/nlu/values/*.py callflows/eval/data.py)"+finetune=${CALLFLOWS_FINETUNE:-1}"
     if done_stamp "student-$v" "$h" && [ -f "models/built/$v/student/student.pkl" ]; then continue; fi
-    say "training the $v student (verticals/$v: flow, distilled data, data sets)"
-    "$VENV/bin/callflows" distill "$v" --no-teacher > "$VENV/.stamps/student-$v.log" 2>&1 \
-      || { cat "$VENV/.stamps/student-$v.log" >&2; return 1; }
+    say "the $v student (verticals/$v: flow, distilled data, data sets)"
+    log="$STAMPS/student-$v.log"
+    rc=0; "$VENV/bin/python" -m callflows.distill.build "$v" > "$log" 2>&1 || rc=$?
+    if [ "$rc" = 3 ]; then  # not cached and fine-tuning needs torch
+      say "torch (CPU) for fine-tuning the students' encoders"
+      pip_q "torch==2.13.0"
+      rc=0; "$VENV/bin/python" -m callflows.distill.build "$v" > "$log" 2>&1 || rc=$?
+    fi
+    [ "$rc" = 0 ] || { cat "$log" >&2; return 1; }
+    if grep -q "student .* from the cache" "$log"; then say "  from the cache"; else say "  $(tail -n 1 "$log")"; fi
     mark "student-$v" "$h"
   done
 }
