@@ -280,8 +280,8 @@ def test_a_form_that_requires_verification_cannot_be_reached_without_it(store, b
 
 def test_an_unverified_tracker_is_refused_by_the_action_itself(store, bank):
     session = DialogueSession(bank, store, now=NOW)
-    tracker = session._tracker("", 1.0, bank.flow.forms["check_balance"])
-    result = bank.actions.run("action_check_balance", tracker, session.domain)
+    tracker = session.actions.tracker("", 1.0, bank.flow.forms["check_balance"])
+    result = bank.actions.run("action_check_balance", tracker, session.actions.domain)
     texts = " ".join(m.get("text") or "" for m in result.responses)
     assert "dollars" not in texts
     assert any((m.get("custom") or m.get("json_message") or {}).get("callflows", {}).get("transfer")

@@ -9,7 +9,6 @@ masked.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
@@ -20,10 +19,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callflows.actions.context import register_store
 from callflows.actions.runner import ActionError
-from callflows.actions.signals import read_signal
-from callflows.actions.tracker import build_domain, build_tracker
+from callflows.dialogue.action_bridge import ActionBridge, reopens
 from callflows.dialogue.change_words import change_target
 from callflows.dialogue.filling import candidates_for_form, fits, national_digits, pii_spans, yes_no_of
 from callflows.dialogue.hold import Hold
@@ -106,15 +103,13 @@ class DialogueSession(ReadBack, Hold):
         self.state = DialogueState(slots={name: None for name in self.flow.slots})
         self.rng = rng or random.Random(0)
         self.log = call_logger(__name__, self.call_id)
-        self.domain = build_domain(self.flow)
-        # flow variables for the actions (lockout_minutes...), as JSON for a remote action server
-        self._variables = json.loads(json.dumps(self.flow.variables, default=str))
-        self._store = store  # kept alive for in-process actions (see callflows.actions.context)
-        self._store_key = register_store(store) if store is not None else None
+        self._store = store
         self.recorder = CallRecorder(
             store, self.call_id, self.flow, channel=channel, caller_number=caller_number,
             to_number=to_number, twilio_call_sid=twilio_call_sid, flow_version=vertical.version,
         )
+        self.actions = ActionBridge(vertical, self.state, self.recorder, self.call_id, lambda: self.now, store,
+                                    say=self._say, transfer=lambda: self._transfer(outcome=None))
         self.escalation = self._escalation(escalation, llm)
         self._takeover: Any = None  # a decision for the LLM made inside the policy (before a form's action)
         self._checkpoint_decision: Any = None
@@ -353,15 +348,10 @@ class DialogueSession(ReadBack, Hold):
         """Run `form_name`'s FormValidationAction on `values` as if the caller had said them:
         (accepted values incl. slots the validator set, slots it rejected, what it said - masked)."""
         form = self.flow.forms[form_name]
-        name = self._validator_name(form)
-        if not values or not self.vertical.actions.has(name):
+        if not values or not self.actions.has_validator(form):
             return dict(values), [], []
-        tracker = self._tracker(text, 1.0, form, "llm_tool", candidates=values)
-        result = self.vertical.actions.run(name, tracker, self.domain)
-        validated = dict(values)
-        for event in result.events:
-            if event.get("event") == "slot" and event.get("name") in self.state.slots:
-                validated[event["name"]] = event.get("value")
+        tracker = self.actions.tracker(text, 1.0, form, "llm_tool", candidates=values)
+        validated, result = self.actions.validated(form, tracker, values)
         rejected = [slot for slot in values if validated.get(slot) is None]
         said = []
         for message in result.responses:
@@ -385,13 +375,9 @@ class DialogueSession(ReadBack, Hold):
         for slot, value in values.items():
             if slot in st.slots:
                 self._set_slot(slot, value)
-        result = self.vertical.actions.run(action, self._tracker("/llm_tool", 1.0, form), self.domain)
-        st.history.append({"event": "action", "name": action})
-        for event in result.events:
-            if event.get("event") == "slot" and event.get("name") in st.slots:
-                self._set_slot(event["name"], event.get("value"))
+        result = self.actions.run_and_apply(action, self.actions.tracker("/llm_tool", 1.0, form))
         transferred_before = bool(st.transferred_to)
-        spoken = [m for m in self._messages(result.responses) if m]
+        spoken = [m for m in self.actions.messages(result.responses) if m]
         if form is not None and (form.success_slot is None or st.slots.get(form.success_slot)):
             st.completed_forms.add(form.name)
         return ToolRun(spoken, mask_text(" ".join(spoken), self._secrets()),
@@ -400,8 +386,7 @@ class DialogueSession(ReadBack, Hold):
 
     def lookup_action(self, action: str) -> dict[str, Any]:
         """Facts from one of the vertical's actions: the slots it would set (nothing is set)."""
-        result = self.vertical.actions.run(action, self._tracker("/lookup", 1.0, None), self.domain)
-        return {e["name"]: e.get("value") for e in result.events if e.get("event") == "slot" and e.get("name")}
+        return self.actions.lookup(action)
 
     def _agent_reply(self, parts: list[str], text: str, nlu: NluResult, decision: Any) -> BotReply:
         """The LLM answers this turn: a reply whose sentences stream (BotReply.sentences)."""
@@ -582,9 +567,9 @@ class DialogueSession(ReadBack, Hold):
         short = self._short_phone(step, nlu)
         if short:
             return [short]
-        if self._has_validator(form):  # the vertical's extract_<slot> may understand it
+        if self.actions.has_validator(form):  # the vertical's extract_<slot> may understand it
             before = dict(self.state.slots)
-            messages = self._validate(form, nlu, {})
+            messages = self.actions.validate(form, nlu, {})
             if self.state.slots != before:
                 self.state.misses = 0
                 return messages + [self._next(form)]
@@ -616,7 +601,7 @@ class DialogueSession(ReadBack, Hold):
             st.slots[slot] = None
         self._forget_readback(form.required_slots)
         st.history.append({"event": "active_loop", "name": form.name})
-        if updates or self._has_validator(form):  # the validator's extract_<slot> may read more
+        if updates or self.actions.has_validator(form):  # the validator's extract_<slot> may read more
             return self._apply_and_continue(form, nlu, updates)
         return [self._next(form)]
 
@@ -644,7 +629,7 @@ class DialogueSession(ReadBack, Hold):
 
     def _apply_and_continue(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
         before = dict(self.state.slots)
-        messages = self._validate(form, nlu, updates)
+        messages = self.actions.validate(form, nlu, updates)
         self._note_filled(form, nlu, updates, before)
         self.state.misses = 0
         return messages + [self._next(form)]
@@ -824,14 +809,9 @@ class DialogueSession(ReadBack, Hold):
                 self._transfer(outcome="escalated_to_person")
                 return [self._say("transfer")]
         if form.action:
-            result = self.vertical.actions.run(form.action, self._tracker("/form_complete", 1.0, form), self.domain)
-            st.history.append({"event": "action", "name": form.action})
-            for event in result.events:
-                if event.get("event") == "slot" and event.get("name") in st.slots:
-                    self._set_slot(event["name"], event.get("value"))
-                elif event.get("event") == "active_loop":
-                    reopen = event.get("name") == form.name
-            messages += self._messages(result.responses)
+            result = self.actions.run_and_apply(form.action, self.actions.tracker("/form_complete", 1.0, form))
+            reopen = reopens(result, form.name)
+            messages += self.actions.messages(result.responses)
         if st.transferred_to or st.ended:
             return messages
         if reopen and any(st.slots.get(s) is None for s in self._missing_or_empty(form)):
@@ -1008,67 +988,9 @@ class DialogueSession(ReadBack, Hold):
         st.pending = OFFER_HUMAN
         return offer
 
-    # ------------------------------------------------------------------ slots and actions
-    def _validate(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> list[str]:
-        """Run the form's FormValidationAction (validate_<slot>, extract_<slot>) if the vertical has one."""
-        name = self._validator_name(form)
-        if not self.vertical.actions.has(name):
-            for slot, value in updates.items():
-                self._set_slot(slot, value)
-            return []
-        tracker = self._tracker(nlu.text, nlu.confidence, form, nlu.intent, candidates=updates)
-        result = self.vertical.actions.run(name, tracker, self.domain)
-        validated: dict[str, Any] = dict(updates)
-        for event in result.events:
-            if event.get("event") == "slot" and event.get("name") in self.state.slots:
-                validated[event["name"]] = event.get("value")
-        for slot, value in validated.items():
-            if self.state.slots.get(slot) != value or slot in updates:
-                self._set_slot(slot, value)
-        return self._messages(result.responses)
-
-    def _validator_name(self, form: FormSpec) -> str:
-        return form.validator or f"validate_{form.name}"
-
-    def _has_validator(self, form: FormSpec) -> bool:
-        return self.vertical.actions.has(self._validator_name(form))
-
+    # ------------------------------------------------------------------ slots
     def _set_slot(self, name: str, value: Any) -> None:
-        self.state.slots[name] = value
-        self.state.history.append({"event": "slot", "name": name, "value": value})
-        spec = self.flow.slots.get(name)
-        if value is not None and spec is not None:
-            self.recorder.slot(name, spec.type, value, spec.pii)
-
-    def _tracker(self, text: str, confidence: float, form: FormSpec | None, intent: str = "form",
-                 candidates: dict[str, Any] | None = None) -> dict[str, Any]:
-        metadata = {"call_id": self.call_id, "now": self.now.isoformat(), "timezone": self.flow.timezone,
-                    "vertical": self.flow.vertical, "store_key": self._store_key,
-                    "variables": self._variables}
-        slots = {**self.state.slots, "requested_slot": self.state.requested}
-        return build_tracker(self.call_id, slots, text, intent, confidence, metadata,
-                             form.name if form else None, candidates, self.state.history[-50:])
-
-    def _messages(self, responses: list[dict[str, Any]]) -> list[str]:
-        out: list[str] = []
-        for message in responses:
-            sig = read_signal(message)
-            if sig:
-                if sig.get("outcome"):
-                    self.state.outcomes.append(sig["outcome"])
-                if sig.get("summary"):
-                    self.recorder.summary(sig["summary"])
-                if sig.get("transfer"):
-                    self._transfer(outcome=None)
-                if sig.get("end_call"):
-                    self.state.ended = True
-            name = message.get("response") or message.get("template")
-            if name:
-                extra = {k: v for k, v in message.items() if k not in ("response", "template", "text", "custom")}
-                out.append(self._say(name, **extra))
-            elif message.get("text"):
-                out.append(str(message["text"]))
-        return out
+        self.actions.set_slot(name, value)
 
     # ------------------------------------------------------------------ helpers
     def _ctx(self) -> ParseContext:
