@@ -42,6 +42,7 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
                       "speak to a person", "talk to a person?", "speak with someone", "transfer you")),
     ("confirm", ("shall i", "is that right", "is that correct", "is everything right", "is everything else right", "do you want me to cancel", "should i book",
                  "did you say", "is this correct", "is that yours", "is this yours")),
+    ("key_name", ("key for each letter", "key per letter", "one key for each", "each letter, then")),
     ("spell", ("spell your", "spell it for me", "spell that", "please spell", "how do you spell", "could you spell",
                "can you spell", "spell the")),
     ("last_name", ("last name", "surname", "family name")),
@@ -149,6 +150,15 @@ def spoken_time(at: tuple[int, int], style: int = 0) -> str:
 
 def spoken_dob(d: date) -> str:
     return f"{MONTHS[d.month - 1]} {ordinal_words(d.day)} {year_words(d.year)}"
+
+
+PHONE_KEYS = {letter: str(key) for key, letters in enumerate(("", "", "abc", "def", "ghi", "jkl", "mno", "pqrs", "tuv",
+                                                              "wxyz")) for letter in letters}
+
+
+def typed_name(word: str) -> str:
+    """The keys a caller presses to type ``word``, one per letter, and the pound key."""
+    return "".join(PHONE_KEYS[c] for c in word.lower() if c in PHONE_KEYS) + "#"
 
 
 def spelled(word: str) -> str:
@@ -504,6 +514,8 @@ def _answer(st: CallerState, ask: str, text: str) -> Move | None:
     simple = {
         "spell": lambda: Move(spelled(p.last if "last" in text.lower() or st.first_given else p.first),
                               slot="spelling"),
+        "key_name": lambda: Move(dtmf=typed_name(p.first if "first name" in text.lower() else p.last),
+                                 slot="person_name"),
         "reservation_number": lambda: Move(f"i don't have it, it's under {p.full_name}", slot="person_name"),
         "old_arrival": lambda: Move(spoken_date(p.old_arrival, 1), slot="date"),
         "change_what": lambda: _change_move(st),

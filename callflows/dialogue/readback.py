@@ -13,6 +13,11 @@ Mixed into DialogueSession. Driven by flow.yaml slot options:
   phone line spelled letters are first repaired from known names (`_spelled`). Past
   the last correction the value is kept and `unverified_slot` is set to true.
 - `full: true` on a person_name slot: a first name alone is kept and the last name asked for.
+- `keypad:` on a person_name slot, phone calls only: before a name the caller said is read
+  back, each step's part is typed, one key per letter (callflows.nlu.keyed_names; a first name
+  only when the one heard is no known given name), and the name is read back spelled. A "no"
+  reads back the next spelling of the same keys (two at most), and letters said aloud choose
+  among those spellings, before the corrections go on.
 - Keypad entries count as confirmed (no read-back of their own).
 - No step is asked more than twice without offering the keypad (for keypad slots) or a
   person: the third time a step would be asked, the caller hears the offer instead.
@@ -27,8 +32,9 @@ from typing import Any
 
 from callflows.dialogue.filling import candidates_for_form, yes_no_of
 from callflows.dialogue.state import READBACK
-from callflows.flow.spec import FormSpec, FormStep
-from callflows.nlu.name_lexicon import name_lexicon
+from callflows.flow.spec import FormSpec, FormStep, SpellStep
+from callflows.nlu.keyed_names import keyed_names, name_keys
+from callflows.nlu.name_lexicon import REPAIR_RANK, name_lexicon
 from callflows.nlu.pipeline import NluResult
 from callflows.nlu.values import Value, extract
 from callflows.nlu.values.date_parts import date_correction
@@ -55,6 +61,14 @@ def heard_surname(text: str) -> str | None:
     return "".join(words).replace("'", "").capitalize() or None
 
 
+def with_part(name: str, part: str, word: str) -> str:
+    """``name`` with its first name or its last name (all after the first word) replaced by ``word``."""
+    words = name.split()
+    if not words:
+        return word
+    return " ".join([word] + words[1:]) if part == "first" else f"{words[0]} {word}"
+
+
 class ReadBack:
     """The read-back policy of a DialogueSession (see the module docstring)."""
 
@@ -74,7 +88,7 @@ class ReadBack:
                 continue
             if slot not in updates:
                 origin = "file"
-            elif nlu.intent == "dtmf":
+            elif nlu.intent == "dtmf" and self.flow.slots[slot].type != "person_name":  # typed names: read back
                 origin = "dtmf"
                 st.confirmed.add(slot)
             else:
@@ -90,14 +104,16 @@ class ReadBack:
             if spec.type == "person_name" and spec.full and origin == "caller" and len(str(value).split()) < 2:
                 st.first_names[slot] = str(value)
                 st.slots[slot] = None
-                st.prompt_override[slot] = self._say("ask_last_name", first_name=str(value))  # type: ignore[attr-defined]
+                keys = self.channel == "phone" and any(k.part == "last" for k in (spec.confirm.keypad if spec.confirm else ()))  # type: ignore[attr-defined]
+                st.prompt_override[slot] = self._say("ask_last_name_keys" if keys else "ask_last_name",  # type: ignore[attr-defined]
+                                                     first_name=str(value))
 
     def _forget_readback(self, slots: list[str]) -> None:
         st = self.state
         for slot in slots:
             st.confirmed.discard(slot)
             for store in (st.origins, st.first_names, st.spell_base, st.spell_part, st.spelled, st.denials,
-                          st.prompt_override):
+                          st.prompt_override, st.keying, st.keyed, st.key_spellings):
                 store.pop(slot, None)
             for key in [k for k in st.step_asks if k.split(":", 1)[0] == slot]:
                 del st.step_asks[key]
@@ -114,6 +130,10 @@ class ReadBack:
         first, base = st.first_names.get(slot), st.spell_base.get(slot)
         if first is None and base is None:
             return None
+        part = st.keying.get(slot) or ("last" if base is None and self.flow.slots[slot].confirm
+                                       and self.flow.slots[slot].confirm.keypad else None)
+        if part and nlu.intent == "dtmf":  # typed: the part asked for, or the last name after a first alone
+            return self._keyed_name(slot, part, str(base or first or ""), nlu.text)
         names = [v for v in nlu.values.get(slot, []) if v.value]
         whole = next((v.value for v in names if len(str(v.value).split()) >= 2
                       and (first is None or str(v.value).split()[0].lower() == first.lower())), None)
@@ -128,6 +148,8 @@ class ReadBack:
                 return self._take_name(slot, base, None, keep=True)
             return None
         if first is not None and base is None:
+            if st.prompt_override.get(slot) == self._say("ask_last_name_keys", first_name=first):  # type: ignore[attr-defined]
+                st.keyed.setdefault(slot, {}).setdefault("last", "")  # said, though typing was offered
             return self._take_name(slot, f"{first} {word}", letters)
         parts = str(base).split()
         part = st.spell_part.get(slot, "last")
@@ -151,7 +173,15 @@ class ReadBack:
         letters = str(spelled.extra.get("letters") or "")
         if self.channel != "phone" or not letters.isalpha():  # type: ignore[attr-defined]
             return spelled
-        part = self.state.spell_part.get(self.state.requested or "", "last")
+        slot = self.state.readback or self.state.requested or ""
+        part = self.state.spell_part.get(slot, "last")
+        keys = self.state.keyed.get(slot, {}).get(part)
+        if keys:  # the keys typed for this part: the letters said choose among their spellings
+            found = keyed_names().decode(keys, heard=[letters], part=part, n=12)
+            if found:
+                best = found[0].spelling.replace(" ", "")
+                return replace(spelled, value=title_case(best), extra={**spelled.extra, "letters": best.upper(),
+                                                                      "heard_letters": letters})
         repaired = name_lexicon().repair(letters, part if part in ("first", "last") else None)
         if repaired == letters.lower():
             return spelled
@@ -167,8 +197,24 @@ class ReadBack:
             return str(names[-1].value).split()[-1], None
         return None, None
 
+    def _keyed_name(self, slot: str, part: str, base: str, keys: str) -> dict[str, Any] | None:
+        """The name with ``part`` typed on the keypad: the likeliest spelling of the keys, with what
+        was heard of that part by voice as a hint; the next two are kept for a "no"."""
+        words = base.split()
+        heard = words[:1] if part == "first" else [" ".join(words[1:]), "".join(words[1:])]
+        found = keyed_names().decode(keys, heard=[h for h in heard if h], part=part)
+        if not found:
+            return None
+        self.state.keyed.setdefault(slot, {})[part] = name_keys(keys)
+        self.state.key_spellings[slot] = (part, tuple(title_case(f.spelling) for f in found[1:3]))
+        best = title_case(found[0].spelling)
+        return self._take_name(slot, with_part(base, part, best), best.replace(" ", "").upper())
+
     def _take_name(self, slot: str, value: str, letters: str | None, keep: bool = False) -> dict[str, Any]:
         st = self.state
+        keyed_part = st.keying.pop(slot, None)
+        if keyed_part:  # answered by voice instead of keys: not asked again
+            st.keyed.setdefault(slot, {}).setdefault(keyed_part, "")
         st.first_names.pop(slot, None)
         st.spell_base.pop(slot, None)
         st.prompt_override.pop(slot, None)
@@ -189,9 +235,48 @@ class ReadBack:
                 spec = self.flow.slots[slot]
                 if spec.confirm is None or st.slots.get(slot) is None or slot in st.confirmed:
                     continue
+                keys = self._keypad_due(slot)
+                if keys is not None:
+                    return self._ask_keys(form, slot, keys)
                 st.pending, st.readback, st.requested = READBACK, slot, slot
                 return self._prompt(self._readback_text(slot))  # type: ignore[attr-defined]
         return None
+
+    def _keypad_due(self, slot: str) -> SpellStep | None:
+        """The part of a name the caller said that is to be typed next on the keypad, if any."""
+        st = self.state
+        spec = self.flow.slots[slot]
+        if (spec.type != "person_name" or not spec.confirm.keypad or self.channel != "phone"  # type: ignore[attr-defined]
+                or st.origins.get(slot) != "caller"):
+            return None
+        keyed = st.keyed.get(slot, {})
+        if st.spelled.get(slot) and not keyed:  # spelled aloud already
+            return None
+        words = str(st.slots.get(slot) or "").split()
+        for step in spec.confirm.keypad:
+            if step.part in keyed:
+                continue
+            if step.part == "first" and words and name_lexicon().given.rank.get(words[0].lower(), REPAIR_RANK + 1) <= REPAIR_RANK:
+                continue  # a known given name is heard right more often than not
+            return step
+        return None
+
+    def _ask_keys(self, form: FormSpec, slot: str, step: SpellStep) -> str:
+        st = self.state
+        st.keying[slot] = step.part
+        st.spell_base[slot], st.spell_part[slot] = st.slots.get(slot), step.part
+        st.prompt_override[slot] = self._render(step.prompt)  # type: ignore[attr-defined]
+        self._set_slot(slot, None)  # type: ignore[attr-defined]
+        return self._next(form)  # type: ignore[attr-defined]
+
+    def _next_key_spelling(self, slot: str, value: Any) -> str | None:
+        """After a "no" to a typed name: the name with the next spelling of the same keys."""
+        part, spellings = self.state.key_spellings.get(slot, ("", ()))
+        if not spellings or not value:
+            return None
+        self.state.key_spellings[slot] = (part, spellings[1:])
+        self.state.spelled[slot] = spellings[0].replace(" ", "").upper()
+        return with_part(str(value), part, spellings[0])
 
     def _readback_text(self, slot: str) -> str:
         st = self.state
@@ -246,6 +331,12 @@ class ReadBack:
             if st.misses > self.flow.settings.max_reprompts:
                 return [self._offer_person(self._say("offer_human"))]  # type: ignore[attr-defined]
             return [self._say("not_understood"), self._prompt(self._readback_text(slot))]  # type: ignore[attr-defined]
+        if new is None:
+            other = self._next_key_spelling(slot, value)
+            if other is not None:  # typed: the keys stand, their next spelling is read back
+                self._set_slot(slot, other)  # type: ignore[attr-defined]
+                st.misses = 0
+                return [self._say("next_spelling"), self._prompt(self._readback_text(slot))]  # type: ignore[attr-defined]
         st.pending = st.readback = None
         st.misses = 0
         if st.origins.get(slot) == "file":  # not the caller's name after all: ask it
@@ -302,8 +393,7 @@ class ReadBack:
                 return " ".join(parts[:-1] + [str(spelled.value)]) if len(parts) > 1 else str(spelled.value)
             names = [v for v in nlu.values.get(slot, []) if v.value and len(str(v.value).split()) >= 2]
             if names and str(names[-1].value) != value:
-                self.state.spelled.pop(slot, None)
-                return names[-1].value
+                return self._whole_name_correction(slot, str(value or ""), str(names[-1].value))
             return None
         found = [v for v in nlu.values.get(slot, []) if v.value is not None and v.value != value]
         if found:
@@ -311,6 +401,24 @@ class ReadBack:
         if spec.type == "date" and value:
             return self._date_part_correction(slot, str(value), nlu.text)
         return None
+
+    def _whole_name_correction(self, slot: str, value: str, said: str) -> str | None:
+        """"No, my name is Meera Raghunathan": a part typed on the keypad stays as typed (the line
+        hears the name no better the second time), the rest is taken as said; a first name that
+        changes is typed again if it is no known name."""
+        st = self.state
+        keyed = {part for part, keys in st.keyed.get(slot, {}).items() if keys}
+        if not keyed or not value:
+            st.spelled.pop(slot, None)
+            return said
+        words = said.split()
+        new = value
+        if "first" not in keyed:
+            new = with_part(new, "first", words[0])
+            st.keyed.get(slot, {}).pop("first", None)
+        if "last" not in keyed:
+            new = with_part(new, "last", " ".join(words[1:]))
+        return new if new != value else None
 
     def _date_part_correction(self, slot: str, value: str, text: str) -> str | None:
         """"No, nineteen eighty five": the part of the date read back that the caller corrected

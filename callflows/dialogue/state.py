@@ -53,6 +53,12 @@ class DialogueState:
     denials: dict[str, int] = field(default_factory=dict)
     prompt_override: dict[str, str] = field(default_factory=dict)
     step_asks: dict[str, int] = field(default_factory=dict)
+    # Names typed on the keypad (callflows.nlu.keyed_names), per slot: the part awaited on the
+    # keys, the keys typed for each part ("" when the caller said it instead), and the other
+    # spellings of the last keys typed, read back in turn when the caller says no.
+    keying: dict[str, str] = field(default_factory=dict)
+    keyed: dict[str, dict[str, str]] = field(default_factory=dict)
+    key_spellings: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # slot -> (part, spellings)
     # Offers of a person the caller said no to, and whether the summary has explained once that a
     # name kept unverified will be checked by the team (the caller keeps correcting it otherwise).
     declined_offers: int = 0

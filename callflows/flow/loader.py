@@ -49,7 +49,7 @@ TOP_KEYS = {
     "slots", "intents", "forms", "responses", "knowledge", "actions", "action_server",
 }
 SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description", "full", "confirm"}
-SLOT_CONFIRM_KEYS = {"prompt", "spelled", "on_file", "corrections", "unverified_slot"}
+SLOT_CONFIRM_KEYS = {"prompt", "spelled", "on_file", "corrections", "unverified_slot", "keypad"}
 INTENT_KEYS = {"examples", "keywords", "hints", "response", "transfer", "end_call"}
 FORM_KEYS = {"intent", "steps", "confirm", "action", "validator", "requires", "success_slot"}
 STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
@@ -466,31 +466,38 @@ def _slot_confirm(c: _Checker, body: LineDict, field: str) -> SlotConfirm | None
         return None
     node = c.mapping(body, "confirm", f"{field}.confirm")
     c.unknown_keys(node, SLOT_CONFIRM_KEYS, f"{field}.confirm")
-    corrections: list[SpellStep] = []
-    raw = node.get("corrections") or []
-    for i, item in enumerate(raw if isinstance(raw, list) else []):
-        cfield = f"{field}.confirm.corrections[{i}]"
-        if isinstance(item, str):
-            item = LineDict({"prompt": item})
-            item.line, item.key_lines = node.line_of("corrections"), {}
-        if not isinstance(item, LineDict):
-            c.error(node, "corrections", cfield, "must be a prompt, or a mapping with prompt and part")
-            continue
-        c.unknown_keys(item, {"prompt", "part"}, cfield)
-        part = str(item.get("part", "last"))
-        if part not in ("last", "first", "all"):
-            c.error(item, "part", f"{cfield}.part", "must be 'last', 'first' or 'all'")
-        corrections.append(SpellStep(c.string(item, "prompt", f"{cfield}.prompt", required=True, template=True)
-                                     or "", part))
-    if raw and not isinstance(raw, list):
-        c.error(node, "corrections", f"{field}.confirm.corrections", "must be a list")
+    corrections = _spell_steps(c, node, "corrections", field, ("last", "first", "all"))
+    keypad = _spell_steps(c, node, "keypad", field, ("last", "first"))
     return SlotConfirm(
         prompt=c.string(node, "prompt", f"{field}.confirm.prompt", required=True, template=True) or "",
         spelled=c.string(node, "spelled", f"{field}.confirm.spelled", template=True),
         on_file=c.string(node, "on_file", f"{field}.confirm.on_file", template=True),
-        corrections=tuple(corrections),
+        corrections=corrections,
         unverified_slot=c.string(node, "unverified_slot", f"{field}.confirm.unverified_slot"),
+        keypad=keypad,
     )
+
+
+def _spell_steps(c: _Checker, node: LineDict, key: str, field: str, parts: tuple[str, ...]) -> tuple[SpellStep, ...]:
+    """`confirm.corrections` or `confirm.keypad`: prompts, each a string or {prompt, part}."""
+    steps: list[SpellStep] = []
+    raw = node.get(key) or []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        cfield = f"{field}.confirm.{key}[{i}]"
+        if isinstance(item, str):
+            item = LineDict({"prompt": item})
+            item.line, item.key_lines = node.line_of(key), {}
+        if not isinstance(item, LineDict):
+            c.error(node, key, cfield, "must be a prompt, or a mapping with prompt and part")
+            continue
+        c.unknown_keys(item, {"prompt", "part"}, cfield)
+        part = str(item.get("part", "last"))
+        if part not in parts:
+            c.error(item, "part", f"{cfield}.part", "must be " + " or ".join(repr(p) for p in parts))
+        steps.append(SpellStep(c.string(item, "prompt", f"{cfield}.prompt", required=True, template=True) or "", part))
+    if raw and not isinstance(raw, list):
+        c.error(node, key, f"{field}.confirm.{key}", "must be a list")
+    return tuple(steps)
 
 
 def _intents(c: _Checker, node: LineDict) -> dict[str, IntentSpec]:

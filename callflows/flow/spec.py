@@ -42,13 +42,17 @@ class SlotConfirm:
     `prompt` reads it back; `spelled` (optional) when the caller spelled it (variable
     `spelling`: the letters one by one); `on_file` when an action found it on file (the
     caller did not say it). Each denial asks the next of `corrections`; past the last one
-    the value is kept, and `unverified_slot` (if any) is set to true."""
+    the value is kept, and `unverified_slot` (if any) is set to true. `keypad` (person names,
+    phone calls only): before a name the caller said is read back, each step's part is typed
+    on the keypad, one key per letter (callflows.nlu.keyed_names); a first name only when the
+    one heard is no known given name."""
 
     prompt: str
     spelled: str | None = None
     on_file: str | None = None
     corrections: tuple[SpellStep, ...] = ()
     unverified_slot: str | None = None
+    keypad: tuple[SpellStep, ...] = ()
 
 
 @dataclass(frozen=True)
