@@ -10,8 +10,10 @@ is stored with the call.  The cold transfer is still a plain ``<Dial>``.
 
 from __future__ import annotations
 
+import io
 import re
 import time
+import wave
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -187,12 +189,29 @@ def _back_with_the_bot(url: str, store: Store, caller: CallerLeg, on_hold_at: fl
 # --------------------------------------------------------------------------- #
 
 
-def test_answered_the_person_hears_the_masked_summary_and_joins_the_callers_conference(phone, cloud) -> None:
+def _heard_hold_message(url: str, caller: CallerLeg, recognizer) -> str:  # noqa: ANN001
+    """The caller's hold TwiML plays the message in the bot's voice (a WAV from the phone server, as
+    Twilio fetched it), then the conference; what Whisper hears in that WAV."""
+    hold = ET.fromstring(caller.twiml_updates[0][1])
+    assert [verb.tag for verb in hold] == ["Play", "Dial"]  # the message first, no <Say> (Twilio's voice)
+    assert caller.hold_said == []
+    ((played_url, kind, body),) = caller.hold_played
+    assert played_url == hold.find("./Play").text and played_url.startswith(f"{url}/twilio/transfer/hold-message?attempt=")
+    assert kind == "audio/wav"
+    with wave.open(io.BytesIO(body), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+        pcm = wav.readframes(wav.getnframes())
+    assert 1.0 < len(pcm) / 16000 < 8.0  # one short sentence
+    return recognizer.transcribe(pcm).text.lower()
+
+
+def test_answered_the_person_hears_the_masked_summary_and_joins_the_callers_conference(
+        phone, cloud, whisper_recognizer) -> None:  # noqa: ANN001
     url, store = phone
     caller, _ = _hand_over(url, cloud, "answer")
-    # the caller: a short message, then the conference's music (the vertical's hold music, looped)
-    hold = ET.fromstring(caller.twiml_updates[0][1])
-    assert hold.find("./Say").text == "Please hold while I find a colleague."
+    # the caller: the vertical's short message in the bot's voice, then the conference's music (looped)
+    heard = _heard_hold_message(url, caller, whisper_recognizer)
+    assert "hold" in heard and "colleague" in heard, heard
     music = ET.fromstring(caller.hold_music).find("./Play")
     assert music is not None and music.text == HOLD_MUSIC and music.get("loop") == "0"
     agent = cloud.agents[-1]
@@ -213,6 +232,13 @@ def test_answered_the_person_hears_the_masked_summary_and_joins_the_callers_conf
     assert not caller.redirects and _attempt(store, call.id).state == tx.ACCEPTED
     assert _attempt(store, call.id).agent_statuses.split(",")[:3] == ["initiated", "ringing", "in-progress"]
     assert not cloud.errors
+    # the message's URL (unsigned: Twilio fetches media with a plain GET) answers only while on hold
+    import requests
+
+    played_url = caller.hold_played[0][0]
+    assert requests.get(played_url, timeout=10).status_code == 404  # decided: accepted
+    for attempt in ("0" * 32, "not-an-attempt", ""):
+        assert requests.get(f"{url}/twilio/transfer/hold-message?attempt={attempt}", timeout=10).status_code == 404
 
 
 @pytest.mark.parametrize("agent, state", [("no-answer", "no_answer"), ("busy", "busy")])

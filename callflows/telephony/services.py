@@ -15,6 +15,7 @@ from callflows.speech.textnorm import split_sentences
 from callflows.speech.turn_end import TurnEndModel, load_turn_end_model
 from callflows.speech.tts import PromptCache, TextToSpeech
 from callflows.speech.vad import EndpointConfig
+from callflows.telephony.transfer_settings import load_transfer_settings
 from callflows.verticals import Vertical, list_verticals, load_vertical
 
 if TYPE_CHECKING:
@@ -152,6 +153,11 @@ class PhoneServices:
             recording = self.recording_settings(vertical)
             if recording.enabled:  # the consent sentence starts every recorded call: never synthesised live
                 for sentence in split_sentences(recording.consent_prompt):
+                    self.prompts.get(sentence)
+                    count += 1
+            transfer = load_transfer_settings(vertical.root)
+            if transfer.warm:  # the caller's hold message is played from this cache (transfer_routes.py)
+                for sentence in split_sentences(transfer.hold_message):
                     self.prompts.get(sentence)
                     count += 1
             waiting = self.waiting_config(vertical)

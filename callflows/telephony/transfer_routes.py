@@ -2,6 +2,10 @@
 
 * ``POST /twilio/transfer/hold?attempt=<id>``   the conference's ``waitUrl``: ``<Play loop=0>``
   of the vertical's hold music.
+* ``GET /twilio/transfer/hold-message?attempt=<id>`` the hold message in the bot's voice, a WAV
+  for the caller's ``<Play>`` (Twilio fetches media with a plain GET, so it is not signature-checked:
+  it answers only while the attempt is undecided, and serves only the vertical's configured
+  sentence from the prompt cache, never anything about the call).
 * ``POST /twilio/transfer/screen?attempt=<id>`` the person answered: the masked handoff
   summary and ``<Gather numDigits=1>`` (1 accepts).
 * ``POST /twilio/transfer/decide?attempt=<id>`` their key (``Digits``, empty when none):
@@ -17,14 +21,18 @@ Bad input (no attempt, an unknown one) gets a 400 or a polite TwiML goodbye, nev
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import wave
 from functools import wraps
 from typing import Callable
 
 from flask import Response, current_app, request
 
 from callflows.logs import call_logger
+from callflows.speech.codec import PHONE_RATE, ulaw_to_pcm16
+from callflows.speech.textnorm import split_sentences
 from callflows.store import transfers as tx
 from callflows.telephony.handoff import load_handoff
 from callflows.telephony.routes import (
@@ -111,6 +119,41 @@ def transfer_hold(ctx: TwilioContext, attempt_id: str) -> Response:
     except UnknownVertical:  # uninstalled since: the default music
         settings = TransferSettings()
     return _xml(music_twiml(settings.hold_music_url))
+
+
+def _wav(ulaw: bytes) -> bytes:
+    """8 kHz mono PCM16 WAV of phone audio (a format every Twilio ``<Play>`` takes)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(PHONE_RATE)
+        wav.writeframes(ulaw_to_pcm16(ulaw))
+    return out.getvalue()
+
+
+@bp.get(f"{PREFIX}/hold-message")
+def transfer_hold_message() -> Response:
+    attempt_id = _attempt_id()
+    ctx = _ctx()
+    attempt = _attempt(ctx, attempt_id) if attempt_id is not None else None
+    if attempt is None or attempt.state not in tx.OPEN_STATES:
+        return Response("no such transfer on hold", status=404, mimetype="text/plain")
+    prompts = getattr(current_app.extensions.get("callflows"), "prompts", None)
+    if prompts is None:
+        return Response("no voice on this server", status=503, mimetype="text/plain")
+    try:
+        settings = load_transfer_settings(vertical_root(attempt.vertical))
+    except UnknownVertical:
+        settings = TransferSettings()
+    clog = call_logger(__name__, attempt.call_id)
+    try:  # cached at warm-up (Services.warm_up), so normally no synthesis here
+        audio = b"".join(prompts.get(sentence) for sentence in split_sentences(settings.hold_message))
+    except Exception as exc:  # noqa: BLE001 - Twilio skips a <Play> it cannot fetch and goes on to the music
+        clog.error("warm transfer %s: the hold message could not be voiced (%s)", attempt_id, type(exc).__name__)
+        return Response("the hold message could not be voiced", status=503, mimetype="text/plain")
+    clog.info("warm transfer %s: the caller hears the hold message", attempt_id)
+    return Response(_wav(audio), mimetype="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @bp.post(f"{PREFIX}/screen")

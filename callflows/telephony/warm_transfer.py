@@ -4,8 +4,9 @@ Why a ``<Conference>`` and a REST-placed call rather than ``<Dial action=...>``:
 ``<Dial>`` the caller hears ringing, not a message and music, and the person's leg only
 exists inside it.  Twilio recommends the conference for contact-centre transfers; here:
 
-1. the caller's call is updated (REST) to a short ``<Say>`` and a conference whose
-   ``waitUrl`` plays the hold music (that also ends the bot's Media Stream);
+1. the caller's call is updated (REST) to the short hold message in the bot's voice (``<Play>``
+   of ``/twilio/transfer/hold-message``) and a conference whose ``waitUrl`` plays the hold
+   music (that also ends the bot's Media Stream);
 2. the person's line is called (REST ``Calls.json``, ring timeout from the vertical, status
    callbacks for initiated, ringing, answered and completed);
 3. when they answer, Twilio fetches the screen: the masked handoff summary and
@@ -92,8 +93,8 @@ class WarmTransfers:
             attempt_id = tx.create_attempt(s, request.call_id, request.number, request.caller_sid).id
             self._record(s, request.call_id, "transfer_pending", attempt_id, tx.DIALING)
         try:
-            self.twilio.update_twiml(request.caller_sid, hold_twiml(settings.hold_message,
-                                                                   url(self.base_url, "hold", attempt_id),
+            message = url(self.base_url, "hold-message", attempt_id) if settings.hold_message.strip() else None
+            self.twilio.update_twiml(request.caller_sid, hold_twiml(message, url(self.base_url, "hold", attempt_id),
                                                                    attempt_id), "hold")
         except TransferError as exc:
             clog.error("warm transfer: the caller could not be put on hold: %s", exc)

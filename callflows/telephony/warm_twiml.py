@@ -22,11 +22,15 @@ def room_name(attempt_id: str) -> str:
     return f"callflows-{attempt_id}"
 
 
-def hold_twiml(message: str, wait_url: str, attempt_id: str) -> str:
-    """The caller's side while the person's line rings: a short message, then hold music."""
+def hold_twiml(message_url: str | None, wait_url: str, attempt_id: str) -> str:
+    """The caller's side while the person's line rings: a short message, then hold music.
+
+    The message is ``<Play>`` of ``message_url``, the sentence in the bot's own voice (served by
+    ``/twilio/transfer/hold-message``), not ``<Say>``: the caller heard Piper until now, and a
+    second, different voice for one sentence sounds like another party on the line."""
     response = VoiceResponse()
-    if message:
-        response.say(message)
+    if message_url:
+        response.play(message_url)
     dial = Dial()
     dial.conference(room_name(attempt_id), start_conference_on_enter=False, end_conference_on_exit=True,
                     beep=False, wait_url=wait_url, wait_method="POST")
