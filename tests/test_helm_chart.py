@@ -164,8 +164,9 @@ def test_the_phone_pod_drains_as_the_server_does(sqlite_store: Any) -> None:
         assert phone["readinessProbe"]["httpGet"]["path"] == "/readyz" in routes
         assert phone["livenessProbe"]["httpGet"]["path"] == "/healthz" in routes
         assert phone["startupProbe"]["httpGet"]["path"] == "/healthz"
-        assert "/metrics" in routes and pod_spec(deployment) and \
-            deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/path"] == "/metrics" in routes
+        assert annotations["prometheus.io/port"] == str(phone["ports"][0]["containerPort"])
         assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
         assert "replicas" not in deployment["spec"]  # the HPA owns the count
 
