@@ -166,7 +166,7 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
       python -m callflows.cli.models path {{ . }}
       {{- end }}
   env:
-    {{- include "callflows.modelEnv" $ctx | nindent 4 }}
+    {{- include "callflows.modelEnv" $ctx | trim | nindent 4 }}
   volumeMounts:
     {{- include "callflows.modelMount" $ctx | nindent 4 }}
   securityContext:
