@@ -6,7 +6,8 @@
 Deciding (rules.py) is pure; signals.py measures the call; lookups.py reads facts from the
 store; agent.py is the LLM with the vertical's actions as validated tools (tools.py), its
 answer streamed sentence by sentence (streaming.py); budget.py caps LLM use; store.py writes
-the escalation_decisions rows; summary.py builds the handoff summary.
+the escalation_decisions rows; summary.py builds the handoff summary. All of them see the call
+only through host.py's CallHost protocol (a DialogueSession is one).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from callflows.escalation import tools as toolkit
 from callflows.escalation.budget import BudgetKeeper
+from callflows.escalation.host import CallHost
 from callflows.escalation.prompt import build_messages
 from callflows.escalation.spec import EscalationSpec
 from callflows.escalation.streaming import SayExtractor, SentenceSplitter
@@ -41,7 +42,7 @@ class TurnResult:
 
 
 class EscalationAgent:
-    def __init__(self, spec: EscalationSpec, session: Any, llm_factory: Callable[[], Any], budget: BudgetKeeper,
+    def __init__(self, spec: EscalationSpec, session: CallHost, llm_factory: Callable[[], Any], budget: BudgetKeeper,
                  log: Any):
         self.spec = spec
         self.session = session

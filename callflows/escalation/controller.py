@@ -7,6 +7,7 @@ from typing import Any
 
 from callflows.escalation.agent import EscalationAgent
 from callflows.escalation.budget import BudgetKeeper
+from callflows.escalation.host import CallHost
 from callflows.escalation.lookups import LookupCache, resolve_function
 from callflows.escalation.rules import Context, decide
 from callflows.escalation.signals import SignalTracker
@@ -15,7 +16,7 @@ from callflows.logs import call_logger
 
 
 class EscalationController:
-    def __init__(self, spec: EscalationSpec, session: Any, llm: Any = None):
+    def __init__(self, spec: EscalationSpec, session: CallHost, llm: Any = None):
         self.spec = spec
         self.session = session
         self.log = call_logger(__name__, session.call_id)

@@ -4,8 +4,8 @@ callflows.privacy.mask_text last, so no date of birth, SSN, card or account digi
 
 from __future__ import annotations
 
-from typing import Any
 
+from callflows.escalation.host import CallHost
 from callflows.escalation.spec import EscalationSpec
 from callflows.escalation.tools import describe_tools
 from callflows.privacy import mask_text, mask_value
@@ -18,7 +18,7 @@ Personal details appear as [redacted]. To use one the caller already said, pass 
 Never invent account details. Tools marked 'not yet' will be refused: verify the caller first."""
 
 
-def masked_slots(session: Any) -> dict[str, str]:
+def masked_slots(session: CallHost) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, spec in session.flow.slots.items():
         value = session.state.slots.get(name)
@@ -33,7 +33,7 @@ def masked_slots(session: Any) -> dict[str, str]:
     return out
 
 
-def build_messages(spec: EscalationSpec, session: Any, decision_reasons: list[str],
+def build_messages(spec: EscalationSpec, session: CallHost, decision_reasons: list[str],
                    extra: list[dict[str, str]]) -> list[dict[str, str]]:
     secrets = session.secrets()
     verified = session.is_verified()

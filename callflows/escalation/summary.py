@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from callflows.escalation.host import CallHost
 from callflows.escalation.prompt import masked_slots
 from callflows.privacy import mask_text, mask_value
 
 
-def handoff_summary(session: Any, route: str, reasons: list[str], usage: dict[str, Any] | None) -> dict[str, Any]:
+def handoff_summary(session: CallHost, route: str, reasons: list[str], usage: dict[str, Any] | None) -> dict[str, Any]:
     st = session.state
     name = next((st.slots.get(n) for n, s in session.flow.slots.items() if s.type == "person_name" and st.slots.get(n)),
                 None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from callflows.escalation.host import CallHost
 from callflows.escalation.spec import Tool
 from callflows.privacy import REDACTED
 
@@ -56,7 +57,7 @@ def turn_schema(tools: dict[str, Tool]) -> dict[str, Any]:
     return {"anyOf": variants}
 
 
-def describe_tools(tools: dict[str, Tool], session: Any) -> str:
+def describe_tools(tools: dict[str, Tool], session: CallHost) -> str:
     lines = []
     for tool in tools.values():
         args = ", ".join(f"{a.name}: {session.flow.slots[a.slot].type}" + ("" if a.required else " (optional)")
@@ -68,7 +69,7 @@ def describe_tools(tools: dict[str, Tool], session: Any) -> str:
     return "\n".join(lines)
 
 
-def tool_allowed(tool: Tool, session: Any) -> bool:
+def tool_allowed(tool: Tool, session: CallHost) -> bool:
     if tool.form and not session.requirement_met(tool.form):
         return False
     if tool.requires and not session.is_verified(tool.requires):
@@ -76,7 +77,7 @@ def tool_allowed(tool: Tool, session: Any) -> bool:
     return True
 
 
-def _from_caller(session: Any, slot: str, caller_texts: list[str]) -> Any:
+def _from_caller(session: CallHost, slot: str, caller_texts: list[str]) -> Any:
     """A personal value the caller said (newest first), parsed by the slot's parser; or the filled slot."""
     for text in reversed(caller_texts):
         value = session.parse_slot_value(slot, text)
@@ -85,7 +86,7 @@ def _from_caller(session: Any, slot: str, caller_texts: list[str]) -> Any:
     return session.state.slots.get(slot)
 
 
-def validate(tool: Tool, args: Any, session: Any, caller_texts: list[str]) -> tuple[dict[str, Any] | None, str]:
+def validate(tool: Tool, args: Any, session: CallHost, caller_texts: list[str]) -> tuple[dict[str, Any] | None, str]:
     """(values by slot, "") when the call may run, else (None, why) for the model."""
     if not tool_allowed(tool, session):
         need = tool.requires or session.flow.forms[tool.form].requires
@@ -130,7 +131,7 @@ def validate(tool: Tool, args: Any, session: Any, caller_texts: list[str]) -> tu
     return values, ""
 
 
-def run(tool: Tool, values: dict[str, Any], session: Any) -> ToolOutcome:
+def run(tool: Tool, values: dict[str, Any], session: CallHost) -> ToolOutcome:
     result = session.run_tool_action(tool.action, tool.form, values)
     feedback = f"{tool.name} done." + (f" It told the caller: {result.masked_text}" if result.masked_text else "")
     if result.transferred:
