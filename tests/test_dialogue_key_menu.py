@@ -170,6 +170,25 @@ def test_a_lost_day_can_be_typed_as_month_and_day(store, dental):
     assert "keypad" not in talk(typed, "i'd like to book a cleaning", "anyone", "the tember went behind")[-1]
 
 
+def test_a_lost_time_can_be_typed_on_a_24_hour_clock(store, dental):
+    """"Three in the afternoon" was heard "thirteen in the morning" and "And in the morning":
+    after a miss on the phone the time may also be typed, four keys on a 24-hour clock."""
+    from callflows.dialogue.session import _dtmf_value
+
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book a cleaning with anyone on tuesday")
+    assert "keypad" not in session.state.last_bot_text
+    replies = talk(session, "and in the morning")
+    assert "type the time on your keypad" in replies[-1], replies
+    replies = talk(session, "#dtmf 2575#")  # no such time: not taken
+    assert session.state.slots["time"] is None, replies
+    talk(session, "#dtmf 1430#")
+    assert session.state.slots["time"] == "14:30", session.state.last_bot_text
+    assert (_dtmf_value("time", None, "930"), _dtmf_value("time", None, "12345")) == ("09:30", None)
+    typed = DialogueSession(dental, store, now=NOW)
+    assert "keypad" not in talk(typed, "i'd like to book a cleaning with anyone on tuesday", "and in the morning")[-1]
+
+
 def test_the_simulated_caller_types_the_day_when_offered():
     from datetime import date
 
@@ -185,6 +204,14 @@ def test_the_simulated_caller_types_the_day_when_offered():
     offered = next_move(st, "Which day works for you? You can also type the month and the day on your keypad, "
                             "four digits, then the pound key.")
     assert offered.dtmf == f"{persona.day.month:02d}{persona.day.day:02d}#"
+    st.slipped = True  # a caller who says a wrong time first has said it by now
+    assert not next_move(st, "And what time would you like?").dtmf
+    timed = next_move(st, "What time would you like? You can also type the time on your keypad, four digits on a "
+                          "24-hour clock: for half past two in the afternoon, 1 4 3 0.")
+    assert timed.dtmf == f"{persona.at[0]:02d}{persona.at[1]:02d}#"
+    keyed = next_move(st, "To get the spelling right, please type your last name on your phone's keypad, one key "
+                          "for each letter, then press the pound key. For Smith, that's 7 6 4 8 4.")
+    assert keyed.dtmf and len(keyed.dtmf) == len([c for c in persona.last if c.isalpha()]) + 1
 
 
 def test_the_simulated_caller_names_the_part_it_disputed_and_reads_past_the_keys():

@@ -417,11 +417,15 @@ def _date_move(st: CallerState, text: str = "", day: date | None = None) -> Move
     return Move(spoken_date(day, st.turns), slot="date")
 
 
-def _time_move(st: CallerState) -> Move:
+def _time_move(st: CallerState, text: str = "") -> Move:
+    """The time, said; on the keypad (four digits, 24-hour clock) once the bot offers it after a miss."""
     p = st.persona
     if p.slip_at and not st.slipped:
         st.slipped = True
         return Move(spoken_time(p.slip_at, 1), slot="time")
+    tried = st.asks[st.current] if st.current else 0
+    if offers_keypad(text) and "type the time" in text.lower() and (p.keypad or tried > 1):
+        return Move(dtmf=f"{p.at[0]:02d}{p.at[1]:02d}#", slot="time")
     return Move(spoken_time(p.at, st.turns), slot="time")
 
 
@@ -527,7 +531,7 @@ def _answer(st: CallerState, ask: str, text: str) -> Move | None:
         "account": lambda: Move({"all": "all of them"}.get(p.account_kind, p.account_kind), slot="enum"),
         "card_problem": lambda: Move("i lost it", slot="enum"),
         "date": lambda: _date_move(st, text),
-        "time": lambda: _time_move(st),
+        "time": lambda: _time_move(st, text),
         "confirm": lambda: confirm_move(st, text),
         "dob": lambda: _dob_move(st, keypad),
         "factor": lambda: _factor_move(st, keypad),

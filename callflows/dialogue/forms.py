@@ -208,12 +208,15 @@ class FormFilling:
 
     def _with_key_menu(self, step: FormStep, text: str) -> str:
         """On the phone, a choice asked again also goes on the keypad (callflows.dialogue.key_menu),
-        and so does a day to come: four keys, month and day."""
+        and so does a day to come (four keys, month and day) and a time (four keys, 24-hour clock:
+        "three in the afternoon" was heard "thirteen in the morning" again and again)."""
         if self.channel != "phone":
             return text
         spec = self.flow.slots[step.slot]
         if spec.type == "date" and spec.prefer == "future" and len(step.slots) == 1:
             return f"{text} {self._say('date_keys')}"
+        if spec.type == "time" and len(step.slots) == 1:
+            return f"{text} {self._say('time_keys')}"
         menu = menu_for(spec)
         if menu is None:
             return text

@@ -50,6 +50,8 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "stuck_transfer": "I'm sorry this is taking so long. Let me get a colleague to help you finish. One moment please.",
     "offer_keypad_or_human": "I'm sorry, I still don't have that. You can type it on your keypad now, "
                              "or I can connect you with a person. Would you like me to connect you?",
+    "time_keys": "You can also type the time on your keypad, four digits on a 24-hour clock: "
+                 "for half past two in the afternoon, 1 4 3 0.",
     "date_keys": "You can also type the month and the day on your keypad, four digits, "
                  "for example 0 3 1 5 for March 15, then the pound key.",
     "phone_length": "I heard {{ count }} digits, but a phone number has {{ length }}. "

@@ -313,9 +313,13 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
 
 def _dtmf_value(slot_type: str, length: int | None, digits: str, today: date | None = None) -> Any:
     """What keypad digits mean for a slot type; None if they cannot fill it. A date is eight
-    digits (MMDDYYYY), or four (MMDD: the next such day from ``today`` on)."""
+    digits (MMDDYYYY), or four (MMDD: the next such day from ``today`` on); a time is three or
+    four on a 24-hour clock (930, 1430)."""
     if not digits:
         return None
+    if slot_type == "time" and len(digits) in (3, 4):
+        hour, minute = int(digits[:-2]), int(digits[-2:])
+        return f"{hour:02d}:{minute:02d}" if hour < 24 and minute < 60 else None
     if slot_type == "digits":
         return digits if length is None or len(digits) == length else None
     if slot_type == "phone_number":
