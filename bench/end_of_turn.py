@@ -15,7 +15,9 @@ Candidates:
 - ``smart-turn``: Pipecat's Smart Turn v3.2 alone, as Pipecat runs it: asked at 200 ms of
   silence, ends at p >= 0.5, else waits 3 s.
 - ``classifier``: the prosody + transcript classifier alone (asked at 300 ms, p >= 0.5, else 3 s).
-- ``classifier (prosody only)``, ``classifier (words only)``: ablations, when trained.
+- ``classifier (Whisper words)``: the same trained on the Whisper partials instead of the script's
+  words (the install trains on the script: no recogniser); ``classifier (prosody only)``,
+  ``classifier (words only)``: ablations, when trained.
 - ``rules+smart-turn``, ``rules+classifier``: ``TurnEndPolicy`` with the model, its thresholds
   chosen on the dev voices.
 
@@ -24,9 +26,10 @@ the pause); the same for every candidate. Thresholds are tuned on dev, results a
 (voices never used for training or tuning).
 
     .venv/bin/python bench/end_of_turn_pauses.py         # decode the partials once (cached)
-    .venv/bin/python bench/end_of_turn_train.py          # train the classifier
-    .venv/bin/python bench/end_of_turn_train.py --features prosody --out models/built/turn_end/prosody-prosody.pkl
-    .venv/bin/python bench/end_of_turn_train.py --features words --out models/built/turn_end/prosody-words.pkl
+    .venv/bin/python bench/end_of_turn_train.py --words script   # the classifier, as the install trains it
+    .venv/bin/python bench/end_of_turn_train.py --words partials --out models/built/turn_end/prosody-partials.pkl
+    .venv/bin/python bench/end_of_turn_train.py --words script --features prosody --out models/built/turn_end/prosody-prosody.pkl
+    .venv/bin/python bench/end_of_turn_train.py --words script --features words --out models/built/turn_end/prosody-words.pkl
     flock /tmp/callflows-bench.lock .venv/bin/python bench/end_of_turn.py [--out bench/results/end_of_turn.json]
 """
 
@@ -59,7 +62,11 @@ STANDALONE_WAIT_MS = 3000
 """What a turn model used alone waits after judging a pause unfinished (Pipecat's stop_secs)."""
 SMART_CHECK_MS = 200
 CLASSIFIER_CHECK_MS = 300
-ABLATIONS = ("prosody", "words")
+VARIANTS = {"partials": "classifier (Whisper words)", "prosody": "classifier (prosody only)",
+            "words": "classifier (words only)"}
+"""Other builds of the classifier, compared when present (models/built/turn_end/prosody-<key>.pkl):
+trained on the Whisper partials instead of the script's words (the install's build), and the
+two ablations."""
 RULES = EndpointConfig()
 
 
@@ -180,16 +187,23 @@ def grouped(outcomes: list[Outcome], key: Callable[[Item], str]) -> dict[str, di
     return {k: summary(v) for k, v in sorted(groups.items())}
 
 
+GRID = {
+    # in this order, a tie (the same decisions on dev) goes to the more cautious model: trusted less
+    "end_above": [1.01, 0.98, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5],
+    "wait_below": [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5],
+    "goes_on_wait_ms": [0, 900, 1200],  # 0: the model never stretches the slot's wait
+    "hesitant_wait_ms": [1200, 1600, 2000],
+    "short_digits_wait_ms": [1600, 1800, 2000],  # above the longest pause between groups (1,500 ms)
+}
+
+
 def tune(recs: list[PauseRecord], model: str, check_ms: int) -> TurnEndPolicy:
     """On dev: the policy thresholds with the fewest early cuts, then the shortest mean wait,
     among those whose wait p50 and p95 are no worse than today's rules (the bar for the product)."""
     bar = summary(run(recs, rules))
     best: tuple[tuple[int, float], TurnEndPolicy] | None = None
-    for end_above, wait_below, hesitant, digits in itertools.product(
-            [0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.01], [0.0, 0.05, 0.1, 0.2, 0.3, 0.4], [1200, 1600, 2000],
-            [1200, 1600, 2000]):
-        policy = TurnEndPolicy(end_above=end_above, wait_below=wait_below, hesitant_wait_ms=hesitant,
-                               short_digits_wait_ms=digits)
+    for values in itertools.product(*GRID.values()):
+        policy = TurnEndPolicy(**dict(zip(GRID, values)))
         s = summary(run(recs, combined(policy, model, check_ms)))
         if s["wait_p50_ms"] > bar["wait_p50_ms"] or s["wait_p95_ms"] > bar["wait_p95_ms"]:
             continue
@@ -238,14 +252,15 @@ def main() -> None:
         "smart-turn": SmartTurnModel(threads=1, check_ms=SMART_CHECK_MS),
         "classifier": ProsodyTurnModel(check_ms=CLASSIFIER_CHECK_MS),
     }
-    for ablation in ABLATIONS:  # trained with bench/end_of_turn_train.py --features <x> --out <path>
-        path = DEFAULT_PATH.with_name(f"prosody-{ablation}.pkl")
+    for key, label in VARIANTS.items():  # bench/end_of_turn_train.py [--features <x>] [--words partials] --out <path>
+        path = DEFAULT_PATH.with_name(f"prosody-{key}.pkl")
         if path.exists():
-            models[f"classifier ({ablation} only)"] = ProsodyTurnModel(path, check_ms=CLASSIFIER_CHECK_MS)
+            models[label] = ProsodyTurnModel(path, check_ms=CLASSIFIER_CHECK_MS)
     timings: dict[str, list[float]] = {}
     dev = records([i for i in items if i.split == "dev"], models, timings)
     test = records([i for i in items if i.split == "test"], models, timings)
-    tuned = {m: tune(dev, m, models[m].check_ms) for m in ("smart-turn", "classifier")}
+    tuned = {m: tune(dev, m, models[m].check_ms) for m in ("smart-turn", "classifier", VARIANTS["partials"])
+             if m in models}
     candidates: dict[str, Decide] = {"rules": rules, "rules+guards": combined(TurnEndPolicy(), None, 0)}
     model_of = {"rules": "rules", "rules+guards": "rules"}
     for name, model in models.items():

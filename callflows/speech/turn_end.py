@@ -75,6 +75,18 @@ def digits_heard(text: str) -> int:
     return count
 
 
+def in_a_digit_group_pause(partial: str, needed: int | None) -> bool:
+    """Whether the words stop where a caller pauses between groups of a digit string of stated
+    length: about a group still to say. A number is read in groups (3-3-4, 2-2, 3-3), so a pause
+    between groups leaves three tenths of it or more (two digits at least; one digit may be
+    misheard or added). A shortfall of one or two digits of ten is the recogniser dropping
+    digits of a finished answer ("one one three" for "nine one one three"), not a pause, and
+    waiting for it would only delay a caller who is done (chosen on the dev voices)."""
+    if needed is None:
+        return False
+    return needed - digits_heard(partial) >= max(2, 3 * needed // 10)
+
+
 def digits_needed(expectation: Expectation | None) -> int | None:
     """Digits a complete answer has: a stated length, 10 for a phone number, else None."""
     if expectation is None:
@@ -90,42 +102,55 @@ def digits_needed(expectation: Expectation | None) -> int | None:
 class TurnEndPolicy:
     """Slot rules + a model. At each pause:
 
-    1. A digit string with a known length (a phone number, the last four) short of its digits,
-       or words that end in "um" / "let me think", are never ended early, and the wait is
-       stretched to ``short_digits_wait_ms`` / ``hesitant_wait_ms``: the caller is reading
-       digits in groups or thinking.
+    1. Guards: a digit string with a stated length (a phone number, the last four) short of at
+       least its last group (``in_a_digit_group_pause``) is never ended early and waits
+       ``short_digits_wait_ms`` (longer than any pause a caller makes between groups, so none is
+       cut in the middle of a number); words that end in
+       a hesitation ("um", "let me think", "hold on") are never ended early and wait
+       ``hesitant_wait_ms``; a number said where none was asked (the rules' "no, my number is
+       four one five," to a summary) waits ``number_wait_ms``.
     2. The model is asked at its ``check_ms``; a probability >= ``end_above`` ends the turn.
     3. At ``complete_answer_ms`` a partial that completes the slot ends the turn, unless the
        model heard a turn going on (probability < ``wait_below``).
-    4. Otherwise the slot's usual wait (``base_wait_ms``), stretched to ``hesitant_wait_ms`` when
-       the model judged the turn unfinished (probability < ``wait_below``).
+    4. Otherwise the slot's usual wait (``base_wait_ms``). When the model heard a turn going on,
+       it is stretched to ``goes_on_wait_ms`` but never past ``max_model_wait_ms``: the model
+       alone never makes a caller wait longer than the rules' longest wait (so the wait p95 is
+       no worse than the rules'; only the guards, which fire on words, wait longer).
     """
 
     # defaults: chosen on the dev voices by bench/end_of_turn.py for the classifier (the fewest
-    # early cuts whose wait p50 and p95 are no worse than today's rules)
-    end_above: float = 0.9
-    wait_below: float = 0.2
+    # early cuts whose wait p50 and p95 are no worse than today's rules); see bench/README.md
+    end_above: float = 0.98
+    wait_below: float = 0.4
     complete_answer_ms: int = 300
+    goes_on_wait_ms: int = 1200
+    max_model_wait_ms: int = 1200
     hesitant_wait_ms: int = 1600
-    short_digits_wait_ms: int = 1200
+    short_digits_wait_ms: int = 1600
+    number_wait_ms: int = 1200
 
     def end_at_ms(self, base_wait_ms: int, probability: float | None, model_check_ms: int,
                   partial: str, slot_complete: bool, expectation: Expectation | None) -> int:
         """The trailing silence (ms) after which this pause ends the turn, given what the
         model said at ``model_check_ms`` (None: no model) and the partial transcript then."""
         needed = digits_needed(expectation)
-        short_of_digits = needed is not None and digits_heard(partial) < needed
         hesitant = ends_with_filler(partial)
+        goes_on = probability is not None and probability < self.wait_below
+        short_of_digits = in_a_digit_group_pause(partial, needed)
         wait = base_wait_ms
-        if hesitant or (probability is not None and probability < self.wait_below):
+        if goes_on:
+            wait = max(wait, min(self.goes_on_wait_ms, self.max_model_wait_ms))
+        if hesitant:
             wait = max(wait, self.hesitant_wait_ms)
         if short_of_digits:
             wait = max(wait, self.short_digits_wait_ms)
+        elif needed is None and not slot_complete and ENDS_IN_A_NUMBER.search(partial):
+            wait = max(wait, self.number_wait_ms)
         ends = [wait]
         if not short_of_digits and not hesitant:
             if probability is not None and probability >= self.end_above:
                 ends.append(model_check_ms)
-            if slot_complete and (probability is None or probability >= self.wait_below):
+            if slot_complete and not goes_on:
                 ends.append(self.complete_answer_ms)
         return min(ends)
 
