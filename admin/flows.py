@@ -14,6 +14,7 @@ from admin.views import actor, db_int, db_text, store
 from admin.yamledit import Editable, PathError, flow_editables, knowledge_editables, set_scalar
 from callflows.flow.errors import FlowError
 from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.verticals import list_verticals
 
 bp = Blueprint("flows", __name__, url_prefix="/flows")
@@ -52,7 +53,7 @@ def index():  # noqa: ANN201
     rows = []
     with store().session() as s:
         for name in list_verticals():
-            versions = repo.list_versions(s, name)
+            versions = flow_versions.list_versions(s, name)
             pub = next((v for v in versions if v.status == "published"), None)
             draft = flowsvc.open_draft(s, name)
             rows.append({"name": name, "published": pub, "draft": draft, "count": len(versions)})
@@ -64,7 +65,7 @@ def editor(name: str):  # noqa: ANN201
     _vertical(name)
     with store().session() as s:
         current = flowsvc.editor_text(s, name)
-        pub = repo.published(s, name)
+        pub = flow_versions.published(s, name)
     errors = flowsvc.validate(name, current.text)
     flow_eds = flow_editables(current.text)
     knowledge = flowsvc.read_knowledge(name, current.text)
@@ -231,7 +232,7 @@ def discard(name: str):  # noqa: ANN201
 def versions(name: str):  # noqa: ANN201
     _vertical(name)
     with store().session() as s:
-        rows = repo.list_versions(s, name)
+        rows = flow_versions.list_versions(s, name)
         audit = repo.list_audit(s, target=name, limit=100)
     valid = {row.version: not flowsvc.validate(name, row.yaml_text) for row in rows if row.status == "draft"}
     return render_template("flows/versions.html", name=name, rows=rows, audit=audit, valid=valid)
@@ -241,7 +242,7 @@ def versions(name: str):  # noqa: ANN201
 def version(name: str, version: int):  # noqa: ANN201
     _vertical(name)
     with store().session() as s:
-        row = repo.get_version(s, name, version) if db_int(version) is not None else None
+        row = flow_versions.get_version(s, name, version) if db_int(version) is not None else None
         if row is None:
             abort(404)
     errors = flowsvc.validate(name, row.yaml_text)
@@ -258,7 +259,7 @@ def _text_of(s: Any, name: str, which: str | None) -> tuple[str, str] | None:
         number = int(which)
     except ValueError:
         abort(400)
-    row = repo.get_version(s, name, number) if db_int(number) is not None else None
+    row = flow_versions.get_version(s, name, number) if db_int(number) is not None else None
     if row is None:
         abort(404)
     return f"version {row.version} ({row.status})", row.yaml_text
@@ -268,7 +269,7 @@ def _text_of(s: Any, name: str, which: str | None) -> tuple[str, str] | None:
 def diff(name: str):  # noqa: ANN201
     _vertical(name)
     with store().session() as s:
-        rows = repo.list_versions(s, name)
+        rows = flow_versions.list_versions(s, name)
         pub = next((r for r in rows if r.status == "published"), None)
         draft = flowsvc.open_draft(s, name)
         a_key = request.args.get("a") or (str(pub.version) if pub else "file")

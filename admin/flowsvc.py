@@ -26,8 +26,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callflows.flow.errors import FlowError, FlowErrors
-from callflows.flow.loader import MAX_FLOW_BYTES, is_knowledge_name, load_flow_text, safe_load_yaml
+from callflows.flow.loader import is_knowledge_name, load_flow_text
+from callflows.flow.safe_yaml import MAX_FLOW_BYTES, safe_load_yaml
 from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.store.models import FlowVersion
 from callflows.store.types import utcnow
 from callflows.verticals import FLOW_FILE, vertical_root
@@ -60,7 +62,7 @@ def editor_text(s: Session, name: str) -> EditorText:
     draft = open_draft(s, name)
     if draft is not None:
         return EditorText(draft.yaml_text, "draft", draft.version)
-    pub = repo.published(s, name)
+    pub = flow_versions.published(s, name)
     if pub is not None:
         return EditorText(pub.yaml_text, "published", pub.version)
     return EditorText(disk_text(name), "file", None)
@@ -168,7 +170,7 @@ def save_draft(s: Session, name: str, text: str, actor: str, note: str | None = 
     ensure_imported(s, name, actor)
     text = text.replace("\r\n", "\n")
     errors = validate(name, text)
-    draft = repo.save_draft(s, name, text, created_by=actor, note=note)
+    draft = flow_versions.save_draft(s, name, text, created_by=actor, note=note)
     repo.audit(s, actor, action, name, {"version": draft.version, "valid": not errors,
                                         "errors": len(errors), **(detail or {})})
     return draft, errors
@@ -177,19 +179,19 @@ def save_draft(s: Session, name: str, text: str, actor: str, note: str | None = 
 def publish(s: Session, name: str, version: int, actor: str) -> FlowVersion:
     """Publish a version after validating it again; raises NotPublishable or LookupError."""
     ensure_imported(s, name, actor)
-    row = repo.get_version(s, name, version)
+    row = flow_versions.get_version(s, name, version)
     if row is None:
         raise LookupError(f"no version {version} of {name}")
     errors = validate(name, row.yaml_text)
     if errors:
         repo.audit(s, actor, "flow.publish_refused", name, {"version": version, "errors": len(errors)})
         raise NotPublishable(version, errors)
-    return repo.publish(s, name, version, actor=actor)
+    return flow_versions.publish(s, name, version, actor=actor)
 
 
 def rollback(s: Session, name: str, version: int, actor: str) -> FlowVersion:
     """Publish an older version's text again, as a new version (the open draft is left alone)."""
-    old = repo.get_version(s, name, version)
+    old = flow_versions.get_version(s, name, version)
     if old is None:
         raise LookupError(f"no version {version} of {name}")
     errors = validate(name, old.yaml_text)
@@ -201,7 +203,7 @@ def rollback(s: Session, name: str, version: int, actor: str) -> FlowVersion:
     s.add(row)
     s.flush()
     repo.audit(s, actor, "flow.rollback", name, {"from_version": version, "version": row.version})
-    return repo.publish(s, name, row.version, actor=actor)
+    return flow_versions.publish(s, name, row.version, actor=actor)
 
 
 def discard_draft(s: Session, name: str, actor: str) -> int | None:

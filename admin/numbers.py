@@ -11,8 +11,9 @@ from sqlalchemy import select
 from admin import flowsvc
 from admin.security import require_role
 from admin.views import actor, db_text, store
-from callflows.flow.loader import safe_load_yaml
+from callflows.flow.safe_yaml import safe_load_yaml
 from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.store.models import PhoneNumber
 from callflows.verticals import list_verticals
 
@@ -27,7 +28,7 @@ def _clean(number: str) -> str:
 
 def _flow_transfer(name: str) -> str | None:
     with store().session() as s:  # the published flow (what calls use), else the file
-        pub = repo.published(s, name)
+        pub = flow_versions.published(s, name)
         text = pub.yaml_text if pub else None
     if text is None:
         try:

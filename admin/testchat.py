@@ -28,7 +28,7 @@ from admin.views import db_int, db_text, store
 from callflows.dialogue.session import DialogueSession
 from callflows.flow.errors import FlowErrors
 from callflows.privacy import is_sensitive, mask_text, store_value
-from callflows.store import Store, repo
+from callflows.store import Store, flow_versions
 from callflows.verticals import Vertical, VerticalRegistry, list_verticals
 
 bp = Blueprint("testchat", __name__, url_prefix="/testchat")
@@ -145,7 +145,7 @@ def _version_text(name: str, which: str) -> tuple[str, int | None, str]:
                 return draft.yaml_text, draft.version, f"draft v{draft.version}"
             which = "published"
         if which == "published":
-            pub = repo.published(s, name)
+            pub = flow_versions.published(s, name)
             if pub is not None:
                 return pub.yaml_text, pub.version, f"published v{pub.version}"
             return flowsvc.disk_text(name), None, "flow.yaml on disk"
@@ -155,7 +155,7 @@ def _version_text(name: str, which: str) -> tuple[str, int | None, str]:
             number = int(which)
         except ValueError:
             abort(400)
-        row = repo.get_version(s, name, number) if db_int(number) is not None else None
+        row = flow_versions.get_version(s, name, number) if db_int(number) is not None else None
         if row is None:
             abort(404)
         return row.yaml_text, row.version, f"v{row.version} ({row.status})"

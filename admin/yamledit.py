@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from callflows.flow.loader import compose_yaml, safe_load_yaml
+from callflows.flow.safe_yaml import compose_yaml, safe_load_yaml
 
 Path = tuple[str | int, ...]
 

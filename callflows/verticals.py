@@ -186,11 +186,11 @@ def load_vertical(name: str, store=None) -> Vertical:  # noqa: ANN001 - Store, i
     if store is not None:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from callflows.store import repo
+        from callflows.store import flow_versions
 
         try:
             with store.session() as s:
-                published = repo.published(s, name)
+                published = flow_versions.published(s, name)
                 version = (published.yaml_text, published.version) if published is not None else None
         except SQLAlchemyError as exc:
             last = _REGISTRY.last(name)

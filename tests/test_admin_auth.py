@@ -11,6 +11,7 @@ from admin.models import AdminUser
 from admin.security import get_user
 from admin.testing import PASSWORD, add_users, copy_verticals, csrf_of, login, make_app, token
 from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.store.types import utcnow
 
 
@@ -113,7 +114,7 @@ def test_a_viewer_is_refused_every_edit(app, store) -> None:  # noqa: ANN001
     assert client.get("/users").status_code == 403
     assert client.get("/testchat/").status_code == 403
     with store.session() as s:
-        assert repo.list_versions(s, "dental_clinic") == []
+        assert flow_versions.list_versions(s, "dental_clinic") == []
         assert repo.lookup_phone_number(s, "+15550100123") is None
 
 

@@ -13,6 +13,7 @@ from admin.testing import add_users, copy_verticals, login, make_app, token
 from admin.yamledit import flow_editables, get_scalar, knowledge_editables, set_scalar
 from callflows.dialogue.session import DialogueSession
 from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.verticals import load_vertical
 
 GREET = ("responses", "greet", 0)
@@ -51,7 +52,7 @@ def publish(client, version):  # noqa: ANN001, ANN201
 def test_first_edit_imports_the_file_as_version_1_then_drafts(editor, store) -> None:  # noqa: ANN001
     assert edit(editor, GREET, NEW_GREETING).status_code == 302
     with store.session() as s:
-        versions = {v.version: v for v in repo.list_versions(s, "dental_clinic")}
+        versions = {v.version: v for v in flow_versions.list_versions(s, "dental_clinic")}
         assert versions[1].status == "published" and versions[1].yaml_text == flowsvc.disk_text("dental_clinic")
         assert versions[2].status == "draft" and versions[2].created_by == "editor"
         assert get_scalar(versions[2].yaml_text, GREET) == NEW_GREETING
@@ -64,7 +65,7 @@ def test_first_edit_imports_the_file_as_version_1_then_drafts(editor, store) -> 
     # a second edit updates the same draft
     edit(editor, ("forms", "book_appointment", "steps", 2, "prompt"), "Which day suits you?")
     with store.session() as s:
-        assert [v.version for v in repo.list_versions(s, "dental_clinic")] == [2, 1]
+        assert [v.version for v in flow_versions.list_versions(s, "dental_clinic")] == [2, 1]
 
 
 def test_published_greeting_is_used_by_the_next_call_and_rollback_restores_it(editor, store) -> None:  # noqa: ANN001
@@ -79,9 +80,9 @@ def test_published_greeting_is_used_by_the_next_call_and_rollback_restores_it(ed
     r = editor.post("/flows/dental_clinic/rollback", data={"version": 1, "csrf_token": editor.csrf})
     assert r.status_code == 302
     with store.session() as s:
-        pub = repo.published(s, "dental_clinic")
-        assert pub.version == 3 and pub.yaml_text == repo.get_version(s, "dental_clinic", 1).yaml_text
-        assert repo.get_version(s, "dental_clinic", 2).status == "archived"
+        pub = flow_versions.published(s, "dental_clinic")
+        assert pub.version == 3 and pub.yaml_text == flow_versions.get_version(s, "dental_clinic", 1).yaml_text
+        assert flow_versions.get_version(s, "dental_clinic", 2).status == "archived"
         audit = {(a.action, a.actor) for a in repo.list_audit(s, target="dental_clinic")}
     assert DialogueSession(load_vertical("dental_clinic", store), store).start().text == old
     assert {("flow.publish", "editor"), ("flow.rollback", "editor")} <= audit
@@ -130,8 +131,8 @@ def test_an_invalid_flow_is_saved_as_a_draft_but_never_published(editor, store) 
     assert 'data-testid="field-error"' in page
     assert publish(editor, 2).status_code == 302
     with store.session() as s:
-        assert repo.published(s, "dental_clinic").version == 1
-        assert repo.get_version(s, "dental_clinic", 2).status == "draft"
+        assert flow_versions.published(s, "dental_clinic").version == 1
+        assert flow_versions.get_version(s, "dental_clinic", 2).status == "draft"
         assert any(a.action == "flow.publish_refused" for a in repo.list_audit(s))
     assert "was not published" in editor.get("/flows/dental_clinic/versions").get_data(as_text=True)
     # the next call still uses version 1's text
@@ -152,7 +153,7 @@ def test_yaml_editor_shows_errors_by_line(editor, store) -> None:  # noqa: ANN00
     assert f'data-line="{line}"' in page and "unknown slot type" in page
     assert f'<span id="L{line}" class="err">' in page
     with store.session() as s:
-        assert repo.get_version(s, "dental_clinic", 2).yaml_text == text  # saved as a draft
+        assert flow_versions.get_version(s, "dental_clinic", 2).yaml_text == text  # saved as a draft
     broken = "vertical: dental_clinic\nslots: [\n"
     r = editor.post("/flows/dental_clinic/yaml", data={"yaml": broken, "csrf_token": editor.csrf})
     assert r.status_code == 422 and "syntax error" in r.get_data(as_text=True)

@@ -13,16 +13,16 @@ import pytest
 
 from admin.security import get_user
 from admin.testing import PASSWORD, add_users, copy_verticals, csrf_of, login, make_app, seed_call, token
-from callflows.flow import loader
+from callflows.flow import safe_yaml
 from callflows.flow.errors import FlowErrors
 from callflows.flow.loader import load_flow_text
-from callflows.store import repo
+from callflows.store import flow_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 DENTAL = ROOT / "verticals" / "dental_clinic"
 COOKIE = "callflows_admin"
-MAX_FLOW_BYTES = getattr(loader, "MAX_FLOW_BYTES", 1_000_000)
-MAX_NESTING = getattr(loader, "MAX_NESTING", 64)
+MAX_FLOW_BYTES = safe_yaml.MAX_FLOW_BYTES
+MAX_NESTING = safe_yaml.MAX_NESTING
 
 
 def _app(store, tmp_path, monkeypatch, **config):  # noqa: ANN001, ANN003, ANN202
@@ -277,12 +277,12 @@ def test_a_deeply_nested_flow_in_the_admin_is_a_422_not_a_500(app) -> None:  # n
         assert editor.get(path).status_code == 200, path
     store = app.extensions["callflows_store"]
     with store.session() as s:
-        draft = max(repo.list_versions(s, "dental_clinic"), key=lambda v: v.version)
+        draft = max(flow_versions.list_versions(s, "dental_clinic"), key=lambda v: v.version)
     assert editor.get(f"/flows/dental_clinic/versions/{draft.version}").status_code == 200
     r = editor.post("/flows/dental_clinic/publish", data={"version": draft.version, "csrf_token": csrf})
     assert r.status_code == 302
     with store.session() as s:
-        assert repo.published(s, "dental_clinic").version != draft.version
+        assert flow_versions.published(s, "dental_clinic").version != draft.version
     r = editor.post("/testchat/start", data={"vertical": "dental_clinic", "version": "draft", "csrf_token": csrf})
     assert r.status_code == 302 and "/testchat/" not in r.headers["Location"]
     # a deep value typed into one form field
@@ -390,11 +390,11 @@ def test_the_admin_never_publishes_nor_imports_actions_from_elsewhere(app, tmp_p
         assert r.status_code == 422, value
         assert "actions" in r.get_data(as_text=True)
         with store.session() as s:
-            draft = max(repo.list_versions(s, "dental_clinic"), key=lambda v: v.version)
+            draft = max(flow_versions.list_versions(s, "dental_clinic"), key=lambda v: v.version)
         assert draft.status == "draft"
         editor.post("/flows/dental_clinic/publish", data={"version": draft.version, "csrf_token": csrf})
         with store.session() as s:
-            assert repo.published(s, "dental_clinic").version != draft.version
+            assert flow_versions.published(s, "dental_clinic").version != draft.version
         r = editor.post("/testchat/start", data={"vertical": "dental_clinic", "version": "draft", "csrf_token": csrf})
         assert r.status_code == 302 and "/testchat/" not in r.headers["Location"], value
         editor.get(r.headers["Location"])

@@ -28,6 +28,7 @@ from callflows.server import create_app
 from callflows.speech import codec
 from callflows.speech.vad import EndpointConfig, Endpointer
 from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.store.models import Call
 from callflows.telephony.media_stream import (
     MAX_MESSAGE_BYTES,
@@ -503,10 +504,10 @@ def test_python_yaml_tags_in_an_uploaded_flow_are_refused(admin_app, editor, sql
     assert "constructor" in html or "tag" in html
     assert not marker.exists()
     with sqlite_store.session() as s:
-        draft = max(repo.list_versions(s, "dental_clinic"), key=lambda v: v.version)
+        draft = max(flow_versions.list_versions(s, "dental_clinic"), key=lambda v: v.version)
     resp = editor.post("/flows/dental_clinic/publish", data={"version": draft.version, "csrf_token": editor.csrf})
     with sqlite_store.session() as s:
-        assert repo.published(s, "dental_clinic").version != draft.version
+        assert flow_versions.published(s, "dental_clinic").version != draft.version
     assert not marker.exists()
     # and the loader alone refuses it too
     with pytest.raises(FlowErrors, match="yaml"):
@@ -519,7 +520,7 @@ def test_a_python_tag_typed_into_a_form_field_stays_plain_text(admin_app, editor
     editor.post("/flows/dental_clinic/field", data={
         "path": json.dumps(["responses", "greet", 0]), "value": value, "target": "flow", "csrf_token": editor.csrf})
     with sqlite_store.session() as s:
-        draft = max(repo.list_versions(s, "dental_clinic"), key=lambda v: v.version)
+        draft = max(flow_versions.list_versions(s, "dental_clinic"), key=lambda v: v.version)
     flow = load_flow_text(draft.yaml_text, base_dir=DENTAL)
     assert flow.responses["greet"][0] == value and not marker.exists()
 

@@ -16,6 +16,7 @@ import callflows.store.replicas  # noqa: F401  (replicas and the calls they hold
 import callflows.store.transfers  # noqa: F401  (transfer attempts and callback requests too)
 from callflows.store import Store
 from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.store.db import MIGRATIONS_DIR, normalize_url
 from callflows.store.models import Call, Customer, FlowVersion, PhoneNumber, Turn
 from callflows_verticals.dental_clinic.models import Provider
@@ -235,22 +236,22 @@ def test_audit_log(store: Store) -> None:
 
 def test_flow_versions(store: Store) -> None:
     with store.session() as s:
-        d1 = repo.save_draft(s, "clinic", "v: 1", "alice", "first")
-        d1b = repo.save_draft(s, "clinic", "v: 1b", "alice")
+        d1 = flow_versions.save_draft(s, "clinic", "v: 1", "alice", "first")
+        d1b = flow_versions.save_draft(s, "clinic", "v: 1b", "alice")
         assert d1b.id == d1.id and d1b.version == 1 and d1b.yaml_text == "v: 1b"
-        assert repo.published(s, "clinic") is None
-        repo.publish(s, "clinic", 1, actor="alice")
-        d2 = repo.save_draft(s, "clinic", "v: 2", "bob")
+        assert flow_versions.published(s, "clinic") is None
+        flow_versions.publish(s, "clinic", 1, actor="alice")
+        d2 = flow_versions.save_draft(s, "clinic", "v: 2", "bob")
         assert d2.version == 2 and d2.status == "draft"
-        repo.publish(s, "clinic", 2)
-        pub = repo.published(s, "clinic")
+        flow_versions.publish(s, "clinic", 2)
+        pub = flow_versions.published(s, "clinic")
         assert pub is not None and pub.version == 2 and pub.published_at is not None
-        assert [(v.version, v.status) for v in repo.list_versions(s, "clinic")] == [(2, "published"), (1, "archived")]
-        repo.publish(s, "clinic", 1)  # roll back
-        assert repo.published(s, "clinic").version == 1  # type: ignore[union-attr]
-        assert repo.save_draft(s, "bank", "x").version == 1
+        assert [(v.version, v.status) for v in flow_versions.list_versions(s, "clinic")] == [(2, "published"), (1, "archived")]
+        flow_versions.publish(s, "clinic", 1)  # roll back
+        assert flow_versions.published(s, "clinic").version == 1  # type: ignore[union-attr]
+        assert flow_versions.save_draft(s, "bank", "x").version == 1
         with pytest.raises(LookupError):
-            repo.publish(s, "clinic", 9)
+            flow_versions.publish(s, "clinic", 9)
         assert any(a.action == "flow.publish" for a in repo.list_audit(s))
     with pytest.raises(IntegrityError):
         with store.session() as s:

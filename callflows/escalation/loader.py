@@ -19,7 +19,7 @@ from callflows.escalation.spec import (
     ToolArg,
 )
 from callflows.flow.errors import FlowError, FlowErrors
-from callflows.flow.loader import _Checker as FlowChecker
+from callflows.flow.checker import Checker as FlowChecker
 from callflows.flow.spec import FlowSpec
 from callflows.flow.yaml_lines import LineDict, LineList, load_yaml_with_lines
 from callflows.plugins import VerticalPluginError, find_lookup

@@ -6,7 +6,7 @@ all errors of a file are collected before raising FlowErrors, never a traceback.
 Flow text comes from editors in the admin, so it is treated as untrusted input:
 
 * at most :data:`MAX_FLOW_BYTES` of text and :data:`MAX_NESTING` levels of nesting (aliases
-  included) are parsed; deeper text is refused while it is composed, before the YAML library's
+  included) are parsed (callflows.flow.safe_yaml); deeper text is refused while it is composed, before the YAML library's
   recursion can overflow the stack, and any other exception of the YAML library (a date like
   ``2026-13-45``, a 5,000-digit number) becomes a flow error too;
 * ``actions:`` names a module in the vertical's own folder only: a bare file name
@@ -42,7 +42,9 @@ from callflows.flow.spec import (
     SpellStep,
 )
 from callflows.flow.templates import unknown_variables
-from callflows.flow.yaml_lines import LineDict, LineList, _LineLoader
+from callflows.flow.checker import Checker
+from callflows.flow.safe_yaml import MAX_FLOW_BYTES, load_yaml_limited, yaml_error
+from callflows.flow.yaml_lines import LineDict, LineList
 
 TOP_KEYS = {
     "vertical", "display_name", "timezone", "transfer_number", "settings", "variables",
@@ -56,8 +58,6 @@ STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
 CONFIRM_KEYS = {"prompt", "on_deny", "change_words"}
 SETTINGS_FIELDS = set(Settings.__dataclass_fields__)
 
-MAX_FLOW_BYTES = 1_000_000  # a flow (or knowledge) text larger than this is refused unparsed
-MAX_NESTING = 64  # levels of mappings and lists; the shipped flows use 6
 _ACTIONS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.py)?")
 _PART = r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}"
 _KNOWLEDGE_NAME = re.compile(rf"(?:{_PART}/)?{_PART}\.ya?ml")
@@ -65,131 +65,6 @@ ACTIONS_RULE = ("must name a module in the vertical's folder: a file name like a
                 "name like my_actions (no folder, no '..', no absolute or dotted path)")
 KNOWLEDGE_RULE = ("must name a file inside the vertical's folder, like knowledge.yaml (a .yaml file; "
                   "no '..', no absolute path, no link out of the folder)")
-
-
-# --------------------------------------------------------------------------- safe YAML
-
-
-class YAMLLimitError(yaml.YAMLError):
-    """Text too large or nested too deep to be parsed; ``line`` and ``field`` say where."""
-
-    def __init__(self, problem: str, line: int | None = None, field: str = "yaml"):
-        super().__init__(problem)
-        self.problem = problem
-        self.line = line
-        self.field = field
-
-
-def _checked(text: str) -> str:
-    """``text``, unless it is larger than MAX_FLOW_BYTES (then YAMLLimitError naming the line
-    the limit falls on); checked before any parsing."""
-    if len(text) <= MAX_FLOW_BYTES // 4:
-        return text
-    data = text.encode("utf-8", "replace")
-    if len(data) <= MAX_FLOW_BYTES:
-        return text
-    raise YAMLLimitError(f"is too large: {len(data):,} bytes (at most {MAX_FLOW_BYTES:,})",
-                         data[:MAX_FLOW_BYTES].count(b"\n") + 1, "file")
-
-
-class _Limited:
-    """Loader mix-in: refuses nesting deeper than MAX_NESTING while composing (so the recursive
-    composer and constructor never get near Python's recursion limit), counting what an alias
-    brings in too, and turns any other error of a constructor into a ConstructorError."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)  # type: ignore[call-arg]
-        self._path: list[str] = []  # where the composer is: keys and [indexes]
-        self._height: dict[yaml.Node, int] = {}  # levels below each composed node, aliases included
-
-    def _field(self) -> str:
-        out = ""
-        for part in self._path[:9]:
-            if part:
-                out += part if part.startswith("[") or not out else "." + part
-        return (out + ("..." if len(self._path) > 9 else "")) or "yaml"
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        line = self.peek_event().start_mark.line + 1  # type: ignore[attr-defined]
-        if isinstance(index, yaml.ScalarNode):  # a mapping's value
-            self._path.append(str(index.value)[:64])
-        elif isinstance(index, int):  # a list's item
-            self._path.append(f"[{index}]")
-        else:  # the document, or a mapping's key
-            self._path.append("" if parent is None else "?")
-        try:
-            depth = len(self._path)
-            if depth > MAX_NESTING:
-                raise YAMLLimitError(f"nested more than {MAX_NESTING} levels deep", line, self._field())
-            node = super().compose_node(parent, index)  # type: ignore[misc]
-            height = self._height.get(node)
-            if height is None:  # a new node (an alias returns the node it names, measured already)
-                children = (node.value if isinstance(node, yaml.SequenceNode)
-                            else [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                            else [])
-                height = 1 + max((self._height.get(child, 1) for child in children), default=0)
-                self._height[node] = height
-            if depth - 1 + height > MAX_NESTING:
-                raise YAMLLimitError(f"nested more than {MAX_NESTING} levels deep (through an alias)", line,
-                                     self._field())
-            return node
-        finally:
-            self._path.pop()
-
-    def construct_object(self, node: Any, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)  # type: ignore[misc]
-        except yaml.YAMLError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. a date 2026-13-45, a 5,000-digit int
-            raise yaml.constructor.ConstructorError(
-                None, None, f"bad value: {str(exc)[:200]}", node.start_mark) from None
-
-
-class _SafeLineLoader(_Limited, _LineLoader):
-    pass
-
-
-class _SafeLoader(_Limited, yaml.SafeLoader):
-    pass
-
-
-def _run(loader: Any, method: str) -> Any:
-    try:
-        return getattr(loader, method)()
-    except yaml.YAMLError:
-        raise
-    except RecursionError:  # not expected within MAX_NESTING; never let it out all the same
-        raise YAMLLimitError("nested too deeply", loader.line + 1) from None
-    except Exception as exc:  # noqa: BLE001 - the YAML library's own bugs on odd text
-        raise YAMLLimitError(f"cannot be read: {type(exc).__name__}") from None
-    finally:
-        loader.dispose()
-
-
-def load_yaml_limited(text: str) -> Any:
-    """Parse YAML text with line numbers (LineDict, LineList), within the size and depth limits.
-    Raises yaml.YAMLError (YAMLLimitError past a limit); nothing else."""
-    return _run(_SafeLineLoader(_checked(text)), "get_single_data")
-
-
-def safe_load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` within the size and depth limits; raises yaml.YAMLError only."""
-    return _run(_SafeLoader(_checked(text)), "get_single_data")
-
-
-def compose_yaml(text: str) -> yaml.Node | None:
-    """``yaml.compose`` (nodes with their marks) within the limits; raises yaml.YAMLError only."""
-    return _run(_SafeLoader(_checked(text)), "get_single_node")
-
-
-def _yaml_error(file: str, exc: yaml.YAMLError) -> FlowError:
-    if isinstance(exc, YAMLLimitError):
-        message = exc.problem + ("; a flow needs only a few levels" if "nested" in exc.problem else "")
-        return FlowError(file, exc.line, exc.field, message)
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return FlowError(file, mark.line + 1 if mark else None, "yaml", f"syntax error: {problem}")
 
 
 def actions_file(value: str) -> str | None:
@@ -212,75 +87,6 @@ def _inside(base_dir: Path | None, name: str) -> Path | None:
     return path if path.is_relative_to(root) else None
 
 
-class _Checker:
-    """Collects errors while walking the YAML tree."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.errors: list[FlowError] = []
-        self.templates: list[tuple[str, str, int, str]] = []  # (file, field, line, source)
-
-    def error(self, node: Any, key: str | int | None, field: str, message: str) -> None:
-        line = None
-        if isinstance(node, LineDict) and key is not None:
-            line = node.line_of(str(key))
-        elif isinstance(node, LineList) and isinstance(key, int):
-            line = node.line_of(key)
-        elif isinstance(node, (LineDict, LineList)):
-            line = node.line
-        self.errors.append(FlowError(self.file, line, field, message))
-
-    def mapping(self, parent: Any, key: str, field: str, required: bool = False) -> LineDict:
-        value = parent.get(key) if isinstance(parent, dict) else None
-        if value is None:
-            if required:
-                self.error(parent, None, field, "is required")
-            empty = LineDict()
-            empty.line = getattr(parent, "line", 0)
-            empty.key_lines = {}
-            return empty
-        if not isinstance(value, dict):
-            self.error(parent, key, field, "must be a mapping")
-            return self.mapping({}, key, field)
-        return value
-
-    def string(self, parent: LineDict, key: str, field: str, required: bool = False,
-               template: bool = False) -> str | None:
-        value = parent.get(key)
-        if value is None:
-            if required:
-                self.error(parent, None, field, "is required")
-            return None
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            self.error(parent, key, field, "must be a string")
-            return None
-        value = str(value)
-        if template:
-            self.templates.append((self.file, field, parent.line_of(key), value))
-        return value
-
-    def strings(self, parent: LineDict, key: str, field: str, template: bool = False) -> tuple[str, ...]:
-        value = parent.get(key)
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-            self.error(parent, key, field, "must be a list of strings")
-            return ()
-        if template:
-            for i, v in enumerate(value):
-                line = value.line_of(i) if isinstance(value, LineList) else parent.line_of(key)
-                self.templates.append((self.file, f"{field}[{i}]", line, str(v)))
-        return tuple(str(v) for v in value)
-
-    def unknown_keys(self, node: LineDict, allowed: set[str], field: str) -> None:
-        for key in node:
-            if str(key) not in allowed:
-                self.error(node, key, f"{field}.{key}" if field else str(key),
-                           f"unknown field (allowed: {', '.join(sorted(allowed))})")
-
-
 def load_flow(path: str | Path) -> FlowSpec:
     """Load a flow file from disk (the knowledge file is resolved next to it)."""
     path = Path(path)
@@ -297,11 +103,11 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
     try:
         doc = load_yaml_limited(text)
     except yaml.YAMLError as exc:
-        raise FlowErrors([_yaml_error(file, exc)]) from None
+        raise FlowErrors([yaml_error(file, exc)]) from None
     if not isinstance(doc, LineDict):
         raise FlowErrors([FlowError(file, 1, "file", "must be a mapping with vertical, slots, intents, forms")])
 
-    c = _Checker(file)
+    c = Checker(file)
     c.unknown_keys(doc, TOP_KEYS, "")
     vertical = c.string(doc, "vertical", "vertical", required=True) or "unknown"
     timezone = c.string(doc, "timezone", "timezone") or "UTC"
@@ -364,7 +170,7 @@ def load_flow_text(text: str, file: str = "<flow>", base_dir: Path | None = None
     )
 
 
-def _actions(c: _Checker, doc: LineDict, base_dir: Path | None) -> str | None:
+def _actions(c: Checker, doc: LineDict, base_dir: Path | None) -> str | None:
     """The ``actions:`` module as a bare file name in the vertical's folder, else an error."""
     value = c.string(doc, "actions", "actions")
     if value is None:
@@ -377,7 +183,7 @@ def _actions(c: _Checker, doc: LineDict, base_dir: Path | None) -> str | None:
     return module
 
 
-def _settings(c: _Checker, node: LineDict) -> Settings:
+def _settings(c: Checker, node: LineDict) -> Settings:
     c.unknown_keys(node, SETTINGS_FIELDS, "settings")
     values: dict[str, Any] = {}
     defaults = Settings()
@@ -400,7 +206,7 @@ def _settings(c: _Checker, node: LineDict) -> Settings:
     return Settings(**values)
 
 
-def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
+def _slots(c: Checker, node: LineDict) -> dict[str, SlotSpec]:
     slots: dict[str, SlotSpec] = {}
     for name, body in node.items():
         field = f"slots.{name}"
@@ -460,7 +266,7 @@ def _slots(c: _Checker, node: LineDict) -> dict[str, SlotSpec]:
     return slots
 
 
-def _slot_confirm(c: _Checker, body: LineDict, field: str) -> SlotConfirm | None:
+def _slot_confirm(c: Checker, body: LineDict, field: str) -> SlotConfirm | None:
     """A slot's `confirm:` (read the value back before the form goes on), or None."""
     if body.get("confirm") is None:
         return None
@@ -478,7 +284,7 @@ def _slot_confirm(c: _Checker, body: LineDict, field: str) -> SlotConfirm | None
     )
 
 
-def _spell_steps(c: _Checker, node: LineDict, key: str, field: str, parts: tuple[str, ...]) -> tuple[SpellStep, ...]:
+def _spell_steps(c: Checker, node: LineDict, key: str, field: str, parts: tuple[str, ...]) -> tuple[SpellStep, ...]:
     """`confirm.corrections` or `confirm.keypad`: prompts, each a string or {prompt, part}."""
     steps: list[SpellStep] = []
     raw = node.get(key) or []
@@ -500,7 +306,7 @@ def _spell_steps(c: _Checker, node: LineDict, key: str, field: str, parts: tuple
     return tuple(steps)
 
 
-def _intents(c: _Checker, node: LineDict) -> dict[str, IntentSpec]:
+def _intents(c: Checker, node: LineDict) -> dict[str, IntentSpec]:
     intents: dict[str, IntentSpec] = {}
     for name, body in node.items():
         field = f"intents.{name}"
@@ -528,7 +334,7 @@ def _intents(c: _Checker, node: LineDict) -> dict[str, IntentSpec]:
     return intents
 
 
-def _responses(c: _Checker, node: LineDict) -> dict[str, tuple[str, ...]]:
+def _responses(c: Checker, node: LineDict) -> dict[str, tuple[str, ...]]:
     responses: dict[str, tuple[str, ...]] = {}
     for name in node:
         variants = c.strings(node, name, f"responses.{name}", template=True)
@@ -538,7 +344,7 @@ def _responses(c: _Checker, node: LineDict) -> dict[str, tuple[str, ...]]:
     return responses
 
 
-def _forms(c: _Checker, node: LineDict, slots: dict[str, SlotSpec],
+def _forms(c: Checker, node: LineDict, slots: dict[str, SlotSpec],
            intents: dict[str, IntentSpec]) -> dict[str, FormSpec]:
     forms: dict[str, FormSpec] = {}
     for name, body in node.items():
@@ -593,7 +399,7 @@ def _forms(c: _Checker, node: LineDict, slots: dict[str, SlotSpec],
     return forms
 
 
-def _requirements(c: _Checker, node: LineDict, forms: dict[str, FormSpec]) -> None:
+def _requirements(c: Checker, node: LineDict, forms: dict[str, FormSpec]) -> None:
     """`requires` names another form, which itself requires nothing (no chains or loops)."""
     bodies = {str(k): v for k, v in node.items()}  # keys as the forms are named (a key may be a number)
     for form in forms.values():
@@ -611,7 +417,7 @@ def _requirements(c: _Checker, node: LineDict, forms: dict[str, FormSpec]) -> No
                     f"form '{required.name}' itself requires '{required.requires}'; a required form cannot have requirements")
 
 
-def _steps(c: _Checker, form: LineDict, field: str, slots: dict[str, SlotSpec]) -> list[FormStep]:
+def _steps(c: Checker, form: LineDict, field: str, slots: dict[str, SlotSpec]) -> list[FormStep]:
     raw = form.get("steps")
     if not isinstance(raw, LineList) or not raw:
         c.error(form, "steps" if "steps" in form else None, f"{field}.steps",
@@ -643,7 +449,7 @@ def _steps(c: _Checker, form: LineDict, field: str, slots: dict[str, SlotSpec]) 
     return steps
 
 
-def _knowledge(c: _Checker, doc: LineDict, knowledge: str | None, base_dir: Path | None,
+def _knowledge(c: Checker, doc: LineDict, knowledge: str | None, base_dir: Path | None,
                knowledge_text: str | None) -> tuple[FaqEntry, ...]:
     kfile = knowledge or "<knowledge>"
     if knowledge_text is None:
@@ -660,11 +466,11 @@ def _knowledge(c: _Checker, doc: LineDict, knowledge: str | None, base_dir: Path
         except (OSError, UnicodeDecodeError):
             c.error(doc, "knowledge", "knowledge", f"file '{knowledge}' cannot be read")
             return ()
-    kc = _Checker(kfile)
+    kc = Checker(kfile)
     try:
         data = load_yaml_limited(knowledge_text)
     except yaml.YAMLError as exc:
-        c.errors.append(_yaml_error(kfile, exc))
+        c.errors.append(yaml_error(kfile, exc))
         return ()
     entries = data.get("faq") if isinstance(data, dict) else None
     if not isinstance(entries, LineList):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from callflows.dialogue.session import DialogueSession
-from callflows.store import repo
+from callflows.store import flow_versions
 from callflows.verticals import load_vertical
 from tests.browser.conftest import login_as
 
@@ -142,4 +142,4 @@ def test_a_viewer_is_refused_an_edit(page, live) -> None:  # noqa: ANN001
     page.goto("/users")
     expect(page.get_by_test_id("error-message")).to_contain_text("admin role")
     with live.store.session() as s:
-        assert all("Hacked" not in v.yaml_text for v in repo.list_versions(s, "dental_clinic"))
+        assert all("Hacked" not in v.yaml_text for v in flow_versions.list_versions(s, "dental_clinic"))
