@@ -108,7 +108,8 @@ def check_database(timeout: float = 3.0) -> list[Check]:
 # --------------------------------------------------------------------------- models
 def check_models(roles: str = DEFAULT_MODEL_ROLES, *, full: bool = False) -> list[Check]:
     from callflows.models import ModelError, env_override_name, sha256_path
-    from callflows.models.manifest import Manifest, parse_override
+    from callflows.models.manifest import Manifest
+    from callflows.models.overrides import parse_override
 
     try:
         manifest = Manifest.load()
@@ -284,7 +285,8 @@ def _rearm(conn: http.client.HTTPConnection, deadline: float) -> None:
 
 def _check_local_llm(name: str, role: str) -> Check:
     from callflows.models import ModelError, env_override_name
-    from callflows.models.manifest import Manifest, parse_override
+    from callflows.models.manifest import Manifest
+    from callflows.models.overrides import parse_override
 
     manifest_role = f"llm_{role}"
     url_var = _llm_var(role, "URL")

@@ -10,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from .errors import ChecksumError, ModelError
 from .hashing import sha256_path
 from .manifest import (
-    ChecksumError,
     Manifest,
-    ModelError,
     ModelNotInstalled,
     ModelSpec,
     ModelStatus,
     default_manifest,
     default_manifest_path,
     env_override_name,
-    resolve_override,
 )
+from .overrides import resolve_override
 
 __all__ = [
     "ChecksumError", "Manifest", "ModelError", "ModelNotInstalled", "ModelSpec", "ModelStatus",

@@ -20,8 +20,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,26 +27,14 @@ from typing import Any
 
 import yaml
 
+from .errors import ChecksumError, ModelError
 from .hashing import CHUNK, progress_bar, sha256_path, signature, size_of
+from .overrides import HEX64, resolve_override
 
 log = logging.getLogger(__name__)
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _METHODS = ("concat", "file", "dir", "copy")
 _VERIFIED = ".verified.json"
-
-
-class ModelError(RuntimeError):
-    """A model cannot be installed or resolved (the message says what to do)."""
-
-
-class ChecksumError(ModelError):
-    """A model's sha256 is not the one in the manifest (or the configured override); the file was deleted."""
-
-    def __init__(self, what: str, expected: str, actual: str) -> None:
-        super().__init__(f"sha256 mismatch for {what}: expected {expected}, got {actual}; the file was discarded")
-        self.expected = expected
-        self.actual = actual
 
 
 class ModelNotInstalled(ModelError):
@@ -175,7 +161,7 @@ class Manifest:
         if method not in _METHODS:
             raise ModelError(f"{where}.assemble.method must be one of {_METHODS}, not {method!r}")
         sha = str(entry["sha256"]).lower()
-        if not _HEX64.match(sha):
+        if not HEX64.match(sha):
             raise ModelError(f"{where}.sha256 is not a sha256 hex digest")
         parts = int(entry.get("parts", 1))
         packages: list[str] = []
@@ -430,69 +416,6 @@ class Manifest:
         if path.is_dir() and spec is not None and spec.main:
             return path / spec.main
         return path
-
-
-# ------------------------------------------------------------------------- overrides
-def parse_override(value: str) -> tuple[str, str | None]:
-    """``"<url>#sha256=<hex>"`` -> (url, hex); a plain path -> (path, None)."""
-    if "#sha256=" in value:
-        url, _, sha = value.partition("#sha256=")
-        sha = sha.strip().lower()
-        if not _HEX64.match(sha):
-            raise ModelError(f"not a sha256 hex digest in model override: {sha!r}")
-        return url, sha
-    return value, None
-
-
-def resolve_override(value: str, cache_dir: Path, *, is_dir: bool = False, timeout: float = 120.0) -> Path:
-    """A user's model: a local path (must exist), or a URL (http, https, file) with ``#sha256=``,
-    downloaded once into ``cache_dir`` and verified (a wrong download is deleted: ``ChecksumError``).
-    A zip archive for a folder role is unpacked."""
-    location, sha = parse_override(value)
-    scheme = urllib.parse.urlparse(location).scheme
-    if scheme not in ("http", "https", "file"):
-        path = Path(location).expanduser()
-        if not path.exists():
-            raise ModelError(f"configured model path does not exist: {path}")
-        if sha is not None:  # a local path with a checksum: check it, never delete the user's file
-            actual = sha256_path(path)
-            if actual != sha:
-                raise ChecksumError(str(path), sha, actual)
-        return path
-    if sha is None:
-        raise ModelError(f"a model URL needs its checksum: {location}#sha256=<hex>")
-    if is_dir and location.lower().endswith(".zip"):
-        from callflows.speech.download import ModelChecksumError, fetch_model
-
-        try:
-            return fetch_model(location, sha, cache_dir, timeout=timeout)
-        except ModelChecksumError as exc:
-            raise ChecksumError(location, exc.expected, exc.actual) from None
-    name = Path(urllib.parse.unquote(urllib.parse.urlparse(location).path)).name or "model.bin"
-    dest = cache_dir / sha[:16] / name
-    if dest.exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    import hashlib
-
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    try:
-        log.info("downloading model %s", location)
-        with urllib.request.urlopen(location, timeout=timeout) as response, os.fdopen(fd, "wb") as out:  # noqa: S310
-            while block := response.read(CHUNK):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != sha:
-            raise ChecksumError(location, sha, digest.hexdigest())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        raise ModelError(f"could not download model {location}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
 
 
 # ------------------------------------------------------------------------- helpers
