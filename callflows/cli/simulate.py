@@ -38,7 +38,8 @@ def _number_for(vertical: str) -> str | None:
 def simulate_call(vertical: str, script: Path, url: str, to_number: str | None, no_transcribe: bool,
                   as_json: bool) -> None:
     """Call VERTICAL on a running server with synthesised caller speech, in real time."""
-    from callflows.telephony.simulator import SimulatedCall, load_script
+    from callflows.telephony.simulator import SimulatedCall
+    from callflows.telephony.simulator_types import load_script
 
     _, steps = load_script(script)
     to_number = to_number or _number_for(vertical) or "+15550100000"
