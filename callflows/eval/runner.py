@@ -25,11 +25,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from callflows.eval import data as D
-from callflows.eval.gold import NLUPP_TODAY, NLUPP_TYPES, SGD_TODAY, nlupp_gold, sgd_date, sgd_time
+from callflows.eval.gold import NLUPP_TODAY, SGD_TODAY
+from callflows.eval.report import format_table, targets, write_plot
+from callflows.eval.slot_scores import nlupp_examples, nlupp_values, sgd_examples, sgd_values, span_f1
 from callflows.nlu.asr_style import AsrStyler
 from callflows.nlu.classifier import TfidfIntentClassifier
 from callflows.nlu.student import OOS, StudentModel, calibration_holdout, paired_groups
-from callflows.nlu.values import ParseContext, extract, words_to_digits
+from callflows.nlu.values import ParseContext
 
 ASR_NOISE = {"fillers": 0.1, "errors": 0.03}
 SEED_PER_INTENT = 10
@@ -143,130 +145,6 @@ def _distilled_data() -> tuple[list[tuple[str, str]], str]:
             if item.get("text") and item.get("intent"):
                 rows.append((item["text"], item["intent"]))
     return rows, ", ".join(found)
-
-
-# ---- slot values ---------------------------------------------------------------------------------
-def _value(kind: str, text: str, ctx: ParseContext) -> str | None:
-    if kind in ("date", "time"):
-        vals = [v for v in extract(kind, text, ctx) if v.value is not None]
-        return vals[0].value if vals else None
-    if kind == "money":
-        vals = extract("money", text, ctx)
-        if vals:
-            return vals[0].value
-        digits = words_to_digits(text.lower())
-        import re
-
-        m = re.search(r"\d+(?:\.\d+)?", digits)
-        return f"{float(m.group()):.2f}" if m else None
-    if kind == "count":
-        import re
-
-        t = text.lower()
-        m = re.search(r"\d+", words_to_digits(t))
-        if m:
-            return str(int(m.group()))
-        if re.search(r"\b(a|an|one|single|me|myself|i)\b", t):
-            return "1"
-    return None
-
-
-def _nlupp_examples(items: list[dict], styler: AsrStyler | None) -> list[tuple[str, list, dict]]:
-    """(text, spans, gold values by (slot, start, end)) per item, optionally ASR-styled."""
-    out = []
-    for e in items:
-        spans = [(k, v["span"][0], v["span"][1]) for k, v in e.get("slots", {}).items() if "span" in v]
-        golds = {k: nlupp_gold(k, v) for k, v in e.get("slots", {}).items()}
-        text = e["text"]
-        if styler is not None:
-            text, spans = styler.convert_spans(text, spans)
-        out.append((text, spans, golds))
-    return out
-
-
-def _sgd_examples(turns: list[dict], styler: AsrStyler | None, slots=("appointment_date", "appointment_time")) -> list:
-    out = []
-    for t in turns:
-        spans = [(s["slot"], s["start"], s["end"]) for s in t["slots"]]
-        golds = {}
-        for s in t["slots"]:
-            if s["slot"] == "appointment_date":
-                golds[s["slot"]] = sgd_date(s["text"])
-            elif s["slot"] == "appointment_time":
-                golds[s["slot"]] = sgd_time(s["text"])
-        text = t["text"]
-        if styler is not None:
-            text, spans = styler.convert_spans(text, spans)
-        out.append((text, spans, golds))
-    return out
-
-
-def _span_f1(pred: list[list], gold: list[list], texts: list[str]) -> dict[str, float]:
-    from callflows.nlu.student import tokenize_words
-
-    tp = fp = fn = 0
-    for p, g, text in zip(pred, gold, texts):
-        toks = tokenize_words(text)
-
-        def key(span):
-            lab, s, e = span
-            idx = [i for i, (_, ts, te) in enumerate(toks) if ts < e and te > s and text[ts:te] not in ".,?!"]
-            return (lab, idx[0], idx[-1]) if idx else (lab, -1, -1)
-
-        ps, gs = {key(x) for x in p}, {key(x) for x in g}
-        tp += len(ps & gs)
-        fp += len(ps - gs)
-        fn += len(gs - ps)
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return {"f1": round(f1, 4), "precision": round(prec, 4), "recall": round(rec, 4), "gold_spans": tp + fn}
-
-
-def _nlupp_values(pred: list[list], examples: list, ctx: ParseContext) -> dict[str, Any]:
-    """Exact normalised value: end to end (tagger span -> parser) and parser on the gold span."""
-    e2e = []
-    on_gold = []
-    by_kind: dict[str, list] = defaultdict(list)
-    for p, (text, spans, golds) in zip(pred, examples):
-        for slot, s, e in spans:
-            gold = golds.get(slot)
-            if gold is None:
-                continue
-            kind = NLUPP_TYPES[slot]
-            dctx = ctx
-            on_gold.append(_value(kind, text[s:e], dctx) == gold)
-            got = [_value(kind, text[ps:pe], dctx) for lab, ps, pe in p if lab == slot]
-            ok = gold in got
-            e2e.append(ok)
-            by_kind[kind].append(ok)
-    return {"exact_end_to_end": round(float(np.mean(e2e)), 4) if e2e else float("nan"),
-            "exact_parser_on_gold_span": round(float(np.mean(on_gold)), 4) if on_gold else float("nan"),
-            "by_type_end_to_end": {k: round(float(np.mean(v)), 4) for k, v in sorted(by_kind.items())},
-            "n": len(e2e)}
-
-
-def _sgd_values(pred: list[list] | None, examples: list, ctx: ParseContext) -> dict[str, Any]:
-    """Date/time exact: parser over the whole turn, and (if pred) parser over the tagged span."""
-    res: dict[str, Any] = {}
-    for slot, kind in (("appointment_date", "date"), ("appointment_time", "time")):
-        whole, tagged, on_gold = [], [], []
-        for i, (text, spans, golds) in enumerate(examples):
-            gold = golds.get(slot)
-            if not gold:
-                continue
-            span = [sp for sp in spans if sp[0] == slot][0]
-            whole.append(_value(kind, text, ctx) in gold)
-            on_gold.append(_value(kind, text[span[1]:span[2]], ctx) in gold)
-            if pred is not None:
-                got = [_value(kind, text[ps:pe], ctx) for lab, ps, pe in pred[i] if lab == slot]
-                tagged.append(any(g in gold for g in got))
-        res[kind] = {"exact_parser_whole_turn": round(float(np.mean(whole)), 4) if whole else float("nan"),
-                     "exact_parser_on_gold_span": round(float(np.mean(on_gold)), 4) if on_gold else float("nan"),
-                     "n": len(whole)}
-        if pred is not None:
-            res[kind]["exact_student_span"] = round(float(np.mean(tagged)), 4) if tagged else float("nan")
-    return res
 
 
 # ---- teacher -------------------------------------------------------------------------------------
@@ -426,8 +304,8 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
         s_train, s_val = _sample(s_train, 200, 0), _sample(s_val, 100, 0)
     # one tagger per vertical-like slot set, as a vertical's student would have
     t = time.time()
-    np_tag_train = [(x[0], x[1]) for x in _nlupp_examples(np_train, None) + _nlupp_examples(np_train, asr_train())]
-    sgd_tag_train = [(x[0], x[1]) for x in _sgd_examples(s_train, None) + _sgd_examples(s_train, asr_train())]
+    np_tag_train = [(x[0], x[1]) for x in nlupp_examples(np_train, None) + nlupp_examples(np_train, asr_train())]
+    sgd_tag_train = [(x[0], x[1]) for x in sgd_examples(s_train, None) + sgd_examples(s_train, asr_train())]
     tagger = StudentModel(embedder=embedder)
     tagger.fit_tagger(np_tag_train, states=cache.states([x[0] for x in np_tag_train]))
     sgd_tagger = StudentModel(embedder=embedder)
@@ -439,18 +317,18 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
     np_ctx = ParseContext(now=datetime(NLUPP_TODAY.year, NLUPP_TODAY.month, NLUPP_TODAY.day, 10, 0, tzinfo=TZ))
     sgd_ctx = ParseContext(now=datetime(SGD_TODAY.year, SGD_TODAY.month, SGD_TODAY.day, 10, 0, tzinfo=TZ))
     for style, styler in (("text", None), ("asr", asr_val())):
-        ex = _nlupp_examples(np_val, styler)
+        ex = nlupp_examples(np_val, styler)
         texts = [x[0] for x in ex]
         pred = tagger.tag_batch(texts, states=cache.states(texts))
-        results["slots"].setdefault("nlupp", {})[style] = {"span": _span_f1(pred, [x[1] for x in ex], texts),
-                                                           "values": _nlupp_values(pred, ex, np_ctx)}
-        ex = _sgd_examples(s_val, asr_val() if style == "asr" else None)
+        results["slots"].setdefault("nlupp", {})[style] = {"span": span_f1(pred, [x[1] for x in ex], texts),
+                                                           "values": nlupp_values(pred, ex, np_ctx)}
+        ex = sgd_examples(s_val, asr_val() if style == "asr" else None)
         texts = [x[0] for x in ex]
         pred = sgd_tagger.tag_batch(texts, states=cache.states(texts))
         results["slots"].setdefault("sgd", {})[style] = {
-            "span": _span_f1([[p for p in ps if p[0] in ("appointment_date", "appointment_time")] for ps in pred],
+            "span": span_f1([[p for p in ps if p[0] in ("appointment_date", "appointment_time")] for ps in pred],
                              [[g for g in x[1] if g[0] in ("appointment_date", "appointment_time")] for x in ex], texts),
-            "values": _sgd_values(pred, ex, sgd_ctx)}
+            "values": sgd_values(pred, ex, sgd_ctx)}
     results["slots"]["nlupp"]["n_val"] = len(np_val)
     results["slots"]["sgd"]["n_val_turns"] = len(s_val)
     results["slots"]["reference_dates"] = {"nlupp": NLUPP_TODAY.isoformat(), "sgd": SGD_TODAY.isoformat() + " (Friday; see callflows/eval/gold.py)"}
@@ -538,7 +416,7 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
         results["complete"] = final
         path.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
 
-    results["targets"] = _targets(results)
+    results["targets"] = targets(results)
     write(False)  # the teacher is slow: keep everything else on disk in case it is interrupted
 
     # ---------------- teacher (zero-shot, sample) ----------------
@@ -571,7 +449,7 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
             systems["teacher_zero_shot"] = {"unavailable": f"{type(exc).__name__}: {exc}"[:300]}
             results["notes"].append("teacher LLM not available in this run: " + systems["teacher_zero_shot"]["unavailable"])
     results["seconds"] = round(time.time() - t0, 1)
-    results["targets"] = _targets(results)
+    results["targets"] = targets(results)
 
     table = format_table(results)
     log(table)
@@ -583,127 +461,3 @@ def run_eval(quick: bool = False, out: str | Path | None = "bench/eval/results.j
         (out.with_suffix(".md")).write_text("```\n" + table + "\n```\n")
         log(f"wrote {out}")
     return results
-
-
-def _targets(r: dict[str, Any]) -> dict[str, Any]:
-    s = r["systems"].get("student_dev", {})
-    ft = r["systems"].get("student_finetuned", {})  # the same student with a fine-tuned encoder (if torch is there)
-    t = r["systems"].get("teacher_zero_shot", {})
-    sgd = r["slots"].get("sgd", {}).get("text", {}).get("values", {})
-    out = {
-        "banking77_accuracy>=0.92": max(s.get("banking77_accuracy", {}).get("text", 0),
-                                        ft.get("banking77_accuracy", {}).get("text", 0)) >= 0.92,
-        "sgd_date_exact>=0.90": sgd.get("date", {}).get("exact_student_span", 0) >= 0.90,
-        "sgd_time_exact>=0.90": sgd.get("time", {}).get("exact_student_span", 0) >= 0.90,
-        "clinc_oos_recall>=0.80": s.get("clinc150", {}).get("text", {}).get("oos_recall", 0) >= 0.80,
-        "clinc_in_scope>=0.90": s.get("clinc150", {}).get("text", {}).get("in_scope_accuracy", 0) >= 0.90,
-    }
-    if "banking77_accuracy" in t:
-        out["student>=teacher (banking77, text)"] = s["banking77_accuracy"]["text"] >= t["banking77_accuracy"]["text"]
-        out["student 100x faster than teacher"] = t["latency"]["p50_ms"] >= 100 * s["latency"]["p50_ms"]
-    return out
-
-
-def _f(x: Any, pct: bool = True) -> str:
-    if x is None or (isinstance(x, float) and np.isnan(x)):
-        return "-"
-    return f"{100 * x:.1f}" if pct else f"{x:g}"
-
-
-def format_table(r: dict[str, Any]) -> str:
-    rows = [("system", "B77 text", "B77 asr", "B77 oos-off text", "B77 oos-off asr", "CLINC in text", "CLINC oos text", "CLINC in asr", "CLINC oos asr",
-             "p50 ms", "p95 ms", "size MB", "mem MB")]
-    for name in ("student_finetuned", "student_distilled", "student_dev", "student_seed", "teacher_zero_shot", "tfidf_lr_baseline"):
-        s = r["systems"].get(name)
-        if s is None:
-            continue
-        if "unavailable" in s:
-            rows.append((name, "n/a",) + ("",) * 11)
-            continue
-        b = s.get("banking77_accuracy", {})
-        c = s.get("clinc150", {})
-        lat = s.get("latency", {})
-        label = name + (f" (n={s['sample_n']})" if "sample_n" in s else "")
-        bo = s.get("banking77_accuracy_oos_off", {})
-        rows.append((label, _f(b.get("text")), _f(b.get("asr")), _f(bo.get("text")), _f(bo.get("asr")),
-                     _f(c.get("text", {}).get("in_scope_accuracy")), _f(c.get("text", {}).get("oos_recall")),
-                     _f(c.get("asr", {}).get("in_scope_accuracy")), _f(c.get("asr", {}).get("oos_recall")),
-                     _f(lat.get("p50_ms"), False), _f(lat.get("p95_ms"), False),
-                     _f(s.get("size_mb"), False), _f(s.get("memory_mb"), False)))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    sl = r["slots"]
-    lines += ["", "slots (student tagger + value parsers)        text      asr"]
-    for ds in ("nlupp", "sgd"):
-        if ds not in sl:
-            continue
-        lines.append(f"{ds} span F1                                   {_f(sl[ds]['text']['span']['f1']):>6}    {_f(sl[ds]['asr']['span']['f1']):>6}")
-    if "nlupp" in sl:
-        for key in ("exact_end_to_end", "exact_parser_on_gold_span"):
-            lines.append(f"nlupp value {key:<33}{_f(sl['nlupp']['text']['values'][key]):>6}    {_f(sl['nlupp']['asr']['values'][key]):>6}")
-        for kind, v in sl["nlupp"]["text"]["values"]["by_type_end_to_end"].items():
-            lines.append(f"nlupp value end to end: {kind:<21}{_f(v):>6}    {_f(sl['nlupp']['asr']['values']['by_type_end_to_end'].get(kind)):>6}")
-    if "sgd" in sl:
-        for kind in ("date", "time"):
-            for key in ("exact_student_span", "exact_parser_whole_turn", "exact_parser_on_gold_span"):
-                lines.append(f"sgd {kind} {key:<36}{_f(sl['sgd']['text']['values'][kind].get(key)):>6}    "
-                             f"{_f(sl['sgd']['asr']['values'][kind].get(key)):>6}")
-    t = r["systems"].get("teacher_zero_shot", {})
-    if "student_dev_on_same_sample" in t:
-        lines += ["", f"teacher sample (n={t['sample_n']}): teacher {_f(t['banking77_accuracy']['text'])} text / "
-                      f"{_f(t['banking77_accuracy']['asr'])} asr; student_dev on the same utterances "
-                      f"{_f(t['student_dev_on_same_sample']['text'])} / {_f(t['student_dev_on_same_sample']['asr'])}"]
-    lines += ["", "targets: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in r.get("targets", {}).items())]
-    lines += [f"note: {n}" for n in r.get("notes", [])]
-    return "\n".join(lines)
-
-
-def write_plot(r: dict[str, Any], path: Path) -> Path:
-    points = []
-    for name, s in r["systems"].items():
-        if "latency" in s and "banking77_accuracy" in s:
-            points.append((name, s["latency"]["p50_ms"], s["banking77_accuracy"]["text"], s["banking77_accuracy"].get("asr")))
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return _write_svg(points, path.with_suffix(".svg"))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, lat, acc, acc_asr in points:
-        ax.scatter([lat], [100 * acc], s=50)
-        ax.annotate(f"{name} (text)", (lat, 100 * acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
-        if acc_asr is not None:
-            ax.scatter([lat], [100 * acc_asr], marker="x")
-            ax.annotate("asr", (lat, 100 * acc_asr), textcoords="offset points", xytext=(6, -10), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("p50 latency per utterance, ms (log; students/baseline on 1 core)")
-    ax.set_ylabel("Banking77 validation accuracy, %")
-    ax.set_title("Callflows NLU: accuracy against latency")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _write_svg(points: list, path: Path) -> Path:
-    import math
-
-    w, h, pad = 640, 400, 60
-    lats = [p[1] for p in points] or [1]
-    lo, hi = math.log10(min(lats) / 2), math.log10(max(lats) * 2)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}"><rect width="100%" height="100%" fill="white"/>',
-             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
-             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>',
-             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle" font-size="12">p50 latency ms (log)</text>',
-             f'<text x="15" y="{h / 2}" font-size="12" transform="rotate(-90 15 {h / 2})">Banking77 accuracy %</text>']
-    for name, lat, acc, _ in points:
-        x = pad + (math.log10(lat) - lo) / (hi - lo) * (w - 2 * pad)
-        y = h - pad - (acc - 0.5) / 0.5 * (h - 2 * pad)
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="steelblue"/><text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="11">{name} {100 * acc:.1f}%, {lat:g} ms</text>')
-    parts.append("</svg>")
-    path.write_text("\n".join(parts))
-    return path
