@@ -12,13 +12,9 @@ from click.testing import CliRunner
 
 from callflows.cli.flows import flows, import_rasa
 from callflows.flow.loader import load_flow
-from callflows.flow.rasa_import import (
-    RasaImportError,
-    guess_text_type,
-    import_rasa_project,
-    slugify,
-    strip_annotations,
-)
+from callflows.flow.rasa_convert import guess_text_type
+from callflows.flow.rasa_import import RasaImportError, import_rasa_project, slugify
+from callflows.flow.rasa_project import strip_annotations
 
 PROJECT = Path(__file__).resolve().parent / "data" / "rasa_project"
 

@@ -15,13 +15,12 @@ What maps to what:
   that is not a slot becomes a slot of type ``any``;
 * custom actions are listed in a comment at the top: the project's actions.py runs unchanged.
 
-The result is validated with :func:`callflows.flow.loader.load_flow`.
+The result is validated with :func:`callflows.flow.loader.load_flow`. Reading the project is
+rasa_project.py's job, converting slots and responses rasa_convert.py's.
 """
 
 from __future__ import annotations
 
-import json
-import keyword
 import re
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ from jinja2.exceptions import TemplateError
 
 from callflows.flow.errors import FlowErrors
 from callflows.flow.loader import load_flow
+from callflows.flow.rasa_convert import convert_slot, guess_text_type, name_words, response_texts, speakable_list
+from callflows.flow.rasa_project import RasaImportError, collect_nlu, read_domain, read_training_data
 from callflows.flow.templates import BUILTIN_VARIABLES, template_variables
 from callflows.nlu.builtin_intents import BUILTIN_INTENTS
 
@@ -41,338 +42,6 @@ KNOWLEDGE_FILE = "knowledge.yaml"
 RASA_INTERNAL_SLOTS = {"requested_slot", "session_started_metadata"}
 RASA_INTERNAL_INTENTS = {"nlu_fallback", "session_start", "restart", "back", "out_of_scope_fallback"}
 
-_ANNOTATION = re.compile(r"\[([^\]]+)\](\(([^)]*)\)|(\{[^}]*\}))")
-_RASA_VARIABLE = re.compile(r"\{([^\n{}]+?)\}")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_JINJA_WORDS = {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none",
-                "True", "False", "None", "for", "recursive"}
-
-
-class RasaImportError(Exception):
-    """The project cannot be imported (no domain, invalid YAML, ...); the message says why."""
-
-
-# --------------------------------------------------------------------------------------------
-# reading the project
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RasaImportError(f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RasaImportError(f"{where}: invalid YAML: {problem}") from None
-
-
-def _yml_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml"))
-
-
-def _merge_domain(into: dict[str, Any], part: dict[str, Any]) -> None:
-    for key, value in part.items():
-        if key not in into or into[key] is None:
-            into[key] = value
-        elif isinstance(into[key], list) and isinstance(value, list):
-            into[key] = into[key] + value
-        elif isinstance(into[key], dict) and isinstance(value, dict):
-            into[key] = {**into[key], **value}
-        else:
-            into[key] = value
-
-
-def read_domain(project_dir: Path) -> dict[str, Any]:
-    """domain.yml, or every yml file of a domain/ folder merged."""
-    for name in ("domain.yml", "domain.yaml"):
-        path = project_dir / name
-        if path.is_file():
-            data = _read_yaml(path)
-            if not isinstance(data, dict):
-                raise RasaImportError(f"{path}: invalid domain: must be a mapping with intents, slots, "
-                                      "responses, forms")
-            files = [path]
-            break
-    else:
-        folder = project_dir / "domain"
-        if not folder.is_dir():
-            raise RasaImportError(
-                f"no Rasa domain in {project_dir}: expected domain.yml or a domain/ folder of yml files"
-            )
-        files = _yml_files(folder)
-        if not files:
-            raise RasaImportError(f"no Rasa domain in {project_dir}: the domain/ folder has no yml files")
-        data = {}
-        for path in files:
-            part = _read_yaml(path)
-            if part is None:
-                continue
-            if not isinstance(part, dict):
-                raise RasaImportError(f"{path}: invalid domain: must be a mapping")
-            _merge_domain(data, part)
-    known = {"intents", "entities", "slots", "responses", "forms", "actions"}
-    if not known & set(data):
-        raise RasaImportError(f"{files[0]}: invalid domain: no intents, slots, responses or forms")
-    for key in ("intents", "entities", "actions"):
-        if data.get(key) is not None and not isinstance(data[key], list):
-            raise RasaImportError(f"{files[0]}: invalid domain: '{key}' must be a list")
-    for key in ("slots", "responses", "forms"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise RasaImportError(f"{files[0]}: invalid domain: '{key}' must be a mapping")
-    return data
-
-
-def read_training_data(project_dir: Path) -> tuple[list[dict], list[dict], list[dict]]:
-    """(nlu items, rules, stories) from every yml file under data/."""
-    nlu: list[dict] = []
-    rules: list[dict] = []
-    stories: list[dict] = []
-    folder = project_dir / "data"
-    if not folder.is_dir():
-        return nlu, rules, stories
-    for path in _yml_files(folder):
-        data = _read_yaml(path)
-        if not isinstance(data, dict):
-            continue
-        for key, out in (("nlu", nlu), ("rules", rules), ("stories", stories)):
-            items = data.get(key)
-            if isinstance(items, list):
-                out.extend(item for item in items if isinstance(item, dict))
-    return nlu, rules, stories
-
-
-# --------------------------------------------------------------------------------------------
-# NLU
-
-
-def _example_lines(examples: Any) -> list[str]:
-    """The examples of one NLU item: a `- ` block string, or a list of strings / {text: ...}."""
-    if isinstance(examples, str):
-        lines = []
-        for raw in examples.splitlines():
-            line = raw.strip()
-            if line.startswith("- "):
-                lines.append(line[2:].strip())
-            elif line == "-":
-                continue
-        return [line for line in lines if line]
-    if isinstance(examples, list):
-        out = []
-        for item in examples:
-            if isinstance(item, dict):
-                item = item.get("text")
-            if isinstance(item, (str, int, float)) and str(item).strip():
-                out.append(str(item).strip())
-        return out
-    return []
-
-
-def strip_annotations(example: str, synonyms: dict[str, set[str]] | None = None) -> str:
-    """'[Tuesday](date)' -> 'Tuesday'; `[NYC](city:new york)` and JSON annotations with a "value"
-    also record 'NYC' as a synonym of 'new york' in `synonyms`."""
-
-    def replace(match: re.Match) -> str:
-        text = match.group(1)
-        value = None
-        if match.group(3) is not None:  # (entity) or (entity:value)
-            inner = match.group(3)
-            if ":" in inner:
-                value = inner.split(":", 1)[1].strip()
-        else:
-            try:
-                spec = json.loads(match.group(4))
-            except ValueError:
-                spec = None
-            if isinstance(spec, dict) and spec.get("value") is not None:
-                value = str(spec["value"])
-        if synonyms is not None and value and value.lower() != text.lower():
-            synonyms.setdefault(value.lower(), set()).add(text)
-        return text
-
-    return " ".join(_ANNOTATION.sub(replace, example).split())
-
-
-def collect_nlu(items: list[dict], annotated: dict[str, int] | None = None
-                ) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
-    """(intent -> examples in order, synonym value (lower case) -> texts); `annotated` counts
-    the examples with entity annotations per intent."""
-    examples: dict[str, list[str]] = {}
-    synonyms: dict[str, set[str]] = {}
-    for item in items:
-        if "intent" in item:
-            name = str(item["intent"])
-            seen = examples.setdefault(name, [])
-            for line in _example_lines(item.get("examples")):
-                if annotated is not None and _ANNOTATION.search(line):
-                    annotated[name] = annotated.get(name, 0) + 1
-                text = strip_annotations(line, synonyms)
-                if text and text not in seen:
-                    seen.append(text)
-        elif "synonym" in item:
-            value = str(item["synonym"])
-            for line in _example_lines(item.get("examples")):
-                if line.lower() != value.lower():
-                    synonyms.setdefault(value.lower(), set()).add(line)
-    return examples, synonyms
-
-
-# --------------------------------------------------------------------------------------------
-# slots
-
-
-def _words(name: str) -> list[str]:
-    return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
-
-
-MONEY_WORDS = {"amount", "price", "money", "cost", "fee", "payment", "balance", "total", "budget"}
-DIGITS_WORDS = {"zip", "zipcode", "postcode", "ssn", "pin", "last4", "account", "acct"}
-NOT_PERSON = {"company", "business", "product", "street", "city", "store", "pet", "user", "file",
-              "account", "restaurant", "hotel", "item", "brand", "bank"}
-
-
-def guess_text_type(name: str) -> dict[str, Any]:
-    """Slot spec fields for a Rasa text slot, guessed from its name (or an entity's name)."""
-    words = _words(name)
-    ws = set(words)
-    joined = "_".join(words)
-    birth = bool(ws & {"birth", "dob", "birthday", "birthdate"})
-    if "datetime" in ws or ({"date", "time"} <= ws):
-        return {"type": "datetime"}
-    if ws & {"date", "day", "dob", "birthday", "birthdate"} or any(w.endswith("date") for w in words):
-        spec: dict[str, Any] = {"type": "date"}
-        if birth:
-            spec.update(prefer="birth", pii=True)
-        return spec
-    if "time" in ws:
-        return {"type": "time"}
-    if ws & {"phone", "telephone", "mobile", "cell", "callback"} or "phone" in joined:
-        return {"type": "phone_number", "pii": True}
-    if ("name" in ws or joined.endswith("name")) and not ws & NOT_PERSON:
-        return {"type": "person_name"}
-    if ws & {"email", "mail"}:
-        return {"type": "text", "pii": True}
-    last4 = "last4" in ws or "last_four" in joined or "last_4" in joined
-    if last4 or ws & DIGITS_WORDS:
-        spec = {"type": "digits", "pii": True}
-        if last4:
-            spec["length"] = 4
-        elif ws & {"zip", "zipcode"}:
-            spec["length"] = 5
-        return spec
-    if ws & MONEY_WORDS:
-        return {"type": "money"}
-    return {"type": "text"}
-
-
-def _slot_entities(body: dict[str, Any]) -> list[str]:
-    mappings = body.get("mappings")
-    out = []
-    for m in mappings if isinstance(mappings, list) else []:
-        if isinstance(m, dict) and m.get("type") == "from_entity" and m.get("entity"):
-            out.append(str(m["entity"]))
-    return out
-
-
-def convert_slot(name: str, body: Any, synonyms: dict[str, set[str]]) -> dict[str, Any]:
-    body = body if isinstance(body, dict) else {}
-    rasa_type = str(body.get("type", "any"))
-    if rasa_type == "categorical":
-        values = [str(v) for v in body.get("values") or [] if v is not None and str(v) != "__other__"]
-        if values:
-            choices = {}
-            for value in values:
-                found = sorted(synonyms.get(value.lower(), set()), key=str.lower)
-                spoken = {value.lower(), value.lower().replace("_", " ")}
-                choices[value] = [s for s in found if s.lower() not in spoken]
-            return {"type": "enum", "choices": choices}
-        return {"type": "text", "description": "Rasa categorical slot without values"}
-    if rasa_type == "bool":
-        return {"type": "enum",
-                "choices": {"yes": ["yes", "yeah", "yep", "true"], "no": ["no", "nope", "false"]},
-                "description": "Rasa bool slot: actions now see 'yes' or 'no'"}
-    if rasa_type == "text":
-        spec = guess_text_type(name)
-        if spec["type"] == "text":  # try the entities it is filled from
-            for entity in _slot_entities(body):
-                by_entity = guess_text_type(entity)
-                if by_entity["type"] != "text":
-                    return by_entity
-        return spec
-    if rasa_type == "float":
-        if set(_words(name)) & MONEY_WORDS:
-            return {"type": "money"}
-        return {"type": "text", "description": "Rasa float slot"}
-    return {"type": "any"}
-
-
-# --------------------------------------------------------------------------------------------
-# responses and templates
-
-
-def _needs_raw(text: str) -> bool:
-    return any(tok in text for tok in ("{{", "{%", "{#", "}}", "%}", "#}"))
-
-
-def _literal(text: str) -> str:
-    return "{% raw %}" + text + "{% endraw %}" if _needs_raw(text) else text
-
-
-def convert_template(text: str, jinja: bool = False) -> str:
-    """Rasa's '{slot}' -> Jinja '{{ slot }}'; other text stays literal."""
-    if jinja:
-        try:
-            template_variables(text)
-            return text
-        except TemplateError:
-            return _literal(text)
-    out: list[str] = []
-    pos = 0
-    for match in _RASA_VARIABLE.finditer(text):
-        name = match.group(1).strip()
-        if not _IDENTIFIER.match(name) or name in _JINJA_WORDS or keyword.iskeyword(name):
-            continue  # not something Jinja can name: stays literal text
-        out.append(_literal(text[pos:match.start()]))
-        out.append("{{ " + name + " }}")
-        pos = match.end()
-    out.append(_literal(text[pos:]))
-    result = "".join(out)
-    try:
-        template_variables(result)
-    except TemplateError:
-        return "{% raw %}" + text.replace("{% endraw %}", "") + "{% endraw %}"
-    return result
-
-
-def response_texts(variants: Any) -> tuple[list[str], list[str]]:
-    """(texts as Jinja templates, button titles) of a Rasa response."""
-    texts: list[str] = []
-    buttons: list[str] = []
-    if isinstance(variants, (str, dict)):
-        variants = [variants]
-    for variant in variants if isinstance(variants, list) else []:
-        if isinstance(variant, str):
-            variant = {"text": variant}
-        if not isinstance(variant, dict):
-            continue
-        meta = variant.get("metadata")
-        jinja = isinstance(meta, dict) and meta.get("template") == "jinja"
-        text = variant.get("text")
-        if isinstance(text, (str, int, float)) and str(text).strip():
-            converted = convert_template(" ".join(str(text).split()), jinja=jinja)
-            if converted not in texts:
-                texts.append(converted)
-        for button in variant.get("buttons") or []:
-            if isinstance(button, dict) and button.get("title") and str(button["title"]) not in buttons:
-                buttons.append(str(button["title"]))
-    return texts, buttons
-
-
-def _speakable_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -554,11 +223,11 @@ def build_vertical(project_dir: Path, name: str) -> tuple[dict[str, Any], dict[s
                     texts += [t for t in more_texts if t not in texts]
                     buttons += [b for b in more_buttons if b not in buttons]
             if not texts:
-                texts = [f"Please tell me your {' '.join(_words(slot)) or slot}."]
+                texts = [f"Please tell me your {' '.join(name_words(slot)) or slot}."]
             step: dict[str, Any] = {"slot": slot, "prompt": texts[0]}
             reprompts = texts[1:]
             if buttons:
-                reprompts.append(f"You can say {_speakable_list(buttons)}.")
+                reprompts.append(f"You can say {speakable_list(buttons)}.")
             if reprompts:
                 step["reprompts"] = reprompts
             steps.append(step)
