@@ -216,7 +216,7 @@ def test_a_digit_string_short_of_its_stated_length_is_never_ended_early(partial:
     assert whole == 300  # all ten digits and a finished-sounding pause: no wait
 
 
-@pytest.mark.parametrize("partial", ["Um,", "uh", "let me think", "Hold on.", "i'd like um"])
+@pytest.mark.parametrize("partial", ["Um,", "uh", "let me think", "Hold on.", "i'd like um", "Give me a second."])
 def test_a_hesitation_waits_and_is_never_ended_early(partial: str) -> None:
     for expectation in (Expectation(), eot_set.EXPECT["time"], Expectation(yes_no=True)):
         base = EndpointConfig().end_silence_ms(expectation)
@@ -241,3 +241,16 @@ def test_a_number_said_to_a_summary_waits_like_a_number_with_a_model_too() -> No
     base = EndpointConfig().end_silence_ms(summary)
     assert POLICY.end_at_ms(base, 0.5, 300, "no, my number is two one four,", False, summary) == POLICY.number_wait_ms
     assert POLICY.end_at_ms(base, 0.5, 300, "No, thank you.", False, summary) == base
+
+
+@pytest.mark.parametrize("content", [None, b"not a pickle", b"\x80\x04K\x01."])
+def test_a_classifier_that_does_not_load_leaves_the_rules_in_charge(tmp_path: Path, content: bytes | None,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Missing, corrupt, or not a model: the call goes on under the slot rules, with a warning."""
+    path = tmp_path / "prosody.pkl"
+    if content is not None:
+        path.write_bytes(content)
+    with caplog.at_level("WARNING"):
+        model = load_turn_end_model("classifier", str(path))
+    assert model is None and "the slot rules decide" in caplog.text
+    assert TurnEndDecider(model).policy is None  # the rules' path (today's Endpointer waits)

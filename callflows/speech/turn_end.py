@@ -53,7 +53,10 @@ class TurnEndModel(Protocol):
 
 
 _FILLERS = frozenset({"um", "uh", "hmm", "hm", "er", "erm", "ah", "uhm", "mm"})
-_FILLER_PHRASES = ("let me think", "let me see", "let me check", "hold on", "one second", "just a second")
+_FILLER_PHRASES = ("let me think", "let me see", "let me check", "hold on", "hang on", "bear with me", "one second",
+                   "a second", "a sec", "one moment", "a moment")
+"""Words a caller ends on while thinking or asking for a moment: the turn is not over yet (if it
+is a hold request, the dialogue answers it once the hesitation wait is over: "Sure, take your time.")."""
 _DIGIT_WORDS = {"zero": 1, "oh": 1, "one": 1, "two": 1, "three": 1, "four": 1, "five": 1, "six": 1, "seven": 1,
                 "eight": 1, "nine": 1, "double": 1, "triple": 2}
 
@@ -238,6 +241,6 @@ def load_turn_end_model(kind: str, location: str | None = None) -> TurnEndModel 
         from .turn_end_smart import SmartTurnModel
 
         return SmartTurnModel(location)
-    except (OSError, RuntimeError, ValueError) as exc:
-        log.warning("end-of-turn model %r not loaded (%s): the slot rules decide", kind, exc)
+    except Exception as exc:  # noqa: BLE001 - missing, truncated, or pickled by another scikit-learn: rules
+        log.warning("end-of-turn model %r not loaded (%s: %s): the slot rules decide", kind, type(exc).__name__, exc)
         return None
