@@ -35,7 +35,7 @@ def test_a_lost_choice_is_offered_on_the_keypad_and_the_key_is_stored(store, den
     assert "press 1 for dr. patel" in replies[-1] and "4 for anyone" in replies[-1], replies
     talk(session, "#dtmf 3")
     assert session.state.slots["provider"] == "garcia"
-    talk(session, "tuesday", "ten in the morning", "#dtmf 5551234567#", "my name is lee wong", "#dtmf 9664#", "yes", "yes")
+    talk(session, "tuesday", "ten in the morning", "#dtmf 5551234567#", "my name is lee wong", "#dtmf 9664#", "#dtmf 533#", "yes", "yes")
     booked = appointments(store)
     assert len(booked) == 1, session.state.last_bot_text
     assert (booked[0].appointment_type, booked[0].provider.key, local(booked[0])) == ("filling", "garcia", "2026-11-24 10:00")
@@ -110,7 +110,7 @@ def test_the_part_of_a_summary_to_change_by_key(store, dental):
 
     session = DialogueSession(dental, store, now=NOW, channel="phone")
     _to_the_name(session)
-    talk(session, "my name is lee wong", "#dtmf 9664#", "yes")
+    talk(session, "my name is lee wong", "#dtmf 9664#", "#dtmf 533#", "yes")
     talk(session, "no")
     assert session.state.pending == "change_which"
     replies = talk(session, "i'll be")
@@ -252,7 +252,7 @@ def test_the_same_small_talk_again_mid_question_is_an_answer_lost(store, dental)
 
     session = DialogueSession(dental, store, now=NOW, channel="phone", escalation=None)
     _to_the_name(session)
-    talk(session, "my name is lee wong", "#dtmf 9664#", "yes", "no")
+    talk(session, "my name is lee wong", "#dtmf 9664#", "#dtmf 533#", "yes", "no")
     replies = talk(session, "Good day.")
     assert "What day" in replies[-1] and session.state.slots["date"] is None, replies
     talk(session, "tuesday", "no")

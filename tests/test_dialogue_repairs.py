@@ -334,8 +334,8 @@ def _name_kept_unverified(store, dental, channel: str = "phone") -> DialogueSess
     session = DialogueSession(dental, store, now=DENTAL_NOW, channel=channel)
     _to_the_name(session)
     talk(session, "my name is dmitri sula")
-    if channel == "phone":  # asked to type the last name: said instead
-        talk(session, "it's sula")
+    if channel == "phone":  # asked to type the last name, then the first: said instead
+        talk(session, "it's sula", "dmitri")
     talk(session, "no", "s u l l a", "no", "d m i t r y")
     replies = talk(session, "no")  # past the corrections: kept, flagged, the summary
     assert "Shall I book it" in replies[-1] and session.state.slots["name_unverified"] is True
@@ -532,7 +532,7 @@ def test_a_last_name_heard_as_ordinary_words_is_taken_on_the_phone(store, dental
     _to_the_name(session)
     replies = talk(session, "karim")
     assert "last name" in replies[-1]
-    replies = talk(session, "It's a day, Amy.")
+    replies = talk(session, "It's a day, Amy.", "karim")  # then asked to type the first name: said again
     assert "Karim Adayamy" in replies[-1] and "right" in replies[-1], replies
     typed = DialogueSession(dental, store, now=NOW)
     _to_the_name(typed)

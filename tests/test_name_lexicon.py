@@ -83,8 +83,8 @@ def _spell_after_a_denial(store, dental, channel: str) -> tuple[DialogueSession,
     session = DialogueSession(dental, store, now=NOW, channel=channel)
     _to_the_name(session)
     talk(session, "my name is jana noack")
-    if channel == "phone":  # asked to type the last name on the keypad: said instead
-        talk(session, "noack")
+    if channel == "phone":  # asked to type the last name, then the first, on the keypad: said instead
+        talk(session, "noack", "jana")
     replies = talk(session, "no")
     assert "spell your last name" in replies[-1]
     return session, talk(session, "M, O, V, A, K")

@@ -42,7 +42,8 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
                       "speak to a person", "talk to a person?", "speak with someone", "transfer you")),
     ("confirm", ("shall i", "is that right", "is that correct", "is everything right", "is everything else right", "do you want me to cancel", "should i book",
                  "did you say", "is this correct", "is that yours", "is this yours")),
-    ("key_name", ("key for each letter", "key per letter", "one key for each", "each letter, then")),
+    ("key_name", ("key for each letter", "key per letter", "one key for each", "each letter, then",
+                  "type your last name", "type your first name", "your last name the same way")),
     ("spell", ("spell your", "spell it for me", "spell that", "please spell", "how do you spell", "could you spell",
                "can you spell", "spell the")),
     ("last_name", ("last name", "surname", "family name")),
@@ -71,7 +72,7 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
 ]
 KEYPAD_WORDS = ("keypad", "type it", "type them", "type eight", "press ")
 # a read-back of what the bot understood ("I have your name as ...", not "can I have your name?")
-READBACK = re.compile(r"so that's an? |\bto confirm\b|(?<!can )(?<!could )(?<!may )\bi have your\b|"
+READBACK = re.compile(r"so that's an? |\bto confirm\b|(?<!can )(?<!could )(?<!may )\bi have your\b|(?:^|[.?!] )i have [a-z]+ [a-z]+|"
                       r"\bi've got your\b|\bso i'll change\b|\bi'll move your\b")
 ROOM_WORDS = {"standard": "standard", "double": "double", "twin": "twin", "family": "family", "suite": "suite",
               "sweet": "suite"}
@@ -410,7 +411,7 @@ def _departure_move(st: CallerState, text: str) -> Move:
 def _date_move(st: CallerState, text: str = "", day: date | None = None) -> Move:
     """The day, said; on the keypad (month and day) once the bot offers it after a miss."""
     p = st.persona
-    day = day or p.day
+    day = day or p.day or p.arrival  # a hotel guest asked "which date?" gives the arrival
     tried = st.asks[st.current] if st.current else 0
     if day is not None and offers_keypad(text) and re.search(r"month and (?:the )?day", text.lower()) and (p.keypad or tried > 1):
         return Move(dtmf=f"{day.month:02d}{day.day:02d}#", slot="date")

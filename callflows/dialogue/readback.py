@@ -14,8 +14,8 @@ Mixed into DialogueSession. Driven by flow.yaml slot options:
   the last correction the value is kept and `unverified_slot` is set to true.
 - `full: true` on a person_name slot: a first name alone is kept and the last name asked for.
 - `keypad:` on a person_name slot, phone calls only: before a name the caller said is read
-  back, each step's part is typed, one key per letter (callflows.nlu.keyed_names; a first name
-  only when the one heard is no known given name), and the name is read back spelled. A "no"
+  back, each step's part is typed, one key per letter (callflows.nlu.keyed_names), and the
+  name is read back with the last part typed spelled. A "no"
   reads back the next spelling of the same keys (two at most), and letters said aloud choose
   among those spellings, before the corrections go on.
 - Keypad entries count as confirmed (no read-back of their own).
@@ -34,7 +34,7 @@ from callflows.dialogue.filling import candidates_for_form, yes_no_of
 from callflows.dialogue.state import READBACK
 from callflows.flow.spec import FormSpec, FormStep, SpellStep
 from callflows.nlu.keyed_names import keyed_names, name_keys
-from callflows.nlu.name_lexicon import REPAIR_RANK, name_lexicon
+from callflows.nlu.name_lexicon import name_lexicon
 from callflows.nlu.pipeline import NluResult
 from callflows.nlu.values import Value, extract
 from callflows.nlu.values.date_parts import date_correction
@@ -174,7 +174,8 @@ class ReadBack:
         if self.channel != "phone" or not letters.isalpha():  # type: ignore[attr-defined]
             return spelled
         slot = self.state.readback or self.state.requested or ""
-        part = self.state.spell_part.get(slot, "last")
+        part = self.state.key_spellings[slot][0] if slot in self.state.key_spellings else \
+            self.state.spell_part.get(slot, "last")
         keys = self.state.keyed.get(slot, {}).get(part)
         if keys:  # the keys typed for this part: the letters said choose among their spellings
             found = keyed_names().decode(keys, heard=[letters], part=part, n=12)
@@ -220,7 +221,7 @@ class ReadBack:
         st.prompt_override.pop(slot, None)
         if letters:
             st.spelled[slot] = letters
-        elif not keep:
+        elif not keep and not any(st.keyed.get(slot, {}).values()):  # a typed part stays spelled
             st.spelled.pop(slot, None)
         return {slot: value}
 
@@ -252,14 +253,8 @@ class ReadBack:
         keyed = st.keyed.get(slot, {})
         if st.spelled.get(slot) and not keyed:  # spelled aloud already
             return None
-        words = str(st.slots.get(slot) or "").split()
-        for step in spec.confirm.keypad:
-            if step.part in keyed:
-                continue
-            if step.part == "first" and words and name_lexicon().given.rank.get(words[0].lower(), REPAIR_RANK + 1) <= REPAIR_RANK:
-                continue  # a known given name is heard right more often than not
-            return step
-        return None
+        # every part, known names too: "Karim" was heard "Cara", "Minh Anh" "Manan", both names
+        return next((step for step in spec.confirm.keypad if step.part not in keyed), None)
 
     def _ask_keys(self, form: FormSpec, slot: str, step: SpellStep) -> str:
         st = self.state
@@ -390,6 +385,8 @@ class ReadBack:
             if spelled is not None and value:
                 parts = str(value).split()
                 self.state.spelled[slot] = str(spelled.extra.get("letters") or "")
+                if self.state.key_spellings.get(slot, ("",))[0] == "first":  # the part typed last, and spelled
+                    return with_part(str(value), "first", str(spelled.value))
                 return " ".join(parts[:-1] + [str(spelled.value)]) if len(parts) > 1 else str(spelled.value)
             names = [v for v in nlu.values.get(slot, []) if v.value and len(str(v.value).split()) >= 2]
             if names and str(names[-1].value) != value:
@@ -404,8 +401,8 @@ class ReadBack:
 
     def _whole_name_correction(self, slot: str, value: str, said: str) -> str | None:
         """"No, my name is Meera Raghunathan": a part typed on the keypad stays as typed (the line
-        hears the name no better the second time), the rest is taken as said; a first name that
-        changes is typed again if it is no known name."""
+        hears the name no better the second time), the rest is taken as said, and a part said
+        differently that was not typed is asked for on the keypad."""
         st = self.state
         keyed = {part for part, keys in st.keyed.get(slot, {}).items() if keys}
         if not keyed or not value:

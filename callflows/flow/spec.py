@@ -44,8 +44,7 @@ class SlotConfirm:
     caller did not say it). Each denial asks the next of `corrections`; past the last one
     the value is kept, and `unverified_slot` (if any) is set to true. `keypad` (person names,
     phone calls only): before a name the caller said is read back, each step's part is typed
-    on the keypad, one key per letter (callflows.nlu.keyed_names); a first name only when the
-    one heard is no known given name."""
+    on the keypad, one key per letter (callflows.nlu.keyed_names), in the order given."""
 
     prompt: str
     spelled: str | None = None
