@@ -181,7 +181,8 @@ def last_question(text: str, sentences: int = 2) -> str:
     return tail.replace("first and last name", "full name")
 
 
-KEYS_OFFERED = re.compile(r"\byou can also (?:press|type)\b[^?!]*?(?:[.?!](?=\s|$)|$)", re.IGNORECASE)
+# the bot's offer of keys ends its turn, over several sentences ("... on your keypad. 4 digits. For example ...")
+KEYS_OFFERED = re.compile(r"\byou can also (?:press|type)\b.*$", re.IGNORECASE | re.DOTALL)
 
 
 def classify(text: str) -> str:
