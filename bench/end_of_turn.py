@@ -188,8 +188,7 @@ def grouped(outcomes: list[Outcome], key: Callable[[Item], str]) -> dict[str, di
 
 
 GRID = {
-    # in this order, a tie (the same decisions on dev) goes to the more cautious model: trusted less
-    "end_above": [1.01, 0.98, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5],
+    "end_above": [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.01],
     "wait_below": [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5],
     "goes_on_wait_ms": [0, 900, 1200],  # 0: the model never stretches the slot's wait
     "hesitant_wait_ms": [1200, 1600, 2000],
@@ -199,18 +198,23 @@ GRID = {
 
 def tune(recs: list[PauseRecord], model: str, check_ms: int) -> TurnEndPolicy:
     """On dev: the policy thresholds with the fewest early cuts, then the shortest mean wait,
-    among those whose wait p50 and p95 are no worse than today's rules (the bar for the product)."""
+    among those whose wait p50 and p95 are no worse than today's rules (the bar for the product).
+    Settings that tie (the same decisions on dev) are a range dev cannot tell apart: the middle
+    one of them is taken (for a threshold, the widest margin on both sides)."""
     bar = summary(run(recs, rules))
-    best: tuple[tuple[int, float], TurnEndPolicy] | None = None
+    best: tuple[int, float] | None = None
+    tied: list[TurnEndPolicy] = []
     for values in itertools.product(*GRID.values()):
         policy = TurnEndPolicy(**dict(zip(GRID, values)))
         s = summary(run(recs, combined(policy, model, check_ms)))
         if s["wait_p50_ms"] > bar["wait_p50_ms"] or s["wait_p95_ms"] > bar["wait_p95_ms"]:
             continue
         cost = (int(s["early_cuts"]), s["wait_mean_ms"])
-        if best is None or cost < best[0]:
-            best = (cost, policy)
-    return best[1] if best else TurnEndPolicy()
+        if best is None or cost < best:
+            best, tied = cost, []
+        if cost == best:
+            tied.append(policy)
+    return tied[len(tied) // 2] if tied else TurnEndPolicy()
 
 
 def table(results: dict[str, dict[str, float]], ms: dict[str, float]) -> str:

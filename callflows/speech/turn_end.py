@@ -123,8 +123,8 @@ class TurnEndPolicy:
 
     # defaults: chosen on the dev voices by bench/end_of_turn.py for the classifier (the fewest
     # early cuts whose wait p50 and p95 are no worse than today's rules); see bench/README.md
-    end_above: float = 0.98
-    wait_below: float = 0.4
+    end_above: float = 0.8
+    wait_below: float = 0.5
     complete_answer_ms: int = 300
     goes_on_wait_ms: int = 1200
     max_model_wait_ms: int = 1200
