@@ -84,6 +84,7 @@ class RecordedCall:
     redactions: list[RedactionJson]
     steps: list[tuple[str, int, int]]  # (step, start ms, end ms) on the recording's clock
     consent: str | None
+    dialogue: list[tuple[str, str]]  # (bot's words as stored, masked | the caller turn's intent), in order
 
 
 def place_call(tmp: Path) -> RecordedCall:
@@ -110,11 +111,17 @@ def place_call(tmp: Path) -> RecordedCall:
     wav = RecordingVault(tmp / "rec", (key,)).read(rec.file_name)  # decrypted with the product's vault
     from callflows.store.recordings import RecordingConsent
 
+    from callflows.store import repo
+
     with store.session() as s:
         consent = s.get(RecordingConsent, call_id)
         answer = consent.answer if consent is not None else None
+        call = repo.get_call(s, call_id)
+        # the bot's words as the store keeps them (masked); of the caller, only the intent understood
+        dialogue = [(t.speaker, t.text if t.speaker == "bot" else f"({t.intent or 'no intent'})")
+                    for t in (call.turns if call is not None else [])]
     store.dispose()
-    return RecordedCall(wav, list(rec.redactions), _step_spans(result), answer)
+    return RecordedCall(wav, list(rec.redactions), _step_spans(result), answer, dialogue)
 
 
 def _recording_of(store: Store, call_sid: str, timeout_s: float = 30.0) -> tuple[str, CallRecording]:
@@ -226,14 +233,18 @@ def main() -> None:
     parser.add_argument("--png", default=str(ROOT / "docs" / "img" / "recording-waveform-call.png"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "recording_waveform.json"))
     parser.add_argument("--width", type=int, default=100, help="columns (of 100 ms) per text row")
+    parser.add_argument("--no-lock", action="store_true",
+                        help="do not wait for the bench lock (only while what holds it measures no time: "
+                             "this call is a few minutes of real-time CPU)")
     args = parser.parse_args()
 
-    lock = take_bench_lock()
+    lock = None if args.no_lock else take_bench_lock()
     try:
         with tempfile.TemporaryDirectory(prefix="callflows-recording-") as tmp:
             call = place_call(Path(tmp))
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
 
     caller, bot = read_wav(call.wav)  # the product's reader: left the caller, right the bot
     title = f"{VERTICAL} test call, recording decrypted and decoded: caller above, bot below, muted spans shaded"
@@ -256,6 +267,9 @@ def main() -> None:
     print(f"\n  {'step':<14} {'from s':>7} {'to s':>7}  caller RMS (int16) in the recording")
     for row in spoken:
         print(f"  {row['step']:<14} {row['start_ms'] / 1000:>7.2f} {row['end_ms'] / 1000:>7.2f}  {row['caller_rms']}")
+    print("\n  the dialogue as stored (the bot's words masked by the product; the caller's turns by intent only):")
+    for speaker, text in call.dialogue:
+        print(f"  {speaker:<6} {text}")
     all_silent = all(row["peak_inside"] == 0 for row in spans)
     print(f"\nevery muted span is digital silence: {'yes' if all_silent else 'NO'}; picture: {png}")
 
@@ -264,6 +278,7 @@ def main() -> None:
     out.write_text(json.dumps({
         "vertical": VERTICAL, "duration_s": round(len(caller) / RATE, 2), "consent": call.consent,
         "window_ms": WINDOW_MS, "muted_spans": spans, "steps": spoken, "all_muted_spans_silent": all_silent,
+        "dialogue": call.dialogue,
         "caller_db": [None if d == -math.inf else round(d, 1) for d in caller_db],
         "bot_db": [None if d == -math.inf else round(d, 1) for d in bot_db],
         "png": str(png),
