@@ -55,7 +55,7 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
     ("old_arrival", ("arrival date on the reservation", "arrival date on your reservation")),
     ("change_what", ("would you like to change", "should be different", "change the day or the time")),
     ("arrival", ("arrive", "arrival", "check in", "check-in")),
-    ("departure", ("checking out", "check out", "check-out", "how many nights")),
+    ("departure", ("checking out", "check out", "check-out", "how many nights", "will you leave", "number of nights")),
     ("guests", ("how many guests", "how many people", "guests will")),
     ("room", ("type of room", "room would you like", "kind of room")),
     ("phone", ("phone number", "number to reach", "phone")),

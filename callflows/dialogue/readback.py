@@ -202,7 +202,9 @@ class ReadBack:
         """The name with ``part`` typed on the keypad: the likeliest spelling of the keys, with what
         was heard of that part by voice as a hint; the next two are kept for a "no"."""
         words = base.split()
-        heard = words[:1] if part == "first" else [" ".join(words[1:]), "".join(words[1:])]
+        # what the line made of the part: a two-word first name ("Minh Anh", heard "Min And") is all
+        # but the last word
+        heard = [words[0], "".join(words[:-1])] if part == "first" and words else [" ".join(words[1:])]
         found = keyed_names().decode(keys, heard=[h for h in heard if h], part=part)
         if not found:
             return None

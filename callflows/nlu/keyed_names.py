@@ -13,7 +13,7 @@ places, and known names settle most of what is left:
    Faker's locales, about 120,000 spellings), cheapest first: log10 of the name's rank, plus
    the distance to what was heard by voice when there was anything (a misheard "Oconquo" still
    points at "Okonkwo" among the names on 6566596);
-2. two known names joined, for a name typed without its space ("Minh Anh" as 6464264);
+2. two known names joined, for a first name typed without its space ("Minh Anh" as 6464264);
 3. spellings a letter model (5-grams) of those names finds likeliest on these keys, for names on
    no list: each position takes one of its key's letters, and the model of how names are
    spelled picks the combination ("a name on no list is still a name").
@@ -46,7 +46,7 @@ MAX_KEYS = 24       # longer entries are a stuck key or another number, not a na
 BEAM = 64           # partial spellings kept per position by the letter-model search
 HEARD_WEIGHT = 3.0  # cost of a spelling as far from what was heard as it can be
 UNKNOWN_COST = 4.6  # a spelling on no list starts here: above every known name within REPAIR_RANK
-SPLIT_COST = 1.0    # two names joined cost this much more than their ranks
+SPLIT_COST = 1.8    # two names joined cost this much more than the mean of their ranks
 ORDER = 5           # letters of context + 1 in the name model
 BACKOFF_COST = -math.log10(0.4)  # stupid backoff's factor
 UNSEEN_COST = 3.0   # a letter no name has
@@ -128,10 +128,11 @@ class KeyedNames:
         for penalty, names in ((0.0, primary), (0.5, secondary)):
             for rank, name in names.get(keys, ()):
                 offer(name, math.log10(rank + 100) + penalty, True)
-        for i in range(MIN_KEYS, len(keys) - MIN_KEYS + 1):  # two names typed as one
-            for r1, a in primary.get(keys[:i], [])[:3] + secondary.get(keys[:i], [])[:3]:
-                for r2, b in primary.get(keys[i:], [])[:3] + secondary.get(keys[i:], [])[:3]:
-                    offer(f"{a} {b}", math.log10(r1 + 100) + math.log10(r2 + 100) + SPLIT_COST, True)
+        splits = range(MIN_KEYS, len(keys) - MIN_KEYS + 1) if part == "first" else range(0)
+        for i in splits:  # two given names typed as one ("Minh Anh")
+            for r1, a in primary.get(keys[:i], [])[:5] + secondary.get(keys[:i], [])[:5]:
+                for r2, b in primary.get(keys[i:], [])[:5] + secondary.get(keys[i:], [])[:5]:
+                    offer(f"{a} {b}", (math.log10(r1 + 100) + math.log10(r2 + 100)) / 2 + SPLIT_COST, True)
         best_model = None
         for spelling, model_cost in self._search(keys, n):
             best_model = model_cost if best_model is None else best_model
