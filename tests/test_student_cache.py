@@ -203,3 +203,20 @@ def test_the_install_pins_the_torch_build_the_cache_keys_name():
 
     script = (REPO / "scripts" / "install.sh").read_text()
     assert set(re.findall(r"torch==([0-9.]+)", script)) == {TORCH_VERSION}
+
+
+def test_fine_tuning_leaves_out_the_calibration_tenth_and_can_add_the_negatives_as_a_class():
+    from callflows.distill.train import TrainingData, finetune_examples
+    from callflows.nlu.student import OOS, calibration_holdout
+
+    data = TrainingData()
+    for i in range(60):
+        data.add(f"book a repair number {i}", "book_repair", False, "t")
+        data.add(f"rent a bike number {i}", "rent_bike", False, "t")
+    data.oos = [f"what is the weather in city {i}" for i in range(500)]
+    held = {t for t, c in zip(data.texts, calibration_holdout(data.labels, data.groups)) if c}
+    texts, labels = finetune_examples(data, Recipe())
+    assert held and not held & set(texts) and OOS not in labels and len(texts) == 120 - len(held)
+    texts2, labels2 = finetune_examples(data, replace(Recipe(), finetune_oos=True))
+    assert texts2[: len(texts)] == texts and labels2.count(OOS) == len(texts)  # as many negatives as intents' examples
+    assert set(texts2[len(texts):]) <= set(data.oos)

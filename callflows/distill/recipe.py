@@ -82,6 +82,7 @@ class Recipe:
     # > 0: stop the fine-tuning after this many batches of 32 (the learning-rate schedule fits the
     # bound). 600 keeps the bank's fine-tuning (15,600 examples) to a few minutes on two cores
     finetune_max_steps: int = 600
+    finetune_oos: bool = False  # fine-tune with the out-of-scope negatives as one more class (train.finetune_examples)
     max_tokens: int = 400
     intents: dict[str, str] = field(default_factory=dict)
     datasets: tuple[DataSource, ...] = ()
@@ -130,6 +131,8 @@ class Recipe:
         recipe = cls(**kwargs)
         if recipe.faq_per_entry is not None and (not isinstance(recipe.faq_per_entry, int) or recipe.faq_per_entry < 0):
             raise RecipeError(f"{path}: faq_per_entry must be a whole number >= 0")
+        if not isinstance(recipe.finetune_oos, bool):
+            raise RecipeError(f"{path}: finetune_oos must be true or false")
         for key in ("per_intent", "per_slot", "batch", "expand_min_real", "finetune_layers", "finetune_epochs",
                     "finetune_max_steps"):
             if not isinstance(getattr(recipe, key), int) or getattr(recipe, key) < 0:

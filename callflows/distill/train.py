@@ -31,7 +31,7 @@ from callflows.nlu.asr_style import AsrStyler
 from callflows.nlu.builtin_intents import BUILTIN_INTENTS
 from callflows.nlu.pipeline import FAQ_INTENT
 from callflows.nlu import student as student_module
-from callflows.nlu.student import GENERIC_NEGATIVES, StudentModel, calibration_holdout, sha256_of
+from callflows.nlu.student import GENERIC_NEGATIVES, OOS, StudentModel, calibration_holdout, sha256_of
 from callflows.nlu.values import normalize_asr
 
 logger = logging.getLogger(__name__)
@@ -198,10 +198,7 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
         plan: EncoderPlan | None = None
         key = None
         if embedder is None:
-            # the examples that will set the out-of-scope threshold stay out of the fine-tuning
-            cal = calibration_holdout(data.labels, data.groups)
-            ft_texts = [t for t, c in zip(data.texts, cal) if not c]
-            ft_labels = [lab for lab, c in zip(data.labels, cal) if not c]
+            ft_texts, ft_labels = finetune_examples(data, recipe)
             encoders = caches.encoders if caches else ArtifactCache(Path(scratch))
             plan = plan_encoder(ft_texts, ft_labels, recipe, encoders, require_torch=require_torch, log=log)
             if caches is not None:
@@ -222,6 +219,23 @@ def train_student(flow: FlowSpec, root: Path, recipe: Recipe | None = None, out:
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     log(f"[train] saved {out} ({size / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
     return out
+
+
+def finetune_examples(data: TrainingData, recipe: Recipe) -> tuple[list[str], list[str]]:
+    """What the encoder is fine-tuned on: the in-scope examples less the calibration tenth (the
+    out-of-scope threshold must be set on examples the encoder has not learnt), and with
+    `recipe.finetune_oos` a seeded sample of the out-of-scope negatives as one more class, at most
+    as many as the in-scope examples. Why the negatives: trained on the intents alone, the encoder
+    only learns to draw the intents apart, and a small vertical's real requests that are phrased
+    unlike its examples then land nearer the negatives than any intent."""
+    cal = calibration_holdout(data.labels, data.groups)
+    texts = [t for t, c in zip(data.texts, cal) if not c]
+    labels = [lab for lab, c in zip(data.labels, cal) if not c]
+    if recipe.finetune_oos and data.oos:
+        negatives = sorted(set(data.oos) - set(texts))
+        sample = random.Random(0).sample(negatives, min(len(negatives), len(texts)))
+        texts, labels = texts + sample, labels + [OOS] * len(sample)
+    return texts, labels
 
 
 def _current(out: Path, key: str) -> bool:
