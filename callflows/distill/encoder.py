@@ -101,8 +101,9 @@ def plan_encoder(texts: Sequence[str], labels: Sequence[str], recipe: Recipe, ca
     if not finetune_wanted(recipe):
         return _frozen_plan()
     settings: dict[str, JsonValue] = {"layers": recipe.finetune_layers, "epochs": recipe.finetune_epochs,
-                                      "max_steps": recipe.finetune_max_steps, "max_len": MAX_LEN,
-                                      "oos_class": recipe.finetune_oos}
+                                      "max_steps": recipe.finetune_max_steps, "max_len": MAX_LEN}
+    if recipe.finetune_oos:  # named only when on: encoders cached before the option keep their keys
+        settings["oos_class"] = True
     parts: dict[str, JsonValue] = {
         "kind": "finetuned", "base": base_encoder_sha(), "settings": settings,
         "examples": key_of({"texts": list(texts), "labels": list(labels)}),
