@@ -353,6 +353,43 @@ def test_transfer_webhooks_are_signed_and_check_their_input(sqlite_only, path) -
     assert resp.status_code == 400
 
 
+class _CountingVoice:
+    """A stand-in voice for the warm-up check: counts what it is asked to say (no Piper)."""
+
+    voice_id = "counting-voice"
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def load(self) -> None:
+        pass
+
+    def synthesize(self, text: str, **_kw: object) -> bytes:
+        self.said.append(text)
+        return b"\xff" * 160
+
+    def synthesize_stream(self, text: str, **kw: object) -> Iterator[bytes]:
+        yield self.synthesize(text, **kw)
+
+
+def test_warm_up_voices_the_hold_message_of_a_warm_vertical(verticals, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hold message is in the prompt cache before the first call, so the caller's <Play> never
+    waits for a synthesis (the models themselves are stood in: this checks what warm_up caches)."""
+    from types import SimpleNamespace
+
+    from callflows.telephony import services as services_module
+    from callflows.telephony.services import PhoneServices
+
+    monkeypatch.setattr(services_module, "name_lexicon", lambda: None)
+    services = PhoneServices(replace(Settings(), tts_cache_dir=tmp_path / "tts"), make_sqlite_store(tmp_path))
+    voice = _CountingVoice()
+    services.__dict__.update(recognizer=SimpleNamespace(load=lambda: None), tts=voice, turn_end_model=None)
+    services.warm_up()
+    assert "Please hold while I find a colleague." in voice.said  # the warm dental clinic's message
+    assert services.prompts.has("Please hold while I find a colleague.")
+
+
 def test_transfer_settings_are_validated_with_clear_errors() -> None:
     assert parse_transfer_settings({}, {}).mode == "cold"  # nothing said: the transfer there was
     warm = parse_transfer_settings({"mode": "warm"}, {}, env_music=HOLD_MUSIC)
