@@ -63,11 +63,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
                   "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                                                  "whenUnsatisfiable": "ScheduleAnyway"}]},
         "imagePullSecrets": [{"name": "registry"}],
+        "networkPolicy": {"enabled": True},
     },
     "minimal": {
         "admin": {"enabled": False}, "llm": {"enabled": False, "externalUrl": "http://vllm.gpu:8000"},
         "autoscaling": {"enabled": False}, "phone": {"podDisruptionBudget": {"enabled": False}},
-        "sweeper": {"calls": {"enabled": False}},
+        "sweeper": {"calls": {"enabled": False}}, "networkPolicy": {"enabled": True},
         "models": {"source": "fetch", "volume": {"existingClaim": "models"},
                    "fetch": {"tts": {"url": "https://models.example.com/voice.zip", "sha256": SHA_A}}},
     },
@@ -193,6 +194,29 @@ def test_selectors_tie_the_services_pdb_and_hpa_to_their_pods() -> None:
     (ingress,) = objects(docs, "Ingress").values()
     assert ingress["spec"]["rules"][0]["host"] == "calls.example.com"
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "cf-callflows-phone"
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels and In expressions) selects pods with these labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    return all(e["operator"] == "In" and labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+
+def test_network_policies_let_only_the_phone_and_admin_reach_the_llm_server() -> None:
+    docs = render(VARIANTS["everything"])
+    pods = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in objects(docs, "Deployment").items()}
+    policies = objects(docs, "NetworkPolicy")
+    assert set(policies) == {"cf-callflows-llm", "cf-callflows-admin", "cf-callflows-phone"}
+    for name, policy in policies.items():
+        assert _selects(policy["spec"]["podSelector"], pods[name])  # each guards its own pods
+        assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == ["http"]
+    (llm_rule,) = policies["cf-callflows-llm"]["spec"]["ingress"]
+    (peer,) = llm_rule["from"]
+    allowed = {name for name, labels in pods.items() if _selects(peer["podSelector"], labels)}
+    assert allowed == {"cf-callflows-phone", "cf-callflows-admin"}
+    assert "NetworkPolicy" not in {d["kind"] for d in render()}  # off by default (needs an enforcing CNI)
+    assert set(objects(render(VARIANTS["minimal"]), "NetworkPolicy")) == {"cf-callflows-phone"}
 
 
 def test_every_command_is_a_real_cli_command_and_every_variable_is_read() -> None:
