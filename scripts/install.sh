@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Callflows set-up: one script, in stages, idempotent and quiet on a second run.
 #   scripts/install.sh            all stages
-#   scripts/install.sh core       only the named stages (apt core chart speech models llama browser students fillers)
+#   scripts/install.sh core       only the named stages (apt core chart speech models llama browser students turn_end fillers)
 # Everything goes into ./.venv; weights go into ./models/.cache (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMPS="$VENV/.stamps"
-STAGES=${*:-"apt core chart speech browser llama models students fillers"}
+STAGES=${*:-"apt core chart speech browser llama models students turn_end fillers"}
 
 say() { printf '[install] %s\n' "$*"; }
 done_stamp() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
@@ -141,6 +141,23 @@ stage_students() {
     if grep -q "student .* from the cache" "$log"; then say "  from the cache"; else say "  $(tail -n 1 "$log")"; fi
     mark "student-$v" "$h"
   done
+}
+
+stage_turn_end() {
+  # The end-of-turn classifier the phone uses by default (CALLFLOWS_TURN_END=classifier;
+  # callflows/speech/turn_end_prosody.py): trained on the train voices of the synthetic 8 kHz set
+  # (espeak-ng, flite, FSDD human digits when ../shared has them) with the script's words, no
+  # recogniser: under a minute once (40-50 s on a busy 2-core VM) into models/built/turn_end (never
+  # committed). Rebuilt when the set, the features or the recipe change. Without it the slot
+  # rules decide (logged at server start).
+  local h; h=$(hash_of bench/end_of_turn_set.py bench/end_of_turn_train.py bench/end_of_turn_pauses.py \
+                       bench/callers/voices.py callflows/speech/turn_end.py callflows/speech/turn_end_prosody.py)
+  if done_stamp turn_end "$h" && [ -f models/built/turn_end/prosody.pkl ]; then return 0; fi
+  say "training the end-of-turn classifier (bench/end_of_turn_train.py --words script)"
+  mkdir -p "$STAMPS"
+  "$VENV/bin/python" bench/end_of_turn_train.py --words script --no-eval > "$STAMPS/turn_end.log" 2>&1 \
+    || { cat "$STAMPS/turn_end.log" >&2; return 1; }
+  mark turn_end "$h"
 }
 
 stage_fillers() {

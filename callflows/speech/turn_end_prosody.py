@@ -8,7 +8,9 @@ of ten digits, a trailing "um", "I'd like to book a"). Pitch is found by autocor
 
 The classifier (scikit-learn gradient boosting, a few hundred kilobytes) is trained by
 bench/end_of_turn_train.py on the train voices of the 8 kHz set and saved, with the feature
-columns it uses, to models/built/turn_end/prosody.pkl (never committed).
+columns it uses, to models/built/turn_end/prosody.pkl (never committed). The install builds it
+(``scripts/install.sh turn_end``, with the script's words: no recogniser, under a minute); it is
+the phone's default end-of-turn model (``CALLFLOWS_TURN_END=classifier``).
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ class ProsodyTurnModel:
             path = resolve_override(str(path), default_cache_dir() / "user")
         self.path = Path(path) if path else DEFAULT_PATH
         if not self.path.exists():
-            raise FileNotFoundError(f"no end-of-turn classifier at {self.path}: run bench/end_of_turn_train.py")
+            raise FileNotFoundError(f"no end-of-turn classifier at {self.path}: bash scripts/install.sh turn_end")
         with open(self.path, "rb") as fh:
             saved = pickle.load(fh)  # noqa: S301 - our own file, built by the training script
         self._clf = saved["model"]
