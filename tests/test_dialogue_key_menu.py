@@ -263,3 +263,32 @@ def test_the_same_small_talk_again_mid_question_is_an_answer_lost(store, dental)
     assert not again.startswith("Hello!") and "press 1 for day" in again, again
     idle = DialogueSession(dental, store, now=NOW, escalation=None)  # no question pending: hello each time
     assert talk(idle, "hello")[-1].startswith("Hello!") and talk(idle, "hello")[-1].startswith("Hello!")
+
+
+def test_a_request_not_understood_is_offered_on_keys_on_the_phone(store):
+    """"Hi, what's the balance on my account" was heard otherwise five times and the caller was
+    put through: after a miss on the first request the menu of what the bot does is on keys too
+    (the intents a flow labels with `menu:`), a key starts that request, and typed chats never
+    get a menu."""
+    from bench.callers import personas, voices
+    from bench.callers.policy import CallerState, next_move
+    from callflows.verticals import load_vertical
+
+    bank = load_vertical("retail_bank")
+    session = DialogueSession(bank, store, now=NOW, channel="phone", escalation=None)
+    talk(session, "no thank")  # a greeting's answer: no miss yet
+    replies = talk(session, "what's the ballots")
+    assert "press 1 for your balance, 2 for recent transactions, or 3 for a lost or stolen card" in replies[-1], replies
+    assert session.expectation.digits_length == 1
+    replies = talk(session, "#dtmf 1")
+    assert session.state.active_form == "verify_identity" and "verify your identity" in replies[-1], replies
+    typed = DialogueSession(bank, store, now=NOW, escalation=None)
+    assert "press" not in talk(typed, "what's the ballots")[-1]
+
+    persona = next(p for p in personas.generate(16, 13, datetime(2026, 12, 3).date(), voices.FAMILIES, voices.VOICES)
+                   if p.task == "balance")
+    st = CallerState(persona, datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+    st.opened = True
+    assert next_move(st, "Sorry, I didn't quite catch that. What would you like to do? "
+                     "You can also press 1 for your balance, 2 for recent transactions, or 3 for a lost or stolen "
+                     "card.").dtmf == "1"

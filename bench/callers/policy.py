@@ -493,6 +493,12 @@ def _wrong_task(st: CallerState, text: str) -> Move | None:
     return Move(f"no, i don't want to change anything, {want}")
 
 
+# the word of the bot's menu of requests ("press 1 for a new appointment") that names each task
+TASK_MENU_WORDS = {"book": "new", "faq_book": "new", "reschedule": "moving", "cancel": "cancelling",
+                   "balance": "balance", "impostor": "balance", "lost_card": "lost", "hotel_book": "new",
+                   "hotel_change": "changing"}
+
+
 def _pressed(move: Move, bot_text: str) -> Move:
     """A choice the bot offers on a key is pressed, as a caller does; any other move as it is."""
     key = menu_key(bot_text, move.say) if move.slot == "enum" and move.say else None
@@ -577,6 +583,10 @@ def next_move(st: CallerState, text: str) -> Move:
             return _remember(st, Move("yes please", slot="yes_no"))
         return _remember(st, Move("no thanks, let's keep going", slot="yes_no"))
     if ask == "open" or not st.opened:
+        key = menu_key(text, TASK_MENU_WORDS.get(p.task, "")) if st.opened and not (
+            p.task in ("faq_book", "hours") and not st.faq_done) else None
+        if key is not None:  # the request not understood, and offered on keys: pressed
+            return _remember(st, Move(dtmf=key, slot="enum"))
         if st.opened and p.task in ("faq_book", "hours"):
             st.faq_done = True
         st.opened = True

@@ -6,6 +6,10 @@ maid", "a family room" "assembly room"). Saying it again seldom helps, so the re
 miss also offers each choice on a key, as phone menus do. The caller may still say it; a key is
 exact. Typed chats never get a menu.
 
+The caller's first request is a menu too on the phone: when it was not understood, the menu of
+what the bot does also goes on keys ("press 1 for your balance"), from the intents the flow
+labels with `menu:` ("hi, what's the balance on my account" was heard otherwise five times).
+
 The label spoken for a choice is the first synonym the flow lists for it (flow.yaml orders them
 so that it reads well aloud: "dr. patel", "room type"). The part of a summary to change is a
 menu too, labelled by the first of each slot's change words ("day", "time", "dentist").
@@ -16,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from callflows.flow.spec import SlotSpec
+from callflows.flow.spec import IntentSpec, SlotSpec
 
 MAX_KEYS = 9  # one key each, 1-9: more choices than that are no menu a caller can hold in mind
 
@@ -58,3 +62,14 @@ def change_menu(change_words: Mapping[str, tuple[str, ...]]) -> KeyMenu | None:
     if not slots or len(slots) > MAX_KEYS:
         return None
     return KeyMenu("change", tuple(slots), tuple(change_words[slot][0] for slot in slots))
+
+
+REQUEST = "request"  # the state's key for the menu of requests (no slot is named so: flows validate slot names)
+
+
+def request_menu(intents: Mapping[str, IntentSpec]) -> KeyMenu | None:
+    """The keypad menu of what the bot does, from the intents with a `menu:` label, in their order."""
+    labelled = [(name, spec.menu) for name, spec in intents.items() if spec.menu][:MAX_KEYS]
+    if not labelled:
+        return None
+    return KeyMenu(REQUEST, tuple(name for name, _ in labelled), tuple(str(label) for _, label in labelled))

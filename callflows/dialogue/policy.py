@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from callflows.dialogue.filling import candidates_for_form, yes_no_of
+from callflows.dialogue.key_menu import REQUEST, request_menu
 from callflows.dialogue.plan import Plan
 from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, OFFER_HUMAN, READBACK, DialogueState
 from callflows.flow.spec import FlowSpec
@@ -137,6 +138,7 @@ class TurnPolicy:
         # 6. no form yet: start one, answer a question, or say we did not understand
         form = self.flow.form_for_intent(intent) if intent else None
         if form is not None:
+            st.key_menus.pop(REQUEST, None)
             return self._start_form(form, nlu)
         # the intent's own answer, unless the knowledge file matches the question outright
         if ispec is not None and ispec.response and not self._is_faq(nlu, intent, strict=True):
@@ -152,9 +154,17 @@ class TurnPolicy:
                 # over the line such a request is most often one misheard ("hi, what's the balance
                 # on my account" heard "No, thank."): say what the bot does before offering a person
                 st.misses += 1
-                return [self._say("not_caught"), self._ask_free(self._say("menu"))]
+                return [self._say("not_caught"), self._ask_free(self._with_request_menu(self._say("menu")))]
             return [self._miss(self._say("faq_unknown"), offer=True)]
-        return [self._miss(self._say("not_understood"))]
+        return [self._miss(self._with_request_menu(self._say("not_understood")))]
+
+    def _with_request_menu(self, text: str) -> str:
+        """On the phone, a request not understood is also offered on keys (key_menu.request_menu)."""
+        menu = request_menu(self.flow.intents) if self.channel == "phone" else None
+        if menu is None:
+            return text
+        self.state.key_menus[REQUEST] = menu
+        return f"{text} {menu.offer()}"
 
     def _hesitating(self, nlu: NluResult) -> list[str] | None:
         """"Um, what was it", "hmm": no goodbye and no miss; the question waiting is asked again,

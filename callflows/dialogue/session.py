@@ -35,6 +35,7 @@ from callflows.dialogue.confirmation import Confirmation
 from callflows.dialogue.filling import fits, pii_spans, yes_no_of
 from callflows.dialogue.forms import FormFilling
 from callflows.dialogue.hold import Hold
+from callflows.dialogue.key_menu import REQUEST
 from callflows.dialogue.llm_route import LlmRouteHost
 from callflows.dialogue.plan import Plan
 from callflows.dialogue.policy import TurnPolicy
@@ -114,6 +115,8 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
         if st.pending in (OFFER_HUMAN, ANYTHING_ELSE, READBACK):
             return Expectation(yes_no=True)
         if st.pending == CHANGE_WHICH and CHANGE_WHICH in st.key_menus:
+            return Expectation(digits_length=1)
+        if not st.active_form and st.pending in (None, OFFER_HUMAN) and REQUEST in st.key_menus:  # a key names a request
             return Expectation(digits_length=1)
         if st.active_form and st.requested:
             spec = self.flow.slots[st.requested]
@@ -275,8 +278,15 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
         return ParseContext(now=self.now, business_hours=self.flow.settings.business_hours)
 
     def _dtmf_nlu(self, keys: str) -> NluResult:
-        """Keypad entry for the step being asked: digits, a phone number, a date as MMDDYYYY."""
+        """Keypad entry for the step being asked: digits, a phone number, a date as MMDDYYYY; before
+        any form, a key of the menu of requests names the request."""
         digits = "".join(_DIGITS.findall(keys))
+        menu = self.state.key_menus.get(REQUEST)
+        if menu is not None and not self.state.active_form and self.state.pending in (None, OFFER_HUMAN):
+            intent = menu.value_of(digits)
+            if intent is not None:
+                self.state.key_menus.pop(REQUEST, None)
+                return NluResult(text=digits, intent=intent, confidence=1.0, ranking=(), values={})
         values: dict[str, list[Value]] = {}
         form = self.flow.forms.get(self.state.active_form or "")
         step = self._step(form, self.state.requested) if form else None

@@ -52,7 +52,7 @@ TOP_KEYS = {
 }
 SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description", "full", "confirm"}
 SLOT_CONFIRM_KEYS = {"prompt", "spelled", "on_file", "corrections", "unverified_slot", "keypad"}
-INTENT_KEYS = {"examples", "keywords", "hints", "response", "transfer", "end_call"}
+INTENT_KEYS = {"examples", "keywords", "hints", "response", "transfer", "end_call", "menu"}
 FORM_KEYS = {"intent", "steps", "confirm", "action", "validator", "requires", "success_slot"}
 STEP_KEYS = {"slot", "one_of", "prompt", "reprompts"}
 CONFIRM_KEYS = {"prompt", "on_deny", "change_words"}
@@ -330,6 +330,7 @@ def _intents(c: Checker, node: LineDict) -> dict[str, IntentSpec]:
             response=c.string(body, "response", f"{field}.response"),
             transfer=bool(body.get("transfer", False)),
             end_call=bool(body.get("end_call", False)),
+            menu=c.string(body, "menu", f"{field}.menu"),
         )
     return intents
 

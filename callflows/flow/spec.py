@@ -119,6 +119,9 @@ class IntentSpec:
     response: str | None = None  # response to say when no form handles it
     transfer: bool = False  # hand the call to a person after the response
     end_call: bool = False
+    # on a phone call whose request was not understood, offered on a key ("1 for your balance"), in
+    # the order of the intents (callflows.dialogue.key_menu.request_menu)
+    menu: str | None = None
 
 
 @dataclass(frozen=True)
