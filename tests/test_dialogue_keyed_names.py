@@ -124,3 +124,18 @@ def test_a_hotel_guest_name_is_typed_on_the_phone(store, hotel):
     talk(session, f"#dtmf {keys_of('Zhou')}#")
     replies = talk(session, f"#dtmf {keys_of('Tiago')}#")
     assert "Tiago Zhou" in replies[-1] and "T, I, A, G, O" in replies[-1], replies
+
+
+def test_a_name_never_heard_can_be_typed_after_a_miss(store, dental):
+    """"My name is Thuy Keane" was taken as no name at all, six times, and the caller put through:
+    after a miss the name question also offers the keys, last name first."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, *BOOK_UP_TO_NAME)
+    replies = talk(session, "my nay miss too keen")
+    assert "type your last name on your keypad" in replies[-1], replies
+    replies = talk(session, f"#dtmf {keys_of('Keane')}#")
+    assert "type your first name" in replies[-1], replies
+    replies = talk(session, f"#dtmf {keys_of('Thuy')}#")
+    assert "Thuy Keane, spelled T, H, U, Y" in replies[-1], replies
+    talk(session, "yes", "yes")
+    assert [a.customer.full_name for a in appointments(store)] == ["Thuy Keane"]

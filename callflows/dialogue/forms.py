@@ -217,6 +217,10 @@ class FormFilling:
             return f"{text} {self._say('date_keys')}"
         if spec.type == "time" and len(step.slots) == 1:
             return f"{text} {self._say('time_keys')}"
+        keypad = spec.confirm.keypad if spec.type == "person_name" and spec.confirm else ()
+        if any(k.part == "last" for k in keypad) and len(step.slots) == 1 and step.slot not in self.state.first_names:
+            self.state.keying[step.slot] = "last"  # no name heard at all: typed, last name first
+            return f"{text} {self._say('name_keys')}"
         menu = menu_for(spec)
         if menu is None:
             return text

@@ -101,7 +101,9 @@ class ReadBack:
             if letters and letters.lower() not in str(value).lower().replace(" ", ""):
                 st.spelled.pop(slot, None)
             spec = self.flow.slots[slot]
-            if spec.type == "person_name" and spec.full and origin == "caller" and len(str(value).split()) < 2:
+            typed_last = bool(st.keyed.get(slot, {}).get("last"))  # a last name typed alone: the first is typed next
+            if (spec.type == "person_name" and spec.full and origin == "caller" and len(str(value).split()) < 2
+                    and not typed_last):
                 st.first_names[slot] = str(value)
                 st.slots[slot] = None
                 keys = self.channel == "phone" and any(k.part == "last" for k in (spec.confirm.keypad if spec.confirm else ()))  # type: ignore[attr-defined]
@@ -128,12 +130,12 @@ class ReadBack:
         if slot is None or self.flow.slots[slot].type != "person_name":
             return None
         first, base = st.first_names.get(slot), st.spell_base.get(slot)
+        part = st.keying.get(slot) or ("last" if first is not None and base is None and self.flow.slots[slot].confirm
+                                       and self.flow.slots[slot].confirm.keypad else None)
+        if part and nlu.intent == "dtmf":  # typed: the part asked for, the last name after a first alone or a miss
+            return self._keyed_name(slot, part, str(base or first or ""), nlu.text)
         if first is None and base is None:
             return None
-        part = st.keying.get(slot) or ("last" if base is None and self.flow.slots[slot].confirm
-                                       and self.flow.slots[slot].confirm.keypad else None)
-        if part and nlu.intent == "dtmf":  # typed: the part asked for, or the last name after a first alone
-            return self._keyed_name(slot, part, str(base or first or ""), nlu.text)
         names = [v for v in nlu.values.get(slot, []) if v.value]
         whole = next((v.value for v in names if len(str(v.value).split()) >= 2
                       and (first is None or str(v.value).split()[0].lower() == first.lower())), None)
@@ -156,7 +158,7 @@ class ReadBack:
         if part == "all" or not parts:
             value = word
         elif part == "first":
-            value = " ".join([word] + parts[1:])
+            value = self._with_first(slot, str(base), word)
         else:
             value = " ".join(parts[:-1] + [word]) if len(parts) > 1 else f"{parts[0]} {word}"
         return self._take_name(slot, value, letters)
@@ -202,16 +204,27 @@ class ReadBack:
         """The name with ``part`` typed on the keypad: the likeliest spelling of the keys, with what
         was heard of that part by voice as a hint; the next two are kept for a "no"."""
         words = base.split()
+        lone_last = part == "first" and len(words) == 1 and bool(self.state.keyed.get(slot, {}).get("last"))
         # what the line made of the part: a two-word first name ("Minh Anh", heard "Min And") is all
         # but the last word
-        heard = [words[0], "".join(words[:-1])] if part == "first" and words else [" ".join(words[1:])]
+        heard = [] if lone_last else [words[0], "".join(words[:-1])] if part == "first" and words \
+            else [" ".join(words[1:])]
         found = keyed_names().decode(keys, heard=[h for h in heard if h], part=part)
         if not found:
             return None
         self.state.keyed.setdefault(slot, {})[part] = name_keys(keys)
         self.state.key_spellings[slot] = (part, tuple(title_case(f.spelling) for f in found[1:3]))
         best = title_case(found[0].spelling)
-        return self._take_name(slot, with_part(base, part, best), best.replace(" ", "").upper())
+        value = self._with_first(slot, base, best) if part == "first" else with_part(base, part, best)
+        return self._take_name(slot, value, best.replace(" ", "").upper())
+
+    def _with_first(self, slot: str, base: str, first: str) -> str:
+        """``base`` with its first name ``first``; a base that is only a last name typed (the name
+        was never heard) gets it in front."""
+        words = base.split()
+        if len(words) == 1 and self.state.keyed.get(slot, {}).get("last"):
+            return f"{first} {words[0]}"
+        return with_part(base, "first", first)
 
     def _take_name(self, slot: str, value: str, letters: str | None, keep: bool = False) -> dict[str, Any]:
         st = self.state
