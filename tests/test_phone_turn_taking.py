@@ -1,6 +1,7 @@
 """Turn-taking over the real WebSocket, with the real models (see test_phone_calls.py): holding
 while the caller finds something, backchannels and interruptions over the bot, and a phone
-number said with a pause in the middle.
+number said with pauses in the middle (1,400 ms: longer than the slot rules' wait, kept whole by
+the default end-of-turn decision, the rules plus the classifier and guards, speech/turn_end.py).
 
 The silence timeout is the default one (6 s) here, so a hold that re-prompted would show.
 """
@@ -30,13 +31,13 @@ PHONE_QUESTION = "best phone number"
 
 @pytest.fixture
 def phone(sqlite_store, twilio_api, tmp_path, audio_cache_dir):  # noqa: F811
-    with serving(sqlite_store, twilio_api, tmp_path, silence_timeout_s=6.0) as (server, _):
-        yield server, sqlite_store
+    with serving(sqlite_store, twilio_api, tmp_path, silence_timeout_s=6.0) as (server, services):
+        yield server, sqlite_store, services
 
 
-def paused_voice(text: str) -> bytes:
-    """Caller audio where " | " is a 900 ms pause ("five five five | one two three four")."""
-    return silence_ulaw(900).join(caller_audio(part.strip()) for part in text.split("|"))
+def paused_voice(text: str, pause_ms: int = 900) -> bytes:
+    """Caller audio where " | " is a pause ("five five five | one two three four")."""
+    return silence_ulaw(pause_ms).join(caller_audio(part.strip()) for part in text.split("|"))
 
 
 def bot_lines(turns) -> list[str]:
@@ -46,7 +47,7 @@ def bot_lines(turns) -> list[str]:
 def hold_call(phone, *steps: Step):
     """A booking call put on hold at the phone number's question: (call, turns, said, index of
     the bot's "Sure, take your time.")."""
-    server, store = phone
+    server, store, _ = phone
     sim = SimulatedCall(server.url, auth_token=TOKEN)
     sim.run([*TO_PHONE, *steps], linger_s=3.0)
     call, turns = wait_closed(store, sim.call_sid)
@@ -79,7 +80,7 @@ def test_hold_on_then_spoken_answer_fills_the_slot(phone):
 
 @pytest.mark.parametrize("backchannel", ["uh-huh", "okay"])
 def test_backchannel_over_a_bot_sentence_does_not_stop_it(phone, backchannel):
-    server, store = phone
+    server, store, _ = phone
     sim = SimulatedCall(server.url, auth_token=TOKEN)
     result = sim.run([Step(say=backchannel, barge_in_ms=1500), Step(say="goodbye")])
     assert result.clears == 0
@@ -88,7 +89,7 @@ def test_backchannel_over_a_bot_sentence_does_not_stop_it(phone, backchannel):
 
 
 def test_no_wait_over_the_bot_stops_it_and_is_the_callers_turn(phone):
-    server, store = phone
+    server, store, _ = phone
     sim = SimulatedCall(server.url, auth_token=TOKEN)
     result = sim.run([Step(say="no wait", barge_in_ms=1500), Step(say="goodbye")])
     assert result.clears >= 1
@@ -97,9 +98,15 @@ def test_no_wait_over_the_bot_stops_it_and_is_the_callers_turn(phone):
     assert callers and "wait" in callers[0], callers
 
 
-def test_phone_number_with_a_pause_is_taken_whole(phone):
-    server, store = phone
-    sim = SimulatedCall(server.url, auth_token=TOKEN, voice=paused_voice)
+def test_phone_number_with_pauses_longer_than_the_rules_wait_is_taken_whole(phone):
+    """1,400 ms between the groups: the slot rules (1,200 ms) cut it; the default decision's
+    digit-group guard waits (callflows/speech/turn_end.py, in_a_digit_group_pause)."""
+    server, store, services = phone
+    assert services.settings.turn_end == "classifier"
+    assert services.turn_end_model is not None, "no end-of-turn classifier: bash scripts/install.sh turn_end"
+    pause_ms = 1400
+    assert pause_ms > EndpointConfig().long_silence_ms
+    sim = SimulatedCall(server.url, auth_token=TOKEN, voice=lambda text: paused_voice(text, pause_ms))
     sim.run([*TO_PHONE, Step(say="five five five | one two three | four five six seven")])
     _, turns = wait_closed(store, sim.call_sid)
     said = [(t.speaker, t.text) for t in turns]
