@@ -31,7 +31,8 @@ PHONE_QUESTION = "best phone number"
 
 @pytest.fixture
 def phone(sqlite_store, twilio_api, tmp_path, audio_cache_dir):  # noqa: F811
-    with serving(sqlite_store, twilio_api, tmp_path, silence_timeout_s=6.0) as (server, services):
+    # rules + guards + the classifier (CALLFLOWS_TURN_END=classifier; the rules are the default)
+    with serving(sqlite_store, twilio_api, tmp_path, silence_timeout_s=6.0, turn_end="classifier") as (server, services):
         yield server, sqlite_store, services
 
 
@@ -99,7 +100,7 @@ def test_no_wait_over_the_bot_stops_it_and_is_the_callers_turn(phone):
 
 
 def test_phone_number_with_pauses_longer_than_the_rules_wait_is_taken_whole(phone):
-    """1,400 ms between the groups: the slot rules (1,200 ms) cut it; the default decision's
+    """1,400 ms between the groups: the slot rules (1,200 ms) cut it; the combined decision's
     digit-group guard waits (callflows/speech/turn_end.py, in_a_digit_group_pause)."""
     server, store, services = phone
     assert services.settings.turn_end == "classifier"

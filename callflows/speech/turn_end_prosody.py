@@ -9,8 +9,8 @@ of ten digits, a trailing "um", "I'd like to book a"). Pitch is found by autocor
 The classifier (scikit-learn gradient boosting, a few hundred kilobytes) is trained by
 bench/end_of_turn_train.py on the train voices of the 8 kHz set and saved, with the feature
 columns it uses, to models/built/turn_end/prosody.pkl (never committed). The install builds it
-(``scripts/install.sh turn_end``, with the script's words: no recogniser, under a minute); it is
-the phone's default end-of-turn model (``CALLFLOWS_TURN_END=classifier``).
+(``scripts/install.sh turn_end``, with the script's words: no recogniser, under a minute); the
+phone uses it with ``CALLFLOWS_TURN_END=classifier`` (the rules are the default: bench/README.md).
 """
 
 from __future__ import annotations
