@@ -57,7 +57,9 @@ def script(i: int) -> list[Step]:
         Step(say=TIMES[(i // 4) % 4]),
         Step(dtmf="5551234567#"),  # the dental flow asks the phone number first
         Step(say="my name is jane smith"),
-        Step(say="yes"),  # the name read back
+        Step(dtmf="76484#"),  # asked to type the last name, one key per letter
+        Step(dtmf="5263#"),  # and the first name
+        Step(say="yes"),  # the name read back, spelled
         Step(say="yes please"),
         Step(say="no thanks"),
     ]

@@ -38,11 +38,11 @@ def twilio_api():
 
 
 @contextmanager
-def serving(store, twilio_api, tmp_path, silence_timeout_s=30.0):
+def serving(store, twilio_api, tmp_path, silence_timeout_s=30.0, turn_end="rules"):
     """The real server on a free port, its models warm: (server, services)."""
     settings = replace(
         Settings(), twilio_auth_token=TOKEN, twilio_account_sid=ACCOUNT, twilio_api_base=twilio_api.base_url,
-        tts_cache_dir=tmp_path / "tts", silence_timeout_s=silence_timeout_s,
+        tts_cache_dir=tmp_path / "tts", silence_timeout_s=silence_timeout_s, turn_end=turn_end,
     )
     app = create_app(settings, store)
     app.extensions["callflows"].warm_up()
@@ -83,7 +83,9 @@ def test_booking_call_by_voice_and_keypad(phone):
         Step(say="at ten thirty in the morning"),
         Step(dtmf="5551234567#"),  # the phone number first (a name on file would be confirmed)
         Step(say="my name is jane smith"),
-        Step(say="yes"),  # the name read back
+        Step(dtmf="76484#"),  # asked to type the last name, one key per letter
+        Step(dtmf="5263#"),  # and the first name
+        Step(say="yes"),  # the name read back, spelled
         Step(say="yes please"),  # the summary: book it
         Step(say="no thanks"),
     ], linger_s=15.0)
