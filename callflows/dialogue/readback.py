@@ -107,6 +107,8 @@ class ReadBack:
                 st.first_names[slot] = str(value)
                 st.slots[slot] = None
                 keys = self.channel == "phone" and any(k.part == "last" for k in (spec.confirm.keypad if spec.confirm else ()))  # type: ignore[attr-defined]
+                if keys:  # typed, or said instead (then not asked for on the keys again: _take_name)
+                    st.keying[slot] = "last"
                 st.prompt_override[slot] = self._say("ask_last_name_keys" if keys else "ask_last_name",  # type: ignore[attr-defined]
                                                      first_name=str(value))
 
@@ -130,8 +132,7 @@ class ReadBack:
         if slot is None or self.flow.slots[slot].type != "person_name":
             return None
         first, base = st.first_names.get(slot), st.spell_base.get(slot)
-        part = st.keying.get(slot) or ("last" if first is not None and base is None and self.flow.slots[slot].confirm
-                                       and self.flow.slots[slot].confirm.keypad else None)
+        part = st.keying.get(slot)
         if part and nlu.intent == "dtmf":  # typed: the part asked for, the last name after a first alone or a miss
             return self._keyed_name(slot, part, str(base or first or ""), nlu.text)
         if first is None and base is None:
@@ -150,8 +151,6 @@ class ReadBack:
                 return self._take_name(slot, base, None, keep=True)
             return None
         if first is not None and base is None:
-            if st.prompt_override.get(slot) == self._say("ask_last_name_keys", first_name=first):  # type: ignore[attr-defined]
-                st.keyed.setdefault(slot, {}).setdefault("last", "")  # said, though typing was offered
             return self._take_name(slot, f"{first} {word}", letters)
         parts = str(base).split()
         part = st.spell_part.get(slot, "last")
