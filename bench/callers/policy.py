@@ -188,8 +188,11 @@ KEYS_OFFERED = re.compile(r"\byou can also (?:press|type)\b.*$", re.IGNORECASE |
 def classify(text: str) -> str:
     """What the bot asks: a goodbye or a hand-over said as a statement, else the ask of the last
     sentence, else of the last two or three ("unknown" when nothing matches)."""
-    # "You can also press 1 for day, ... 5 for name": the keys on offer ask nothing by themselves
-    text = KEYS_OFFERED.sub("", text).strip() or text
+    # "You can also press 1 for day, ... 5 for name": the keys on offer ask nothing by themselves,
+    # except a name typed on them ("You can also type your last name on your keypad"): that is the ask
+    offer = KEYS_OFFERED.search(text)
+    if offer is not None and not any(w in offer.group(0).lower() for w in dict(ASKS)["key_name"]):
+        text = KEYS_OFFERED.sub("", text).strip() or text
     last = last_question(text, 1)
     if "?" not in last:
         if any(w in last for w in ("connect you", "put you through", "one moment", "transfer")):

@@ -208,8 +208,9 @@ class FormFilling:
 
     def _with_key_menu(self, step: FormStep, text: str) -> str:
         """On the phone, a choice asked again also goes on the keypad (callflows.dialogue.key_menu),
-        and so does a day to come (four keys, month and day) and a time (four keys, 24-hour clock:
-        "three in the afternoon" was heard "thirteen in the morning" again and again)."""
+        and so does a day to come (four keys, month and day), a time (four keys, 24-hour clock:
+        "three in the afternoon" was heard "thirteen in the morning" again and again) and a name
+        (the last name, one key per letter: decoded, or matched on file as keys, flow.yaml `keys:`)."""
         if self.channel != "phone":
             return text
         spec = self.flow.slots[step.slot]
@@ -217,6 +218,8 @@ class FormFilling:
             return f"{text} {self._say('date_keys')}"
         if spec.type == "time" and len(step.slots) == 1:
             return f"{text} {self._say('time_keys')}"
+        if spec.type == "person_name" and spec.keys and len(step.slots) == 1:  # matched on file by its keys
+            return f"{text} {self._say('name_keys_on_file')}"
         keypad = spec.confirm.keypad if spec.type == "person_name" and spec.confirm else ()
         if any(k.part == "last" for k in keypad) and len(step.slots) == 1 and step.slot not in self.state.first_names:
             self.state.keying[step.slot] = "last"  # no name heard at all: typed, last name first

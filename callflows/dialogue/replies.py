@@ -44,6 +44,7 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "ask_last_name_keys": "Thank you, {{ first_name }}. And your last name, please? To get the spelling right, "
                           "you can type it on your keypad, one key for each letter, then press pound.",
     "name_keys": "Or type your last name on your keypad, one key for each letter, then press pound.",
+    "name_keys_on_file": "You can also type your last name on your keypad, one key for each letter, then press pound.",
     "readback_kept": "Thank you. I'll note it that way, and our team will check the spelling with you.",
     "name_check_at_summary": "I'm sorry, names are hard to make out on a phone line, so our team will check "
                              "the spelling of yours with you. Apart from the name, is everything right?",

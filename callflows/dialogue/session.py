@@ -47,6 +47,7 @@ from callflows.dialogue.wording import Wording
 from callflows.flow.spec import FormSpec
 from callflows.logs import call_logger
 from callflows.nlu.pipeline import NluResult
+from callflows.nlu.typed_name import typed_name
 from callflows.nlu.values import ParseContext, Value, extract
 from callflows.nlu.values.complete import completes_answer
 from callflows.nlu.values.date_parts import date_parts
@@ -278,8 +279,9 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
         return ParseContext(now=self.now, business_hours=self.flow.settings.business_hours)
 
     def _dtmf_nlu(self, keys: str) -> NluResult:
-        """Keypad entry for the step being asked: digits, a phone number, a date as MMDDYYYY; before
-        any form, a key of the menu of requests names the request."""
+        """Keypad entry for the step being asked: digits, a phone number, a date as MMDDYYYY, a name
+        one key per letter where the flow matches it on file (`keys:`); before any form, a key of
+        the menu of requests names the request."""
         digits = "".join(_DIGITS.findall(keys))
         menu = self.state.key_menus.get(REQUEST)
         if menu is not None and not self.state.active_form and self.state.pending in (None, OFFER_HUMAN):
@@ -297,7 +299,12 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
         for slot in step.slots if step else ():
             spec = self.flow.slots[slot]
             menu = self.state.key_menus.get(slot)
-            value = menu.value_of(digits) if menu else _dtmf_value(spec.type, spec.length, digits, self.now.date())
+            if menu:
+                value = menu.value_of(digits)
+            elif spec.keys:  # a name typed to be matched on file: kept as its keys (callflows.nlu.typed_name)
+                value = typed_name(digits)
+            else:
+                value = _dtmf_value(spec.type, spec.length, digits, self.now.date())
             if value is not None and spec.type == "date" and spec.prefer == "birth" and not plausible_birth_date(
                     date.fromisoformat(value), self.now.date()):
                 value = None

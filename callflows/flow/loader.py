@@ -28,6 +28,7 @@ from jinja2.exceptions import TemplateError
 
 from callflows.flow.errors import FlowError, FlowErrors
 from callflows.flow.spec import (
+    MATCH_ON_FILE,
     PII_BY_DEFAULT,
     SLOT_TYPES,
     ConfirmSpec,
@@ -50,7 +51,7 @@ TOP_KEYS = {
     "vertical", "display_name", "timezone", "transfer_number", "settings", "variables",
     "slots", "intents", "forms", "responses", "knowledge", "actions", "action_server",
 }
-SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description", "full", "confirm"}
+SLOT_KEYS = {"type", "choices", "length", "prefer", "pii", "dtmf", "description", "full", "confirm", "keys"}
 SLOT_CONFIRM_KEYS = {"prompt", "spelled", "on_file", "corrections", "unverified_slot", "keypad"}
 INTENT_KEYS = {"examples", "keywords", "hints", "response", "transfer", "end_call", "menu"}
 FORM_KEYS = {"intent", "steps", "confirm", "action", "validator", "requires", "success_slot"}
@@ -246,6 +247,14 @@ def _slots(c: Checker, node: LineDict) -> dict[str, SlotSpec]:
         prefer = str(body.get("prefer", "future"))
         if prefer not in ("future", "past", "birth"):
             c.error(body, "prefer", f"{field}.prefer", "must be 'future', 'past' or 'birth' (a date of birth)")
+        keys = body.get("keys")
+        if keys is not None and (keys != MATCH_ON_FILE or slot_type != "person_name"):
+            c.error(body, "keys", f"{field}.keys", f"must be '{MATCH_ON_FILE}', on a person_name slot")
+            keys = None
+        confirm = _slot_confirm(c, body, field)
+        if keys is not None and confirm is not None and confirm.keypad:
+            c.error(body, "keys", f"{field}.keys", "a name matched on file by its keys is not also decoded "
+                    "(confirm.keypad): keep one of the two")
         slots[str(name)] = SlotSpec(
             name=str(name),
             type=slot_type or "text",
@@ -253,10 +262,11 @@ def _slots(c: Checker, node: LineDict) -> dict[str, SlotSpec]:
             length=length,
             prefer=prefer,
             pii=bool(body.get("pii", slot_type in PII_BY_DEFAULT)),
-            dtmf=bool(body.get("dtmf", slot_type in ("digits", "phone_number"))),
+            dtmf=bool(body.get("dtmf", slot_type in ("digits", "phone_number") or keys is not None)),
             description=str(body.get("description", "")),
             full=bool(body.get("full", False)),
-            confirm=_slot_confirm(c, body, field),
+            keys=keys,
+            confirm=confirm,
         )
     for name, spec in slots.items():
         target = spec.confirm.unverified_slot if spec.confirm else None

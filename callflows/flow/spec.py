@@ -24,6 +24,7 @@ SLOT_TYPES = (
 
 # Types whose values are personal data unless the flow says otherwise.
 PII_BY_DEFAULT = ("digits", "phone_number", "person_name")
+MATCH_ON_FILE = "match_on_file"  # a person_name slot's `keys:`: typed names matched on file (SlotSpec.keys)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class SlotSpec:
     dtmf: bool = False  # keypad entry accepted
     description: str = ""
     full: bool = False  # person_name: a first name alone is not enough, the last name is asked for
+    # person_name: "match_on_file" (callflows.nlu.typed_name): on the phone the name may be typed on the
+    # keypad, kept as its keys and matched against the names on file by the vertical, never decoded
+    keys: str | None = None
     confirm: SlotConfirm | None = None  # read back before the form goes on
 
 

@@ -19,6 +19,8 @@ from rapidfuzz import fuzz
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from callflows.nlu.keyed_names import keys_of
+from callflows.nlu.typed_name import typed_keys
 from callflows.store import repo
 from callflows.store.models import Customer
 from callflows.store.types import to_utc, utcnow
@@ -124,6 +126,28 @@ def _part_matches(heard: str, on_file: str, threshold: float) -> bool:
             and abs(len(heard) - len(on_file)) <= 1)
 
 
+def name_matches(given: str, on_file: str) -> bool:
+    """Whether the name the caller gave is the one on file: a name typed on the keypad
+    (flow.yaml `keys: match_on_file`) by its keys (:func:`keys_match`), a name heard by
+    :func:`names_match`."""
+    keys = typed_keys(given)
+    return keys_match(keys, on_file) if keys is not None else names_match(given, on_file)
+
+
+def keys_match(keys: str, on_file: str) -> bool:
+    """Whether keypad ``keys`` (one per letter) type the name on file: its last name (a surname
+    of several words, "De La Cruz", from any of them on), or the whole name typed without the
+    spaces, the first name then the last (a middle name left out or typed too). Several names
+    share keys (Ellis and Elkis), which is why, like a name heard, it only ever counts together
+    with an exact date of birth and an exact last-4 / ZIP."""
+    words = _name_key(on_file).split()
+    if not words or not keys:
+        return False
+    typings = {keys_of("".join(words[i:])) for i in range(1, len(words))} if len(words) > 1 else {keys_of(words[0])}
+    typings |= {keys_of(words[0] + words[-1]), keys_of("".join(words))}
+    return any(hmac.compare_digest(keys.encode(), t.encode()) for t in typings if t)
+
+
 def _name_key(name: str) -> str:
     return " ".join(re.sub(r"[^a-z ]", " ", (name or "").lower()).split())
 
@@ -158,7 +182,7 @@ def verify_identity(
         .order_by(Customer.id)
         .with_for_update()  # concurrent calls for one customer count their failures one by one
         .execution_options(populate_existing=True)
-    ) if names_match(full_name, c.full_name)]
+    ) if name_matches(full_name, c.full_name)]
     if not rows:
         return VerificationResult("failed")
     for customer in rows:
@@ -336,6 +360,9 @@ __all__ = [
     "customer_tier",
     "factor_matches",
     "freeze_cards",
+    "keys_match",
+    "name_matches",
+    "names_match",
     "recent_transactions",
     "seed_customers",
     "verify_identity",
