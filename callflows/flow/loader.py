@@ -262,7 +262,7 @@ def _slots(c: Checker, node: LineDict) -> dict[str, SlotSpec]:
             length=length,
             prefer=prefer,
             pii=bool(body.get("pii", slot_type in PII_BY_DEFAULT)),
-            dtmf=bool(body.get("dtmf", slot_type in ("digits", "phone_number") or keys is not None)),
+            dtmf=bool(body.get("dtmf", slot_type in ("digits", "phone_number"))),
             description=str(body.get("description", "")),
             full=bool(body.get("full", False)),
             keys=keys,
