@@ -17,9 +17,11 @@ from callflows.dialogue.filling import candidates_for_form
 from callflows.dialogue.key_menu import change_menu
 from callflows.dialogue.state import ANYTHING_ELSE, CHANGE_WHICH, CONFIRM, DialogueState
 from callflows.flow.spec import FlowSpec, FormSpec
+from callflows.flow.templates import speak_date, speak_phone, speak_time
 from callflows.logs import CallLogger
 from callflows.nlu.pipeline import NluResult
 from callflows.nlu.values.yesno import last_question
+
 
 def _same(current: Any, said: Any) -> bool:
     return current is not None and str(current).strip().lower() == str(said).strip().lower()
@@ -37,7 +39,9 @@ class Confirmation:
         st = self.state
         form = self.flow.forms[st.active_form]  # type: ignore[index]
         yes = self._answer_yes_no(nlu)
-        updates = candidates_for_form(self.flow, form, nlu, ()) or self._named_value(form, nlu)
+        updates = self._firm(form, nlu, candidates_for_form(self.flow, form, nlu, ()) or self._named_value(form, nlu))
+        if yes is not True and self._retypes_a_typed_name(form, nlu, updates):
+            return [self._read_back_typed_name(self._typed_name_slot(form))]  # type: ignore[arg-type]
         if yes is not True and self._corrects_a_kept_name(form, nlu, updates):
             if not st.name_check_explained:
                 st.name_check_explained = True
@@ -51,12 +55,15 @@ class Confirmation:
             return [self._prompt(self._say("name_noted_at_summary"))]
         if updates and yes is not False and all(_same(st.slots.get(k), v) for k, v in updates.items()):
             # the values already in the summary said again ("my name is Leila Huang" to a summary
-            # under that name): nothing to correct, so the question again, not another read-back
-            return [self._reask(form)]
+            # under that name): nothing to correct, so the value and the question again, not
+            # another read-back of the whole summary
+            return [self._as_held(form, updates) if yes is None else self._reask(form)]
         if updates:  # "no, wednesday": a correction, then confirm again
             before = dict(st.slots)
             st.pending = None
             said = self._apply_and_continue(form, nlu, updates)
+            if (st.slots == before and st.pending == CONFIRM and all(_same(before.get(k), v) for k, v in updates.items())):
+                return [self._as_held(form, updates)]  # "no, january thirteenth" to a summary on the 13th
             if (yes is False and st.slots == before and st.pending == CONFIRM and form.confirm
                     and form.confirm.change_words):  # "no, four": nothing it could change; ask what
                 st.pending = CHANGE_WHICH
@@ -78,6 +85,59 @@ class Confirmation:
             st.pending = CHANGE_WHICH
             return [self._prompt(self._render(form.confirm.on_deny if form.confirm else ""))]
         return [self._miss_in_form(form, nlu)]
+
+    def _firm(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> dict[str, Any]:
+        """The updates that may change a summary: a value only heard *near* a choice word ("check"
+        for "checkup": callflows.nlu.values.enums) does not replace one the summary holds unless
+        the caller named the part to change ("and then i'll check ..." made an extraction a
+        cleaning)."""
+        named = self._change_target(form, nlu)
+        st = self.state
+        return {slot: value for slot, value in updates.items()
+                if st.slots.get(slot) is None or slot == named
+                or not all(v.extra.get("near") for v in nlu.values.get(slot, []) if v.value == value)}
+
+    def _as_held(self, form: FormSpec, updates: dict[str, Any]) -> str:
+        """"No, january thirteenth" to a summary on January 13: the caller heard the summary wrong
+        (thirteen and thirty sound alike on the line), so the value is said once more on its own,
+        then the summary's question, instead of the summary again (heard wrong again) or "what
+        would you like to change?" (nothing). Again and again: the offer of a person."""
+        st = self.state
+        st.misses += 1
+        if st.misses > self.flow.settings.max_reprompts or not form.confirm:
+            return self._offer_person(self._say("offer_human"))
+        said = ", ".join(self._spoken(slot, value) for slot, value in updates.items())
+        return self._prompt(f"{self._say('as_held', value=said)} {last_question(self._render(form.confirm.prompt))}")
+
+    def _spoken(self, slot: str, value: Any) -> str:
+        """A value as the bot says it on its own."""
+        kind = self.flow.slots[slot].type
+        if kind == "date":
+            return speak_date(value)
+        if kind == "time":
+            return speak_time(value)
+        if kind == "phone_number":
+            return speak_phone(value)
+        return str(value).replace("_", " ")
+
+    def _typed_name_slot(self, form: FormSpec) -> str | None:
+        """The form's name slot when the name was typed on the keypad (keys, not words said at the
+        keypad's question) and confirmed at its read-back."""
+        st = self.state
+        return next((slot for slot in form.required_slots
+                     if self.flow.slots[slot].type == "person_name" and any(st.keyed.get(slot, {}).values())
+                     and slot in st.confirmed and st.slots.get(slot)), None)
+
+    def _retypes_a_typed_name(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> bool:
+        """"No, my name is Oksana Yilmaz" to a summary whose name was typed on the keypad and
+        confirmed letter by letter: the caller heard the summary wrong, or the line garbled what
+        they said; either way the keys are better evidence than one more hearing of the name. So
+        the typed name is spelled back whole (callflows.dialogue.readback) rather than replaced by
+        what was heard (a right typed name was lost that way, and the booking with it)."""
+        slot = self._typed_name_slot(form)
+        if slot is None or self.channel != "phone" or set(updates) - {slot}:
+            return False
+        return slot in updates or self._change_target(form, nlu) == slot
 
     def _corrects_a_kept_name(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> bool:
         """"No, my name is ..." to the summary of a phone call, when that name was already kept
@@ -116,7 +176,9 @@ class Confirmation:
     def _on_change_which(self, nlu: NluResult) -> list[str]:
         st = self.state
         form = self.flow.forms[st.active_form]  # type: ignore[index]
-        updates = candidates_for_form(self.flow, form, nlu, ())
+        updates = self._firm(form, nlu, candidates_for_form(self.flow, form, nlu, ()))
+        if self._retypes_a_typed_name(form, nlu, updates):  # "the name" / "my name is ...": spelled back
+            return [self._read_back_typed_name(self._typed_name_slot(form))]  # type: ignore[arg-type]
         if updates:
             st.pending = None
             return self._apply_and_continue(form, nlu, updates)

@@ -253,6 +253,10 @@ class FormFilling:
             count = len(heard[-1]) if heard else len(text)
             if 0 < count != spec.length:
                 self.state.misses += 1
+                key = f"short:{slot}"
+                short = self.state.step_asks[key] = self.state.step_asks.get(key, 0) + 1
+                if short > 1 and self.channel == "phone":  # the line drops a digit again: keys only
+                    return self._prompt(self._say("phone_keys", count=count))
                 return self._prompt(self._say("phone_length", count=count, length=spec.length))
         return None
 

@@ -297,6 +297,18 @@ class ReadBack:
             return self._render(confirm.spelled, spelling=spell_out(letters))  # type: ignore[attr-defined]
         return self._render(confirm.prompt)  # type: ignore[attr-defined]
 
+    def _read_back_typed_name(self, slot: str) -> str:
+        """A typed name the caller disputes at the summary, spelled back whole, part by part, as a
+        read-back: a yes returns to the summary; a no goes on as at the first read-back (the keys'
+        other spellings, then the corrections)."""
+        st = self.state
+        st.confirmed.discard(slot)
+        st.pending, st.readback, st.requested = READBACK, slot, slot
+        confirm = self.flow.slots[slot].confirm
+        spelling = "; ".join(spell_out(part) for part in str(st.slots[slot]).split())
+        template = confirm.spelled or confirm.prompt  # type: ignore[union-attr]
+        return self._prompt(self._render(template, spelling=spelling))  # type: ignore[attr-defined]
+
     def _step_prompt(self, step: FormStep) -> str:
         """The step's question; the last-name or spelling question while one is under way."""
         override = self.state.prompt_override.get(step.slot)

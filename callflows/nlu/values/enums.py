@@ -48,13 +48,14 @@ def extract_enum(text: str, choices: dict[str, list[str]]) -> list[Value]:
         if not taken.intersection(span):
             taken.update(span)
             chosen.append((i, i - neg_size, canonical))
-    if not chosen:
-        near = _near_miss(words, _phrases(choices))
-        chosen = [near] if near else []
+    near = None if chosen else _near_miss(words, _phrases(choices))
+    if near:
+        chosen = [near]
     values = []
     for i, j, canonical in sorted(chosen):
         start, end = tokens[i].start, tokens[j - 1].end
-        values.append(Value("enum", canonical, start, end, text[start:end]))
+        # a near miss is marked: weaker evidence, that never replaces a value a summary holds
+        values.append(Value("enum", canonical, start, end, text[start:end], {"near": True} if near else {}))
     return values
 
 
