@@ -29,6 +29,10 @@ TODAY = date(2026, 11, 22)
         ("555-123-4567", "five five five, one two three, four five six seven"),
         ("(555) 123-4567", "five five five, one two three, four five six seven"),
         ("+1 555 123 4567", "five five five, one two three, four five six seven"),
+        ("Wednesday, January 13 at 1 PM", "Wednesday, January thirteenth at one p m"),  # not "thirteen" (heard 30)
+        ("from January 3 to January 7", "from January third to January seventh"),
+        ("January 13th", "January 13th"),  # already an ordinal
+        ("May 0", "May 0"),
         ("Dr. Smith", "Doctor Smith"),
         ("12 Main St.", "12 Main Street"),
         ("St. Mary's Hospital", "Saint Mary's Hospital"),

@@ -103,6 +103,9 @@ def digits_words(digits: str) -> str:
 
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+# "January 13" as the templates write it: said as an ordinal, "January thirteenth" (over the line,
+# Piper's "January thirteen" was heard "January 30" by Whisper, and callers disputed a right summary)
+_MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r") ([12]?\d|3[01])(?![\d:]|st\b|nd\b|rd\b|th\b)")
 _CLOCK = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)(?:\s*([AaPp])\.?\s?[Mm]\b\.?)?")
 _HOUR_MERIDIEM = re.compile(r"\b(1[0-2]|0?[1-9])\s*([AaPp])\.?\s?[Mm]\b\.?")
 _MONEY = re.compile(r"\$\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?!\d)")
@@ -137,7 +140,7 @@ def _street_or_saint(m: re.Match[str]) -> str:
 def normalize_for_speech(text: str, *, today: date | None = None) -> str:
     """Rewrite ``text`` so the voice reads it as a call-center agent would.
 
-    Handles ISO dates, 24 h and a.m./p.m. times, dollar amounts, US phone numbers
+    Handles ISO dates and a month's days ("January 13" -> "January thirteenth"), 24 h and a.m./p.m. times, dollar amounts, US phone numbers
     (read digit by digit in groups), and Dr./St./Mr./Mrs./Ms./Ave./Apt./&.
     ``today`` decides whether a date is near (weekday, no year) or far (year).
     """
@@ -157,6 +160,7 @@ def normalize_for_speech(text: str, *, today: date | None = None) -> str:
         return money_words(int(m[1].replace(",", "")), cents)
 
     out = _ISO_DATE.sub(_date, text)
+    out = _MONTH_DAY.sub(lambda m: f"{m[1]} {ordinal_words(int(m[2]))}" if int(m[2]) else m[0], out)
     out = _MONEY.sub(_money, out)
     out = _PHONE.sub(_phone, out)
     out = _CLOCK.sub(lambda m: time_words(int(m[1]), int(m[2]), m[3]), out)
