@@ -100,3 +100,13 @@ def test_a_phone_number_heard_short_twice_is_asked_on_the_keypad(store, dental):
                            "then press the pound key."), replies
     replies = talk(session, "#dtmf 2713470250#")
     assert "couldn't find an upcoming appointment" in replies[-1], replies
+
+
+def test_a_day_refused_is_said_back_as_heard(store, dental):
+    """A correction heard as a day the clinic is closed: the refusal says which day was heard
+    ("twenty ninth" heard "20th"), so the caller can tell it was misheard."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    _to_the_summary(session)
+    replies = talk(session, "no, sunday")
+    assert replies[-1].startswith("November 29 is a Sunday, and we're closed on Sundays."), replies
+    assert session.state.slots["date"] is None

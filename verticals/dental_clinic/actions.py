@@ -112,14 +112,17 @@ class DateTimeChecks:
         except ValueError:
             return {"date": None}
         today = call_now(tracker).date()
+        # the day heard is said back with the refusal: over the line it is often not the day
+        # the caller said ("twenty ninth" heard "20th"), and they can only correct what they hear
+        heard = f"{day.strftime('%B')} {day.day}"
         if day < today:
-            dispatcher.utter_message(text="That date has already passed.")
+            dispatcher.utter_message(text=f"{heard} has already passed.")
             return {"date": None}
         if day > today + timedelta(days=180):
-            dispatcher.utter_message(text="We only book up to six months ahead.")
+            dispatcher.utter_message(text=f"{heard} is too far ahead: we only book up to six months ahead.")
             return {"date": None}
         if not schedule().windows(day):
-            dispatcher.utter_message(text=f"We're closed on {day.strftime('%A')}s.")
+            dispatcher.utter_message(text=f"{heard} is a {day.strftime('%A')}, and we're closed on {day.strftime('%A')}s.")
             return {"date": None}
         return {"date": day.isoformat()}
 
