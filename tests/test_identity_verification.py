@@ -181,6 +181,22 @@ def test_going_on_to_the_next_answer_confirms_the_date_of_birth_read_back(store,
     assert "you're verified" in replies[-1]
 
 
+def test_the_digits_of_a_date_of_birth_are_never_taken_for_the_last_four(store, bank):
+    """A date of birth heard as bare numbers ("8 15 1962") is not the last four, and a read-back
+    answered with a month ("August 1962") is about the date: neither fills the digits, none is a
+    failed check (before, "1962" was taken as the last four and the check failed, counted)."""
+    session = DialogueSession(bank, store, now=NOW)
+    replies = talk(session, "what's my balance", NAME, "8 15 1962")
+    assert "date of birth" in replies[-1] and "four digits" not in replies[-1], replies
+    assert session.state.slots["id_digits"] is None
+    replies = talk(session, "july fourteenth nineteen eighty eight", "july 1988")
+    assert session.state.slots["id_digits"] is None and session.state.slots["verify_attempts"] is None, replies
+    assert "date of birth as July 14, 1988" in replies[-1], replies
+    replies = talk(session, "yes", SSN)
+    assert "you're verified" in replies[-1], replies
+    assert customer(store).failed_verifications == 0
+
+
 def test_a_short_given_name_is_taken_for_verification(store, bank):
     session = DialogueSession(bank, store, now=NOW)
     replies = talk(session, "what's my balance", "my name is jun nasser")

@@ -38,6 +38,7 @@ def candidates_for_form(
       slots (enums always: their synonyms are specific), so "tuesday at three with dr patel"
       fills date, time and provider at once and "no, wednesday" corrects the date;
     - a person name is taken outside its own question only after a cue ("my name is ...");
+    - digits never fill another slot while a date or a time is asked;
     - a span of text is used for one slot only, the requested slot first.
     """
     updates: dict[str, Any] = {}
@@ -64,11 +65,14 @@ def candidates_for_form(
             if value.value is not None and fits(spec, value.value) and not any(_overlaps(value, u) for u in used):
                 take(slot, value)
                 break
+    # the digits of an answer to a date or a time are that answer, even when it did not parse
+    # ("8 15 1962" for a date of birth is not the last four of a Social Security number)
+    asked_when = any(flow.slots[s].type in ("date", "time") for s in requested if s in flow.slots)
     for slot in form.required_slots:
         if slot in updates or slot in requested:
             continue
         spec = flow.slots.get(slot)
-        if spec is None or spec.type in ("text", "any", "yes_no"):
+        if spec is None or spec.type in ("text", "any", "yes_no") or (asked_when and spec.type == "digits"):
             continue
         if spec.type != "enum" and type_counts[spec.type] > 1:
             continue

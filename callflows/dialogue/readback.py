@@ -37,7 +37,7 @@ from callflows.nlu.keyed_names import keyed_names, name_keys
 from callflows.nlu.name_lexicon import name_lexicon
 from callflows.nlu.pipeline import NluResult
 from callflows.nlu.values import Value, extract
-from callflows.nlu.values.date_parts import date_correction
+from callflows.nlu.values.date_parts import date_correction, date_parts
 from callflows.nlu.values.dates import plausible_birth_date
 from callflows.nlu.values.names import title_case
 from callflows.nlu.values.spelled import spell_out
@@ -399,6 +399,9 @@ class ReadBack:
         following = self._step_after(form, slot)
         if following is None:
             return {}
+        parts = date_parts(nlu.text)
+        if self.flow.slots[slot].type == "date" and (parts.month or parts.day):
+            return {}  # "August 1962" to a date of birth read back is about that date, not the next step
         updates = candidates_for_form(self.flow, form, nlu, following.slots)
         return {s: v for s, v in updates.items() if s in following.slots}
 
