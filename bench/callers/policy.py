@@ -448,7 +448,8 @@ def _factor_move(st: CallerState, keypad: bool) -> Move:
 
 def _dob_move(st: CallerState, keypad: bool) -> Move:
     d = st.persona.dob
-    if keypad and st.persona.keypad:
+    tried = st.asks[st.current] if st.current else 0
+    if keypad and (st.persona.keypad or tried > 2):  # as for numbers: keys if liked, or after two tries by voice
         return Move(dtmf=f"{d.month:02d}{d.day:02d}{d.year}#", slot="digits")
     return Move(spoken_dob(d), slot="date")
 
