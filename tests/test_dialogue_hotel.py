@@ -35,10 +35,11 @@ def actions():
 
 
 def talk(session: DialogueSession, *lines: str) -> list[str]:
-    """Play caller lines; returns the bot's replies (the greeting first)."""
+    """Play caller lines ('#dtmf 0116#' for keys); returns the bot's replies (the greeting first)."""
     replies = [session.start().text] if session.recorder.seq == 0 else []
     for line in lines:
-        replies.append(session.handle_text(line).text)
+        keys = line.startswith("#dtmf ")
+        replies.append(session.handle_text(line[6:] if keys else line, source="dtmf" if keys else "text").text)
     return replies
 
 
@@ -416,3 +417,14 @@ def test_chat_script_final_line_carries_the_reservation_number(tmp_path, monkeyp
     assert final["final"] and final["outcome"] == "reservation_booked", final
     ref = final["slots"].get("reservation_ref")
     assert ref and ref in lines[-2]["bot"].replace(" ", ""), (final, lines[-2])  # spelled out: "X F V W F U"
+
+
+def test_a_stay_too_long_says_the_arrival_and_takes_both_dates_again(store, hotel):
+    """A check-out typed on the keypad 35 nights after the arrival heard: the arrival (never read
+    back until the summary) is the doubtful date, so it is said, and both are asked again."""
+    session = DialogueSession(hotel, store, now=NOW, channel="phone")
+    replies = talk(session, "i'd like to book a room", "the 12th", "#dtmf 0116#")  # December 12 heard
+    assert replies[-1].startswith("From your arrival on Saturday, December 12, that's more than 30 nights."), replies
+    assert "arrive" in replies[-1] and session.state.slots["arrival_date"] is None, replies
+    talk(session, "the 12th on january", "#dtmf 0116#")
+    assert (session.state.slots["arrival_date"], session.state.slots["departure_date"]) == ("2027-01-12", "2027-01-16")

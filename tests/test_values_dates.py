@@ -42,6 +42,8 @@ def dates(text: str, ctx: ParseContext = SUNDAY) -> list[str]:
     ("5th of march", "2027-03-05"),
     ("on march the fifth", "2027-03-05"),
     ("the fifth of march", "2027-03-05"),
+    ("the 12th on january", "2027-01-12"),  # the line's "on" for "of"
+    ("the 3rd in march", "2027-03-03"),
     ("december twenty fifth", "2026-12-25"),
     ("12/3", "2026-12-03"),
     ("11/22", "2026-11-22"),

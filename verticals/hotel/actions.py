@@ -271,10 +271,14 @@ class StayChecks:
                     text=f"The check-out date has to be after your arrival on {speak_date(arrival)}.")
                 return {"departure_date": None}
             if (day - arrival).days > inventory().max_nights:
+                # the arrival is said back and both dates taken again: a check-out typed on the
+                # keypad is never misheard, so a stay this long most often means an arrival heard
+                # wrong ("the 12th on January" taken for December 12), never said back before
                 dispatcher.utter_message(
-                    text=f"I can book up to {inventory().max_nights} nights on the phone. "
-                         "For a longer stay, our reservations team can help.")
-                return {"departure_date": None}
+                    text=f"From your arrival on {speak_date(arrival)}, that's more than {inventory().max_nights} "
+                         f"nights. I can book up to {inventory().max_nights} nights on the phone; for a longer "
+                         "stay, our reservations team can help. Let's take the dates again.")
+                return {"departure_date": None, "arrival_date": None}
         return {"departure_date": day.isoformat(), "stay_nights": None}
 
     def validate_guests(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,

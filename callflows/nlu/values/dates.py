@@ -14,7 +14,8 @@ Rules for the ambiguous cases (prefer="future" unless said otherwise):
   "(the) end of the month" -> the last day of this month ({"granularity": "approximate"}).
 - "in N days/weeks/months", "N weeks from today/now/tomorrow/<any date>", "a week from today",
   "a couple of weeks" (2), "a few days" (3); months keep the day, clipped to the month's end.
-- Month and day ("march fifth", "march 5th", "5th of march", "the fifth of march", "five march",
+- Month and day ("march fifth", "march 5th", "5th of march", "the fifth of march" (or "on march",
+  "in march", as the line hears "of"), "five march",
   "on march the fifth", "12/3" = December 3, US order): with a year it is taken as is; without
   one, prefer="future" takes the next occurrence on or after today, prefer="past" gives no value
   (a date of birth needs a year).
@@ -324,7 +325,10 @@ class _DateReader:
         day = self.nums.get(j)
         if day is None or day.kind == "repeat":
             return None
-        k = day.j + 1 if self.word(day.j) == "of" else day.j
+        # "of", or the line's "on"/"in" for it after an ordinal ("the 12th on January")
+        of = self.word(day.j) == "of" or (day.ordinal and self.word(day.j) in ("on", "in")
+                                          and self.word(day.j + 1) in MONTHS)
+        k = day.j + 1 if of else day.j
         if self.word(k) in MONTHS:
             if not 1 <= day.value <= 31:
                 return DateMatch(i, k + 1, None) if day.ordinal else None
