@@ -139,3 +139,19 @@ def test_a_name_never_heard_can_be_typed_after_a_miss(store, dental):
     assert "Thuy Keane, spelled T, H, U, Y" in replies[-1], replies
     talk(session, "yes", "yes")
     assert [a.customer.full_name for a in appointments(store)] == ["Thuy Keane"]
+
+
+def test_a_part_spelled_at_a_correction_is_chosen_among_that_parts_keys(store, dental):
+    """Past the keys' other spellings, "spell your last name" takes the letters heard among the
+    spellings of the *last* name's keys: before, it used the first name's (typed last), and the
+    booking stored "Thuy Thuy" for Thuy Keane."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, *BOOK_UP_TO_NAME, "my name is two teams", f"#dtmf {keys_of('Keane')}#", f"#dtmf {keys_of('Thuy')}#")
+    talk(session, "no", "no", "no")  # the right read-back disputed, then both other spellings
+    replies = talk(session, "k a any")  # "K, A, N, E" as the line gave it
+    assert "Keane, spelled K, E, A, N, E" in replies[-1], replies
+    talk(session, "no")
+    replies = talk(session, "d h y")  # "T, H, U, Y" as the line gave it
+    assert "Thuy Keane, spelled T, H, U, Y" in replies[-1], replies
+    talk(session, "yes", "yes")
+    assert appointments(store)[0].customer.full_name == "Thuy Keane"

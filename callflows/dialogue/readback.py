@@ -175,8 +175,12 @@ class ReadBack:
         if self.channel != "phone" or not letters.isalpha():  # type: ignore[attr-defined]
             return spelled
         slot = self.state.readback or self.state.requested or ""
-        part = self.state.key_spellings[slot][0] if slot in self.state.key_spellings else \
-            self.state.spell_part.get(slot, "last")
+        if slot in self.state.spell_base:  # a correction asked for one part ("spell your last name")
+            part = self.state.spell_part.get(slot, "last")
+        elif slot in self.state.key_spellings:  # the part typed last, being read back
+            part = self.state.key_spellings[slot][0]
+        else:
+            part = self.state.spell_part.get(slot, "last")
         keys = self.state.keyed.get(slot, {}).get(part)
         if keys:  # the keys typed for this part: the letters said choose among their spellings
             found = keyed_names().decode(keys, heard=[letters], part=part, n=12)
