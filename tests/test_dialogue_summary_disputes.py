@@ -37,7 +37,10 @@ def test_a_date_restated_to_a_right_summary_is_said_again_alone(store, dental):
     assert replies[-1] == "That's what I have: Friday, November 27. Shall I book it?", replies
     replies = talk(session, "eight four six six three four four six one three")  # the number, said again
     assert replies[-1].startswith("That's what I have: 8 4 6, 6 3 4, 4 6 1 3."), replies
-    talk(session, "yes")
+    assert appointments(store) == []
+    # the same number a second time: the caller's words agree with the record twice, it goes ahead
+    replies = talk(session, "no, eight four six six three four four six one three")
+    assert replies[-1].startswith("Yes, 8 4 6, 6 3 4, 4 6 1 3, that's what I have, so I'll go ahead. You're all set"), replies
     assert _booked(store) == ("extraction", "nguyen", "2026-11-27 13:00", "Yuki Volkov")
 
 

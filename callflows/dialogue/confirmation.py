@@ -57,13 +57,13 @@ class Confirmation:
             # the values already in the summary said again ("my name is Leila Huang" to a summary
             # under that name): nothing to correct, so the value and the question again, not
             # another read-back of the whole summary
-            return [self._as_held(form, updates) if yes is None else self._reask(form)]
+            return self._as_held(form, updates) if yes is None else [self._reask(form)]
         if updates:  # "no, wednesday": a correction, then confirm again
             before = dict(st.slots)
             st.pending = None
             said = self._apply_and_continue(form, nlu, updates)
             if (st.slots == before and st.pending == CONFIRM and all(_same(before.get(k), v) for k, v in updates.items())):
-                return [self._as_held(form, updates)]  # "no, january thirteenth" to a summary on the 13th
+                return self._as_held(form, updates)  # "no, january thirteenth" to a summary on the 13th
             if (yes is False and st.slots == before and st.pending == CONFIRM and form.confirm
                     and form.confirm.change_words):  # "no, four": nothing it could change; ask what
                 st.pending = CHANGE_WHICH
@@ -97,17 +97,26 @@ class Confirmation:
                 if st.slots.get(slot) is None or slot == named
                 or not all(v.extra.get("near") for v in nlu.values.get(slot, []) if v.value == value)}
 
-    def _as_held(self, form: FormSpec, updates: dict[str, Any]) -> str:
+    def _as_held(self, form: FormSpec, updates: dict[str, Any]) -> list[str]:
         """"No, january thirteenth" to a summary on January 13: the caller heard the summary wrong
         (thirteen and thirty sound alike on the line), so the value is said once more on its own,
         then the summary's question, instead of the summary again (heard wrong again) or "what
-        would you like to change?" (nothing). Again and again: the offer of a person."""
+        would you like to change?" (nothing). The same values said a second time agree with the
+        record twice: the caller has confirmed them in their own words, and the form goes ahead
+        (a caller whose ear kept mishearing a right phone number read back was otherwise offered
+        a person, and hung up with nothing booked)."""
         st = self.state
+        said = ", ".join(self._spoken(slot, value) for slot, value in updates.items())
+        key = f"as_held:{form.name}:{','.join(sorted(updates))}"
+        st.step_asks[key] = st.step_asks.get(key, 0) + 1
+        if st.step_asks[key] > 1:
+            self.log.info("form %s: the values held said again by the caller, taken as confirmed", form.name)
+            st.pending = None
+            return [self._say("as_held_again", value=said)] + self._complete(form)
         st.misses += 1
         if st.misses > self.flow.settings.max_reprompts or not form.confirm:
-            return self._offer_person(self._say("offer_human"))
-        said = ", ".join(self._spoken(slot, value) for slot, value in updates.items())
-        return self._prompt(f"{self._say('as_held', value=said)} {last_question(self._render(form.confirm.prompt))}")
+            return [self._offer_person(self._say("offer_human"))]
+        return [self._prompt(f"{self._say('as_held', value=said)} {last_question(self._render(form.confirm.prompt))}")]
 
     def _spoken(self, slot: str, value: Any) -> str:
         """A value as the bot says it on its own."""

@@ -57,6 +57,7 @@ DEFAULT_RESPONSES: dict[str, str] = {
     "date_keys": "You can also type the month and the day on your keypad, four digits, "
                  "for example 0 3 1 5 for March 15, then the pound key.",
     "as_held": "That's what I have: {{ value }}.",
+    "as_held_again": "Yes, {{ value }}, that's what I have, so I'll go ahead.",
     # a number heard short twice: a digit the line drops once, it drops again; keys are never misheard
     "phone_keys": "I heard {{ count }} digits again. Please type the phone number on your keypad, then press the pound key.",
     "phone_length": "I heard {{ count }} digits, but a phone number has {{ length }}. "
