@@ -528,8 +528,10 @@ def _answer(st: CallerState, ask: str, text: str) -> Move | None:
     p = st.persona
     keypad = offers_keypad(text)
     simple = {
-        "spell": lambda: Move(spelled(p.last if "last" in text.lower() or st.first_given else p.first),
-                              slot="spelling"),
+        # "... or spell your booking reference": a caller with no reference to hand gives the number
+        "spell": lambda: number_move(st, p.phone, keypad, f"it's {spoken_phone(p.phone)}", "phone_number")
+        if "reference" in text.lower() and p.phone else
+        Move(spelled(p.last if "last" in text.lower() or st.first_given else p.first), slot="spelling"),
         "key_name": lambda: Move(dtmf=typed_name(p.first if "first name" in text.lower() else p.last),
                                  slot="person_name"),
         "reservation_number": lambda: Move(f"i don't have it, it's under {p.full_name}", slot="person_name"),
