@@ -113,3 +113,15 @@ def test_a_day_refused_is_said_back_as_heard(store, dental):
     replies = talk(session, "no, sunday")
     assert replies[-1].startswith("November 29 is a Sunday, and we're closed on Sundays."), replies
     assert session.state.slots["date"] is None
+
+
+def test_a_name_heard_in_another_answer_never_replaces_a_typed_one(store, dental):
+    """"Who's name is ..." heard for "the twenty ninth" at the day question: the typed and
+    confirmed name stays (it was replaced by the hearing, and read back again)."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    _to_the_summary(session)
+    talk(session, "no", "the day")
+    replies = talk(session, "whose name is yuri when it's in high")
+    assert "day" in replies[-1] and session.state.slots["full_name"] == "Yuki Volkov", replies
+    replies = talk(session, "monday")
+    assert "Shall I book it" in replies[-1] and "Yuki Volkov" in replies[-1], replies

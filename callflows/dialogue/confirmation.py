@@ -130,12 +130,8 @@ class Confirmation:
         return str(value).replace("_", " ")
 
     def _typed_name_slot(self, form: FormSpec) -> str | None:
-        """The form's name slot when the name was typed on the keypad (keys, not words said at the
-        keypad's question) and confirmed at its read-back."""
-        st = self.state
-        return next((slot for slot in form.required_slots
-                     if self.flow.slots[slot].type == "person_name" and any(st.keyed.get(slot, {}).values())
-                     and slot in st.confirmed and st.slots.get(slot)), None)
+        """The form's name slot when the name was typed on the keypad and confirmed at its read-back."""
+        return next((slot for slot in form.required_slots if self._typed_and_confirmed(slot)), None)  # type: ignore[attr-defined]
 
     def _retypes_a_typed_name(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> bool:
         """"No, my name is Oksana Yilmaz" to a summary whose name was typed on the keypad and

@@ -41,6 +41,9 @@ class FormFilling:
         form = self.flow.forms[st.active_form]  # type: ignore[index]
         step = self._step(form, st.requested)
         updates = self._name_answer(step, nlu) or candidates_for_form(self.flow, form, nlu, step.slots if step else ())
+        # "... name is ..." heard in an answer to another question never replaces a typed name
+        updates = {slot: value for slot, value in updates.items()
+                   if not (self._typed_and_confirmed(slot) and (step is None or slot not in step.slots))}
         if updates:
             return self._apply_and_continue(form, nlu, updates)
         short = self._short_phone(step, nlu)

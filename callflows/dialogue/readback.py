@@ -301,6 +301,14 @@ class ReadBack:
             return self._render(confirm.spelled, spelling=spell_out(letters))  # type: ignore[attr-defined]
         return self._render(confirm.prompt)  # type: ignore[attr-defined]
 
+    def _typed_and_confirmed(self, slot: str) -> bool:
+        """Whether ``slot`` holds a name typed on the keypad (keys, not words said at the keypad's
+        question) that the caller confirmed at its read-back: one more hearing of a name over the
+        line never replaces it (callflows.dialogue.confirmation spells it back instead)."""
+        st = self.state
+        return (self.flow.slots[slot].type == "person_name" and any(st.keyed.get(slot, {}).values())
+                and slot in st.confirmed and bool(st.slots.get(slot)))
+
     def _read_back_typed_name(self, slot: str) -> str:
         """A typed name the caller disputes at the summary, spelled back whole, part by part, as a
         read-back: a yes returns to the summary; a no goes on as at the first read-back (the keys'
