@@ -70,7 +70,8 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
               "what can i do for you", "what would you like to do", "start over")),
     ("not_understood", ("didn't catch", "another way", "didn't understand", "say that again", "sorry")),
 ]
-KEYPAD_WORDS = ("keypad", "type it", "type them", "type eight", "press ")
+# "type your date of birth on your keypad" heard "... on your Keep at": a person still knows the keys
+KEYPAD_WORDS = ("keypad", "type it", "type them", "type eight", "type your", "press ")
 # a read-back of what the bot understood ("I have your name as ...", not "can I have your name?")
 READBACK = re.compile(r"so that's an? |\bto confirm\b|(?<!can )(?<!could )(?<!may )\bi have your\b|(?:^|[.?!] )i have [a-z]+ [a-z]+|"
                       r"\bi've got your\b|\bso i'll change\b|\bi'll move your\b")
@@ -307,13 +308,15 @@ def _wrong_name(st: CallerState, text: str) -> Move | None:
     return None
 
 
-SPELLED_OUT = re.compile(r"\bspelled\s+((?:[a-z]\b[\s,.-]*){2,})")
+SPELLED_OUT = re.compile(r"\bspel(?:led|lt|l)\s+((?:[a-z]\b[\s,.-]*){3,})")
 
 
 def _wrong_spelling(st: CallerState, text: str) -> Move | None:
     """A name read back letter by letter ("I have ..., spelled F, R, R, I, R, A") is checked
-    letter by letter, as a person checks a spelling: a letter missing is a wrong name, however
-    close the name sounded. The spelling is given again."""
+    letter by letter, as a person checks a spelling, against the part it spells: "Darian, spelled
+    D, A, R, I, A, N" is not Farhan, however the caller's own name primes the ear. One letter off
+    is the ear, not the bot (tiny.en hears "spelled" as "spell" and an I as an A), so it passes;
+    more is a wrong name, and the spelling is given again."""
     if st.name_left_to_team:
         return None
     found = SPELLED_OUT.search(text.lower())
@@ -322,9 +325,9 @@ def _wrong_spelling(st: CallerState, text: str) -> Move | None:
     letters = "".join(re.findall(r"[a-z]", found.group(1)))
     p = st.persona
     parts = {part: re.sub(r"[^a-z]", "", part.lower()) for part in (p.first, p.last)}
-    if letters in parts.values():
-        return None
     part = min(parts, key=lambda k: Levenshtein.distance(parts[k], letters))  # the part being spelled
+    if Levenshtein.distance(parts[part], letters) <= 1:
+        return None
     return Move(f"no, it's {spelled(part)}", slot="spelling")
 
 
