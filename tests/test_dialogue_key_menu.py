@@ -292,3 +292,59 @@ def test_a_request_not_understood_is_offered_on_keys_on_the_phone(store):
     assert next_move(st, "Sorry, I didn't quite catch that. What would you like to do? "
                      "You can also press 1 for your balance, 2 for recent transactions, or 3 for a lost or stolen "
                      "card.").dtmf == "1"
+
+
+def test_a_summary_read_again_takes_yes_and_no_on_keys(store, dental):
+    """A summary read again on the phone (here after a turn not understood) also offers yes and
+    no on keys: the line turns a correction into "That's it's perfect." but never a 2 into a 1.
+    A 2 asks what to change with the parts on keys; a 1 books what the summary said."""
+    from tests.test_dialogue_dental import _to_the_name
+
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    _to_the_name(session)
+    replies = talk(session, "my name is lee wong", "#dtmf 9664#", "#dtmf 533#", "yes")
+    assert "Shall I book it?" in replies[-1] and "press 1" not in replies[-1], replies  # read once: no keys
+    replies = talk(session, "blue cheese")
+    assert replies[-1].endswith("Shall I book it? You can also press 1 if that's right, or 2 to change something."), replies
+    replies = talk(session, "#dtmf 2")
+    assert session.state.pending == "change_which" and "press 1 for day, 2 for time" in replies[-1], replies
+    assert appointments(store) == []
+    talk(session, "#dtmf 1")
+    replies = talk(session, "monday")
+    assert "Monday, November 23" in replies[-1] and "press 1 if that's right" in replies[-1], replies
+    talk(session, "#dtmf 1")
+    [booked] = appointments(store)
+    assert local(booked).startswith("2026-11-23") and booked.customer.full_name == "Lee Wong"
+
+
+def test_typed_chats_get_no_yes_and_no_keys(store, dental):
+    from tests.test_dialogue_dental import _to_the_name
+
+    session = DialogueSession(dental, store, now=NOW)
+    _to_the_name(session)
+    replies = talk(session, "my name is lee wong", "yes", "blue cheese")
+    assert "Shall I book it?" in replies[-1] and "press" not in replies[-1], replies
+
+
+def test_the_simulated_caller_presses_yes_when_offered_and_checks_a_heard_spelling():
+    from datetime import date
+
+    from bench.callers import personas, voices
+    from bench.callers.policy import CallerState, Move, _yes_on_key, confirm_move
+
+    persona = next(p for p in personas.generate(16, 13, date(2026, 12, 3), voices.FAMILIES, voices.VOICES)
+                   if p.task == "book")
+    persona.first, persona.last, persona.keypad = "Farhan", "Delgado", True
+    st = CallerState(persona, datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+    # "spelled" heard "Spell", an I heard as an A: a person still hears Darian is not Farhan
+    assert confirm_move(st, "I have Darian Delgado. Spell D A R A A N. Is that right?").say == "no, it's F, A, R, H, A, N"
+    assert confirm_move(st, "I have Farhan Delgado. Spell F A R H A A N. Is that right?").say.startswith("yes")
+    offer = "Shall I book it? You can also press 1 if that's right, or 2 to change something."
+    yes, no = Move("yes please", slot="yes_no"), Move("no, the ninth", slot="date")
+    assert _yes_on_key(st, yes, offer).dtmf == "1"  # a caller who likes keys presses its yes
+    assert _yes_on_key(st, no, offer) is no  # a correction carries a value: said
+    assert _yes_on_key(st, yes, "Shall I book it?") is yes  # no keys offered
+    persona.keypad = False
+    assert _yes_on_key(st, yes, offer) is yes  # a caller who speaks says it, until the summary came round thrice
+    st.asks["confirm"] = 3
+    assert _yes_on_key(st, yes, offer).dtmf == "1"

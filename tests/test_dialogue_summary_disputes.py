@@ -125,3 +125,32 @@ def test_a_name_heard_in_another_answer_never_replaces_a_typed_one(store, dental
     assert "day" in replies[-1] and session.state.slots["full_name"] == "Yuki Volkov", replies
     replies = talk(session, "monday")
     assert "Shall I book it" in replies[-1] and "Yuki Volkov" in replies[-1], replies
+
+
+def test_a_yes_heard_from_speech_whose_words_were_lost_books_nothing(store, dental):
+    """"it's eight four six, six three four, four six one three" came back "That's it's perfect."
+    from five seconds of speech: no yes (callflows.nlu.thin_transcript). The summary is asked
+    again, and a yes heard whole books it."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    summary = _to_the_summary(session)[-1]
+    reply = session.handle_text("That's it's perfect.", source="speech", timings={"speech_ms": 5200.0})
+    assert appointments(store) == [] and reply.text.endswith(summary.split(". ")[-1]), reply.text
+    assert "Shall I book it" in reply.text
+    session.handle_text("yes please", source="speech", timings={"speech_ms": 900.0})
+    assert _booked(store) == ("extraction", "nguyen", "2026-11-27 13:00", "Yuki Volkov")
+
+
+def test_a_short_yes_and_a_typed_chat_yes_are_taken(store, dental):
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    _to_the_summary(session)
+    session.handle_text("Yes.", source="speech", timings={"speech_ms": 1400.0})
+    assert len(appointments(store)) == 1
+
+
+def test_thin_transcripts():
+    from callflows.nlu.thin_transcript import too_thin
+
+    assert too_thin("Yes.", 4000.0) and too_thin("That's it's perfect.", 5200.0)
+    assert not too_thin("Yes.", 1200.0)  # too short to judge
+    assert not too_thin("yes that's all correct thank you", 2600.0)
+    assert not too_thin("Yes.", None)  # a typed chat, or no audio measured

@@ -406,6 +406,18 @@ def confirm_move(st: CallerState, text: str) -> Move:
     return Move("yes, that's right" if p.vertical == "hotel" else "yes please", slot="yes_no")
 
 
+YES_KEY = re.compile(r"\bpress (?:1|one) if (?:that's|that is|it's) (?:right|correct)")
+
+
+def _yes_on_key(st: CallerState, move: Move, text: str) -> Move:
+    """A yes to a summary that offers it on a key ("press 1 if that's right") is pressed, as
+    numbers are: if the caller likes keys, or after the summary was heard twice."""
+    if move.slot == "yes_no" and (move.say or "").startswith("yes") and YES_KEY.search(text.lower()):
+        if st.persona.keypad or st.asks["confirm"] > 2:
+            return Move(dtmf="1", slot="yes_no")
+    return move
+
+
 def _departure_move(st: CallerState, text: str) -> Move:
     """The nights, said; the check-out day on the keypad once the bot offers keys for it."""
     p = st.persona
@@ -549,7 +561,7 @@ def _answer(st: CallerState, ask: str, text: str) -> Move | None:
         "card_problem": lambda: Move("i lost it", slot="enum"),
         "date": lambda: _date_move(st, text),
         "time": lambda: _time_move(st, text),
-        "confirm": lambda: confirm_move(st, text),
+        "confirm": lambda: _yes_on_key(st, confirm_move(st, text), text),
         "dob": lambda: _dob_move(st, keypad),
         "factor": lambda: _factor_move(st, keypad),
         "phone": lambda: number_move(st, p.phone, keypad, f"it's {spoken_phone(p.phone)}", "phone_number"),

@@ -83,7 +83,10 @@ class Confirmation:
             if slot is not None:
                 return [self._clear_and_ask(form, slot)]
             st.pending = CHANGE_WHICH
-            return [self._prompt(self._render(form.confirm.on_deny if form.confirm else ""))]
+            question = self._render(form.confirm.on_deny if form.confirm else "")
+            if nlu.intent == "dtmf":  # a no on the keypad: the part to change on keys as well
+                question = self._with_change_menu(form, question)
+            return [self._prompt(question)]
         return [self._miss_in_form(form, nlu)]
 
     def _firm(self, form: FormSpec, nlu: NluResult, updates: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +119,8 @@ class Confirmation:
         st.misses += 1
         if st.misses > self.flow.settings.max_reprompts or not form.confirm:
             return [self._offer_person(self._say("offer_human"))]
-        return [self._prompt(f"{self._say('as_held', value=said)} {last_question(self._render(form.confirm.prompt))}")]
+        question = self._with_yes_no_keys(last_question(self._render(form.confirm.prompt)))  # type: ignore[attr-defined]
+        return [self._prompt(f"{self._say('as_held', value=said)} {question}")]
 
     def _spoken(self, slot: str, value: Any) -> str:
         """A value as the bot says it on its own."""
@@ -200,12 +204,16 @@ class Confirmation:
         st.misses += 1
         if st.misses > self.flow.settings.max_reprompts or not form.confirm:
             return [self._offer_person(self._say("offer_human"))]
-        question = last_question(self._render(form.confirm.on_deny))
-        menu = change_menu(form.confirm.change_words) if self.channel == "phone" else None
-        if menu is not None:  # the part to change, on a key as well
-            st.key_menus[CHANGE_WHICH] = menu
-            question = f"{question} {menu.offer()}"
+        question = self._with_change_menu(form, last_question(self._render(form.confirm.on_deny)))
         return [self._say("not_caught"), self._prompt(question)]
+
+    def _with_change_menu(self, form: FormSpec, question: str) -> str:
+        """"What would you like to change?" with, on the phone, the parts on keys as well."""
+        menu = change_menu(form.confirm.change_words) if self.channel == "phone" and form.confirm else None
+        if menu is None:
+            return question
+        self.state.key_menus[CHANGE_WHICH] = menu
+        return f"{question} {menu.offer()}"
 
     def _named_value(self, form: FormSpec, nlu: NluResult) -> dict[str, Any]:
         """"No, arriving saturday": a value for the slot the correction names by its change

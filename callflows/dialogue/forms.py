@@ -13,7 +13,7 @@ from typing import Any
 
 from callflows.dialogue.action_bridge import ActionBridge, reopens
 from callflows.dialogue.filling import candidates_for_form, national_digits
-from callflows.dialogue.key_menu import menu_for
+from callflows.dialogue.key_menu import YES_NO_KEYS, menu_for
 from callflows.dialogue.plan import Plan
 from callflows.dialogue.state import ANYTHING_ELSE, CONFIRM, DialogueState
 from callflows.flow.spec import FlowSpec, FormSpec, FormStep
@@ -184,12 +184,28 @@ class FormFilling:
             if asks % (MAX_SUMMARIES + 1) == 0:  # once; declined, the summary is read again
                 return self._offer_person(self._say("offer_human"))
             st.pending = CONFIRM
-            return self._prompt(self._render(form.confirm.prompt))
+            return self._prompt(self._summary(form))
         return " ".join(self._complete(form))
+
+    def _summary(self, form: FormSpec) -> str:
+        """The form's summary and question; on the phone, read a second time or after a turn not
+        understood, with yes and no on keys too (a caller's "it's eight four six ..." came back
+        "That's it's perfect.", and a summary heard round and round never offered a way out)."""
+        assert form.confirm is not None
+        st = self.state
+        again = st.step_asks.get(f"confirm:{form.name}", 0) > 1 or st.misses > 0
+        return self._with_yes_no_keys(self._render(form.confirm.prompt)) if again else self._render(form.confirm.prompt)
+
+    def _with_yes_no_keys(self, question: str) -> str:
+        """A summary's question with, on the phone, yes and no on keys as well."""
+        if self.channel != "phone":
+            return question
+        self.state.key_menus[CONFIRM] = YES_NO_KEYS
+        return f"{question} {self._say('confirm_keys')}"
 
     def _reask(self, form: FormSpec) -> str:
         if self.state.pending == CONFIRM and form.confirm:
-            return self._prompt(self._render(form.confirm.prompt))
+            return self._prompt(self._summary(form))
         step = self._step(form, self.state.requested)
         return self._prompt(self._step_prompt(step)) if step else self._next(form)
 

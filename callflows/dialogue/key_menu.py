@@ -64,6 +64,10 @@ def change_menu(change_words: Mapping[str, tuple[str, ...]]) -> KeyMenu | None:
     return KeyMenu("change", tuple(slots), tuple(change_words[slot][0] for slot in slots))
 
 
+# A summary's yes and no ("press 1 if that's right, or 2 to change something"), offered when it
+# is read again on the phone (callflows.dialogue.forms).
+YES_NO_KEYS = KeyMenu("confirm", ("yes", "no"), ("yes", "no"))
+
 REQUEST = "request"  # the state's key for the menu of requests (no slot is named so: flows validate slot names)
 
 

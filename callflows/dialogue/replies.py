@@ -56,6 +56,8 @@ DEFAULT_RESPONSES: dict[str, str] = {
                  "for half past two in the afternoon, 1 4 3 0.",
     "date_keys": "You can also type the month and the day on your keypad, four digits, "
                  "for example 0 3 1 5 for March 15, then the pound key.",
+    # a summary read again on the phone: yes and no on keys, which the line cannot turn into each other
+    "confirm_keys": "You can also press 1 if that's right, or 2 to change something.",
     "as_held": "That's what I have: {{ value }}.",
     "as_held_again": "Yes, {{ value }}, that's what I have, so I'll go ahead.",
     # a number heard short twice: a digit the line drops once, it drops again; keys are never misheard

@@ -47,8 +47,9 @@ from callflows.dialogue.wording import Wording
 from callflows.flow.spec import FormSpec
 from callflows.logs import call_logger
 from callflows.nlu.pipeline import NluResult
+from callflows.nlu.thin_transcript import too_thin
 from callflows.nlu.typed_name import typed_name
-from callflows.nlu.values import ParseContext, Value, extract
+from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
 from callflows.nlu.values.complete import completes_answer
 from callflows.nlu.values.date_parts import date_parts
 from callflows.nlu.values.dates import plausible_birth_date
@@ -195,6 +196,8 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
             nlu = self._dtmf_nlu(text)
         else:
             nlu = self._asked_number(self.vertical.nlu.parse(text, self._ctx()))
+            if source == "speech" and self._lost_words_heard_as_yes(text, nlu, (timings or {}).get("speech_ms")):
+                nlu = self.vertical.nlu.parse("", self._ctx())  # nothing understood: the question again
         nlu_ms = (time.perf_counter() - t0) * 1000
         asked = self.expectation
         asked_step = self._asked_slots()
@@ -281,7 +284,7 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
     def _dtmf_nlu(self, keys: str) -> NluResult:
         """Keypad entry for the step being asked: digits, a phone number, a date as MMDDYYYY, a name
         one key per letter where the flow matches it on file (`keys:`); before any form, a key of
-        the menu of requests names the request."""
+        the menu of requests names the request; at a summary that offered them, 1 is yes and 2 is no."""
         digits = "".join(_DIGITS.findall(keys))
         menu = self.state.key_menus.get(REQUEST)
         if menu is not None and not self.state.active_form and self.state.pending in (None, OFFER_HUMAN):
@@ -289,6 +292,9 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
             if intent is not None:
                 self.state.key_menus.pop(REQUEST, None)
                 return NluResult(text=digits, intent=intent, confidence=1.0, ranking=(), values={})
+        yes_no = self.state.key_menus.get(CONFIRM)
+        if yes_no is not None and self.state.pending == CONFIRM and yes_no.value_of(digits) is not None:
+            return NluResult(text=digits, intent="dtmf", confidence=1.0, ranking=(), yes_no=yes_no.value_of(digits) == "yes")
         values: dict[str, list[Value]] = {}
         form = self.flow.forms.get(self.state.active_form or "")
         step = self._step(form, self.state.requested) if form else None
@@ -312,6 +318,18 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
                 values[slot] = [Value(spec.type, value, 0, len(digits), digits, {"dtmf": True})]
                 break
         return NluResult(text=digits, intent="dtmf", confidence=1.0, ranking=(), values=values)
+
+    def _lost_words_heard_as_yes(self, text: str, nlu: NluResult, speech_ms: float | None) -> bool:
+        """A yes heard in a turn whose words the line lost (callflows.nlu.thin_transcript: "it's
+        eight four six, six three four ..." came back "That's it's perfect."): it is no yes, or a
+        summary the caller was correcting is booked. The turn counts as one not understood."""
+        if not too_thin(text, speech_ms):
+            return False
+        yes = yes_no_of(nlu) or parse_yes_no(text, question=self.state.last_bot_text)
+        if yes:
+            self.log.info("a yes in %d words over %.0f ms of speech: words lost on the line, not taken",
+                          len(text.split()), speech_ms)
+        return bool(yes)
 
     def _transfer(self, outcome: str | None, reason: str | None = None) -> None:
         st = self.state

@@ -403,8 +403,9 @@ class CallHandler:
         self.stats.transcripts.append(text)
         self._last_activity = time.perf_counter()
         t1 = time.perf_counter()
+        speech_ms = codec.duration_ms(turn.audio) - turn.endpoint_ms  # how long the caller spoke
         reply = self.session.handle_text(text, source="speech",
-                                         timings={"endpoint_ms": turn.endpoint_ms, "stt_ms": stt_ms})
+                                         timings={"endpoint_ms": turn.endpoint_ms, "stt_ms": stt_ms, "speech_ms": speech_ms})
         nlu_ms = (time.perf_counter() - t1) * 1000
         self._mute_if_masked(turn)
         self._speak(reply, (turn, stt_ms, nlu_ms, t1))
