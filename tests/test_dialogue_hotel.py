@@ -428,3 +428,20 @@ def test_a_stay_too_long_says_the_arrival_and_takes_both_dates_again(store, hote
     assert "arrive" in replies[-1] and session.state.slots["arrival_date"] is None, replies
     talk(session, "the 12th on january", "#dtmf 0116#")
     assert (session.state.slots["arrival_date"], session.state.slots["departure_date"]) == ("2027-01-12", "2027-01-16")
+
+
+def test_two_nights_heard_as_tonight_is_two_nights_after_a_later_arrival(store, hotel):
+    """"arriving sunday january tenth for two nights" came back "... for the January 10th for
+    tonight."; a check-out "tonight" can only be before such an arrival, so the bot asked for the
+    check-out over and over and put the caller through. After an arrival that is not today, "for
+    tonight" is two nights; a room for tonight with no other day is still tonight."""
+    session = DialogueSession(hotel, store, now=NOW, channel="phone")
+    talk(session, "Hi. I'd like to book a twin room for two people, arriving for the January 10th for tonight.")
+    assert (session.state.slots["arrival_date"], session.state.slots["departure_date"]) == ("2027-01-10", "2027-01-12")
+    session = DialogueSession(hotel, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book a twin room for two people", "january tenth")
+    talk(session, "For tonight.")
+    assert session.state.slots["departure_date"] == "2027-01-12"
+    session = DialogueSession(hotel, store, now=NOW, channel="phone")
+    talk(session, "i need a twin room for tonight for two people")
+    assert session.state.slots["arrival_date"] == "2026-11-22" and session.state.slots["departure_date"] is None

@@ -34,7 +34,8 @@ def test_a_date_restated_to_a_right_summary_is_said_again_alone(store, dental):
     session = DialogueSession(dental, store, now=NOW, channel="phone")
     _to_the_summary(session)
     replies = talk(session, "no, friday the twenty seventh")  # the caller heard another day
-    assert replies[-1] == "That's what I have: Friday, November 27. Shall I book it?", replies
+    assert replies[-1] == ("That's what I have: Friday, November 27. Shall I book it? "
+                           "You can also press 1 if that's right, or 2 to change something."), replies
     replies = talk(session, "eight four six six three four four six one three")  # the number, said again
     assert replies[-1].startswith("That's what I have: 8 4 6, 6 3 4, 4 6 1 3."), replies
     assert appointments(store) == []

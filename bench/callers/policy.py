@@ -54,8 +54,10 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
     ("reservation_number", ("reservation number", "confirmation number")),
     ("old_arrival", ("arrival date on the reservation", "arrival date on your reservation")),
     ("change_what", ("would you like to change", "should be different", "change the day or the time")),
-    ("arrival", ("arrive", "arrival", "check in", "check-in")),
+    # before the arrival: "The check-out date has to be after your arrival on ... And when will you
+    # be checking out?" asks for the check-out
     ("departure", ("checking out", "check out", "check-out", "how many nights", "will you leave", "number of nights")),
+    ("arrival", ("arrive", "arrival", "check in", "check-in")),
     ("guests", ("how many guests", "how many people", "guests will")),
     ("room", ("type of room", "room would you like", "kind of room")),
     ("phone", ("phone number", "number to reach", "phone")),

@@ -5,10 +5,10 @@ Two threads per call:
   event: audio frames go through the endpointer and into the streaming recogniser; it
   also detects barge-in and collects keypad digits. It never waits on a model.
 - the dialogue thread (`_run`) takes finished caller turns from a queue: finishes
-  recognition, runs the DialogueSession, and plays the reply (TTS streamed sentence by
-  sentence, paced, with marks). A reply may stream its sentences (``BotReply.sentences``,
-  e.g. from an LLM): each is synthesised and sent as soon as it arrives. Silence timeouts
-  are handled here too.
+  recognition, runs the DialogueSession, and plays the reply (reply_audio.py: TTS streamed
+  sentence by sentence, paced, with marks). A reply may stream its sentences
+  (``BotReply.sentences``, e.g. from an LLM): each is synthesised and sent as soon as it
+  arrives. Silence timeouts are handled here too.
 - the filler thread (``WaitFiller``) fills the wait between the caller's turn and the
   reply, and the gaps between streamed sentences, with acknowledgements, progress lines
   and a soft keyboard sound, so the caller never hears more than about 2 s of dead air.
@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 from callflows.dialogue import BotReply, DialogueSession
 from callflows.logs import call_logger
@@ -31,22 +31,20 @@ from callflows.privacy import REDACTED, mask_text
 from callflows.speech import codec
 from callflows.speech.expectation import Expectation
 from callflows.speech.stt import RecognizerStream, Transcript
-from callflows.speech.textnorm import split_sentences
 from callflows.speech.turn_end import TurnEndDecider
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
 from callflows.telephony.call_recording import CallerSpan, CallRecorder, consent_from_words
 from callflows.telephony.wait_fillers import FillerPlayed, WaitFiller
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
 from callflows.telephony.media_stream import clear_message
-from callflows.telephony.outbound import OutboundAudio, PlayResult
+from callflows.telephony.outbound import OutboundAudio
+from callflows.telephony.reply_audio import ReplyAudio
 from callflows.verticals import load_vertical
 
 if TYPE_CHECKING:
     from callflows.telephony.services import PhoneServices
 
 DTMF_TIMEOUT_S = 3.0
-REPLY_STALL_S = 45.0  # a streamed reply that yields nothing for this long has failed: a person takes over
-CALLER_TALKING_WAIT_S = 8.0  # a ready reply waits at most this long for the caller to finish talking
 WHISPER_PATH = "/twilio/whisper"
 FALLBACK_TEXT = "I'm sorry, I'm having trouble on my side. Let me connect you with someone who can help."
 
@@ -84,22 +82,6 @@ class CallStats:
     max_gap_ms: float = 0.0
     transcripts: list[str] = field(default_factory=list)
     fillers: list[FillerPlayed] = field(default_factory=list)  # every filler clip, in order
-
-
-class _End:
-    """The end of a reply's audio."""
-
-
-@dataclass(frozen=True)
-class _Speech:
-    """A reply sentence's audio; ``personal``: the sentence carries personal data (a date of
-    birth read back), muted on the bot channel of a recording."""
-
-    audio: bytes
-    personal: bool = False
-
-
-_REPLY_END = _End()
 
 
 class CallHandler:
@@ -147,6 +129,8 @@ class CallHandler:
         self._digits_at = 0.0
         self._last_activity = time.perf_counter()
         self._closed = threading.Event()
+        self.reply_audio = ReplyAudio(self.out, self.wait_filler, services.speech, self._personal,
+                                      lambda: self.endpointer.in_speech, self._closed)
         self._ended = False
         self._wrapping = False  # the replica is going away: only wrap_up's last words are sent
         self._finished = False
@@ -443,7 +427,7 @@ class CallHandler:
     def _speak(self, reply: BotReply, timing: tuple | None) -> None:
         self.endpointer.set_expectation(reply.expectation)
         started = time.perf_counter()
-        result = self._play_reply(reply)
+        result = self.reply_audio.play(reply)
         self.endpointer.set_expectation(reply.expectation)  # final once a streamed reply is exhausted
         self.stats.max_gap_ms = max(self.stats.max_gap_ms, result.max_gap_ms)
         if timing is not None and result.first_frame_at is not None:
@@ -469,80 +453,6 @@ class CallHandler:
         elif reply.end_call:
             self.out.wait_played(timeout=15)
             self._ended = True
-
-    def _play_reply(self, reply: BotReply) -> PlayResult:
-        """Speak a reply: its text, or its sentences as they stream in (each synthesised as
-        soon as it exists, on a producer thread); the wait filler fills any gap. A barge-in stops
-        the speaking, but a streamed reply is still read to its end (its transfer and
-        end-of-call are final only then)."""
-        sentences = getattr(reply, "sentences", None)
-        texts: Iterable[str] = sentences if sentences is not None else ([reply.text] if reply.text else [])
-        chunks: queue.Queue = queue.Queue()
-        mute = threading.Event()  # stop synthesising (barge-in, call over); keep draining the sentences
-        threading.Thread(target=self._synthesise, args=(texts, chunks, mute), name="reply-tts", daemon=True).start()
-        result = PlayResult()
-        generation: int | None = None  # out.generation when the reply started playing
-        waited_since = time.perf_counter()
-        try:
-            while True:
-                try:
-                    item = chunks.get(timeout=0.1)
-                except queue.Empty:
-                    if self._closed.is_set():
-                        mute.set()
-                    if time.perf_counter() - waited_since > REPLY_STALL_S:
-                        raise TimeoutError("the reply produced nothing for too long") from None
-                    continue
-                waited_since = time.perf_counter()
-                if item is _REPLY_END:
-                    break
-                if isinstance(item, Exception):
-                    raise item
-                if generation is not None and self.out.generation != generation:
-                    result.interrupted = True  # the caller barged in (over a sentence or a filler between)
-                if result.interrupted or self._closed.is_set():
-                    mute.set()
-                    continue
-                self.wait_filler.hold()
-                if generation is None:
-                    self._wait_caller_quiet()
-                    generation = self.out.generation
-                played = self.out.play_chunk(item.audio, label="bot", personal=item.personal)
-                _merge(result, played)
-                if played.interrupted:
-                    result.interrupted = True
-                    mute.set()
-                self.wait_filler.release()
-        finally:
-            mute.set()
-            self.wait_filler.end()
-        return result
-
-    def _synthesise(self, texts: Iterable[str], chunks: queue.Queue, mute: threading.Event) -> None:
-        """Producer: each sentence to phone audio as soon as it arrives; after `mute`, the
-        sentences are still read (the reply becomes final) but not synthesised."""
-        try:
-            for i, text in enumerate(texts):
-                if mute.is_set() or not text or not text.strip():
-                    continue
-                for j, sentence in enumerate(split_sentences(text)):  # one by one: each may be personal
-                    if mute.is_set():
-                        break
-                    personal = self._personal(sentence)
-                    for chunk in self.services.speech(sentence, split_first_clause=(i == 0 and j == 0)):
-                        if mute.is_set():
-                            break
-                        chunks.put(_Speech(chunk, personal))
-        except Exception as exc:  # noqa: BLE001 - handed to the dialogue thread
-            chunks.put(exc)
-        finally:
-            chunks.put(_REPLY_END)
-
-    def _wait_caller_quiet(self) -> None:
-        """Do not start a reply over the caller (they may be talking over a filler)."""
-        deadline = time.perf_counter() + CALLER_TALKING_WAIT_S
-        while self.endpointer.in_speech and not self._closed.is_set() and time.perf_counter() < deadline:
-            time.sleep(0.02)
 
     def _whisper_url(self) -> str | None:
         """Where Twilio fetches what the agent hears before the caller is connected."""
@@ -663,11 +573,3 @@ class _FilledWait:
 
     def __exit__(self, *_exc: Any) -> None:
         self.handler.wait_filler.end()
-
-
-def _merge(total: PlayResult, part: PlayResult) -> None:
-    total.frames_sent += part.frames_sent
-    if total.first_frame_at is None:
-        total.first_frame_at = part.first_frame_at
-    total.max_gap_ms = max(total.max_gap_ms, part.max_gap_ms)
-    total.marks += part.marks

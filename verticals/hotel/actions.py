@@ -120,6 +120,21 @@ def nights_in(text: str, ctx: ParseContext) -> int | None:
     return None
 
 
+# "for two nights" comes back "For tonight." over the line (Whisper, 8 kHz)
+_TWO_NIGHTS_HEARD = re.compile(r"\bfor (?:tonight|to night|too nights?|to nights?)\b")
+
+
+def two_nights_heard(text: str, ctx: ParseContext, arrival: date | None) -> bool:
+    """"For tonight" as the length of a stay that does not begin today is "for two nights" misheard
+    (a caller arriving January 10 was asked for the check-out again and again, then put through). A
+    room "for tonight" with no other day said, or an arrival today, is tonight."""
+    if not _TWO_NIGHTS_HEARD.search(text.lower()):
+        return False
+    today = ctx.now.date()
+    days = [arrival] if arrival is not None else dates_in(text, ctx)
+    return any(day is not None and day > today for day in days)
+
+
 def dates_in(text: str, ctx: ParseContext) -> list[date]:
     return [d for d in (as_date(v.value) for v in extract("date", text, ctx)) if d is not None]
 
@@ -222,7 +237,7 @@ class StayChecks:
         text, ctx = latest_text(tracker), parse_ctx(tracker)
         requested = tracker.get_slot("requested_slot")
         arrival = as_date(tracker.get_slot("arrival_date"))
-        count = nights_in(text, ctx)
+        count = nights_in(text, ctx) or (2 if two_nights_heard(text, ctx, arrival) else None)
         if count:
             if arrival is None:
                 return {"stay_nights": count}  # kept until the arrival is known
