@@ -169,8 +169,8 @@ class TurnPolicy:
     def _hesitating(self, nlu: NluResult) -> list[str] | None:
         """"Um, what was it", "hmm": no goodbye and no miss; the question waiting is asked again,
         gently (MAX_HESITATIONS times in a row: then the turn is handled as any other)."""
-        if not hesitation(nlu.text) or self._answers_step(nlu, None):
-            self._hesitations = 0
+        if self.state.words_lost or not hesitation(nlu.text) or self._answers_step(nlu, None):
+            self._hesitations = 0  # words lost on the line are no hesitation: a turn not understood
             return None
         self._hesitations = getattr(self, "_hesitations", 0) + 1  # in a row
         if self._hesitations > MAX_HESITATIONS:

@@ -192,11 +192,14 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
         t0 = time.perf_counter()
         self.state.silences = 0
         self.state.holding = False  # any turn ends a hold ("hold on" starts a new one)
+        self.state.words_lost = False
         if source == "dtmf":
             nlu = self._dtmf_nlu(text)
         else:
             nlu = self._asked_number(self.vertical.nlu.parse(text, self._ctx()))
-            if source == "speech" and self._lost_words_heard_as_yes(text, nlu, (timings or {}).get("speech_ms")):
+            self.state.words_lost = source == "speech" and self._lost_words_heard_as_yes(
+                text, nlu, (timings or {}).get("speech_ms"))
+            if self.state.words_lost:
                 nlu = self.vertical.nlu.parse("", self._ctx())  # nothing understood: the question again
         nlu_ms = (time.perf_counter() - t0) * 1000
         asked = self.expectation

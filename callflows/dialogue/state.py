@@ -64,6 +64,7 @@ class DialogueState:
     declined_offers: int = 0
     name_check_explained: bool = False
     last_small_talk: str | None = None  # the previous turn's small talk, if it was some (callflows.nlu.smalltalk)
+    words_lost: bool = False  # this turn's words were lost on the line (callflows.nlu.thin_transcript)
     goodbye_doubted: bool = False  # a bare goodbye mid-form on the phone was asked about once
     # The caller asked for a moment ("hold on, let me find my card", callflows.dialogue.hold):
     # the question stays pending; the phone waits without re-prompting, checks in once.
