@@ -193,8 +193,9 @@ class FormFilling:
         "That's it's perfect.", and a summary heard round and round never offered a way out)."""
         assert form.confirm is not None
         st = self.state
+        summary = self._render(form.confirm.prompt)
         again = st.step_asks.get(f"confirm:{form.name}", 0) > 1 or st.misses > 0
-        return self._with_yes_no_keys(self._render(form.confirm.prompt)) if again else self._render(form.confirm.prompt)
+        return self._with_yes_no_keys(summary) if again else summary
 
     def _with_yes_no_keys(self, question: str) -> str:
         """A summary's question with, on the phone, yes and no on keys as well."""

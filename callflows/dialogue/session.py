@@ -49,7 +49,7 @@ from callflows.logs import call_logger
 from callflows.nlu.pipeline import NluResult
 from callflows.nlu.thin_transcript import too_thin
 from callflows.nlu.typed_name import typed_name
-from callflows.nlu.values import ParseContext, Value, extract, parse_yes_no
+from callflows.nlu.values import ParseContext, Value, extract
 from callflows.nlu.values.complete import completes_answer
 from callflows.nlu.values.date_parts import date_parts
 from callflows.nlu.values.dates import plausible_birth_date
@@ -296,8 +296,9 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
                 self.state.key_menus.pop(REQUEST, None)
                 return NluResult(text=digits, intent=intent, confidence=1.0, ranking=(), values={})
         yes_no = self.state.key_menus.get(CONFIRM)
-        if yes_no is not None and self.state.pending == CONFIRM and yes_no.value_of(digits) is not None:
-            return NluResult(text=digits, intent="dtmf", confidence=1.0, ranking=(), yes_no=yes_no.value_of(digits) == "yes")
+        answer = yes_no.value_of(digits) if yes_no is not None and self.state.pending == CONFIRM else None
+        if answer is not None:
+            return NluResult(text=digits, intent="dtmf", confidence=1.0, ranking=(), yes_no=answer == "yes")
         values: dict[str, list[Value]] = {}
         form = self.flow.forms.get(self.state.active_form or "")
         step = self._step(form, self.state.requested) if form else None
@@ -328,11 +329,11 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
         summary the caller was correcting is booked. The turn counts as one not understood."""
         if not too_thin(text, speech_ms):
             return False
-        yes = yes_no_of(nlu) or parse_yes_no(text, question=self.state.last_bot_text)
+        yes = self._answer_yes_no(nlu) is True
         if yes:
             self.log.info("a yes in %d words over %.0f ms of speech: words lost on the line, not taken",
                           len(text.split()), speech_ms)
-        return bool(yes)
+        return yes
 
     def _transfer(self, outcome: str | None, reason: str | None = None) -> None:
         st = self.state
