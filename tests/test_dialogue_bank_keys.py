@@ -25,7 +25,7 @@ from callflows.nlu.keyed_names import keys_of
 from callflows.nlu.typed_name import typed_keys, typed_name
 from callflows.store.models import Call, SlotValue, Turn
 from callflows_verticals.retail_bank.bank import keys_match, name_matches
-from tests.test_identity_verification import bank, customer, talk  # noqa: F401 - bank is a fixture
+from tests.test_identity_verification import DOB_SPOKEN, SSN, bank, customer, talk  # noqa: F401 - bank is a fixture
 
 TZ = ZoneInfo("America/Chicago")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
@@ -157,3 +157,47 @@ def test_the_simulated_caller_types_its_last_name_at_the_banks_offer():
     next_move(st, "To keep your accounts safe, I first need to verify your identity. What's your first and last name?")
     move = next_move(st, reprompt)
     assert move.dtmf == keys_of(p.last) + "#", (move, p.last)
+
+
+# --------------------------------------------------------------------------- details heard wrong on the line
+
+
+HEARD_NAME = "my name is jordan showery"  # Jordan Ellis as the line gave it
+KEYED = ("#dtmf 35547#", "#dtmf 07141988#", "#dtmf 4417#")  # Ellis, 07/14/1988, SSN last 4
+
+
+def test_details_heard_wrong_are_asked_again_on_the_keypad_and_never_count(store, bank):
+    """A check that failed on details heard over the phone spends no attempt and locks nobody:
+    the three details are asked again on the keypad (each question afresh, not "I still don't
+    have that"), and the typed ones verify the caller."""
+    session = phone_call(store, bank)
+    replies = talk(session, "what's my balance", HEARD_NAME, DOB_SPOKEN, "yes", SSN)
+    assert "Words can get lost on a phone line" in replies[-1], replies
+    assert "type your last name on your keypad" in replies[-1] and "still don't have" not in replies[-1]
+    assert not session.state.slots.get("verify_attempts") and session.state.slots["verify_heard_misses"] == 1
+    replies = talk(session, HEARD_NAME)  # said again all the same: taken, then the date of birth on the keys
+    assert "type your date of birth on your keypad" in replies[-1] and "or say it" not in replies[-1], replies
+    replies = talk(session, "#dtmf 07141988#", "four four one seven")
+    assert session.state.slots["verify_heard_misses"] == 2 and not session.state.slots.get("verify_attempts")
+    replies = talk(session, *KEYED)
+    assert "you're verified" in replies[-1], replies
+    assert session.state.slots["verify_attempts"] == 1 and customer(store).failed_verifications == 0
+
+
+def test_after_two_misses_on_details_heard_a_failure_counts(store, bank):
+    session = phone_call(store, bank)
+    talk(session, "what's my balance", *(2 * (HEARD_NAME, DOB_SPOKEN, "yes", SSN)))
+    assert session.state.slots["verify_heard_misses"] == 2
+    replies = talk(session, HEARD_NAME, DOB_SPOKEN, "yes", SSN)
+    assert "couldn't verify" in replies[-1] and "Words can get lost" not in replies[-1], replies
+    assert session.state.slots["verify_attempts"] == 1
+
+
+def test_typed_details_that_are_wrong_count_from_the_first_try(store, bank):
+    """Nothing typed can be the line's mistake: a wrong last four typed is a failed attempt, on the
+    call and on the customer (an impostor who types gets no free tries)."""
+    session = phone_call(store, bank)
+    replies = talk(session, "what's my balance", "#dtmf 35547#", "#dtmf 07141988#", "#dtmf 1111#")
+    assert "couldn't verify" in replies[-1] and "Words can get lost" not in replies[-1], replies
+    assert session.state.slots["verify_attempts"] == 1 and not session.state.slots.get("verify_heard_misses")
+    assert customer(store).failed_verifications == 1

@@ -116,6 +116,7 @@ class CallerState:
     helped: Counter = field(default_factory=Counter)  # asks heard with an offer of the keypad or a person
     last: Move | None = None
     current: str | None = None  # the ask being answered
+    keys_only: bool = False  # the bot's last question asks for the keypad, with no "or say it"
     done: bool = False
 
 
@@ -218,6 +219,16 @@ def offers_keypad(text: str) -> bool:
     return any(w in text.lower() for w in KEYPAD_WORDS)
 
 
+SAY_OFFERED = re.compile(r"\bor say\b|\bsay (?:it|them)\b|\byou can (?:also )?say\b|\bor tell me\b")
+
+
+def asks_only_for_keys(text: str) -> bool:
+    """Whether the bot's question asks for the keypad and leaves no room to say the answer
+    ("Please type your date of birth on your keypad, ..."): a person types, as asked."""
+    tail = last_question(text, 2)
+    return offers_keypad(tail) and not SAY_OFFERED.search(tail)
+
+
 def offers_person(text: str) -> bool:
     low = text.lower()
     return "person" in low or "someone" in low or "team" in low
@@ -275,7 +286,7 @@ def number_move(st: CallerState, digits: str, keypad_offered: bool, spoken: str,
     """A number: keys when offered and liked, else the FSDD speaker or the TTS voice."""
     p = st.persona
     tried = st.asks[st.current] if st.current else 0
-    if keypad_offered and (p.keypad or tried > 2):  # keys if liked, or after two tries by voice
+    if keypad_offered and (p.keypad or tried > 2 or st.keys_only):  # keys if liked or asked, or after two tries
         return Move(dtmf=digits + "#", slot=slot)
     if p.human_digits:
         return Move(human_digits=digits, say=" ".join(DIGIT_WORDS[int(d)] for d in digits), slot=slot)
@@ -466,7 +477,7 @@ def _factor_move(st: CallerState, keypad: bool) -> Move:
 def _dob_move(st: CallerState, keypad: bool) -> Move:
     d = st.persona.dob
     tried = st.asks[st.current] if st.current else 0
-    if keypad and (st.persona.keypad or tried > 2):  # as for numbers: keys if liked, or after two tries by voice
+    if keypad and (st.persona.keypad or tried > 2 or st.keys_only):  # as for numbers
         return Move(dtmf=f"{d.month:02d}{d.day:02d}{d.year}#", slot="digits")
     return Move(spoken_dob(d), slot="date")
 
@@ -583,6 +594,7 @@ def next_move(st: CallerState, text: str) -> Move:
     ask = classify(text)
     st.asks[ask] += 1
     st.current = ask
+    st.keys_only = asks_only_for_keys(text)
     if offers_keypad(text) or offers_person(text):
         st.helped[ask] += 1
     st.turns += 1

@@ -47,7 +47,9 @@ class ActionBridge:
     person when an action signals it (the session's transfer, with its handoff summary)."""
 
     def __init__(self, vertical: Vertical, state: DialogueState, recorder: CallRecorder, call_id: str,
-                 now: Callable[[], datetime], store: Any, say: Callable[..., str], transfer: Callable[[], None]):
+                 now: Callable[[], datetime], store: Any, say: Callable[..., str], transfer: Callable[[], None],
+                 channel: str = "text"):
+        self.channel = channel
         self.actions = vertical.actions
         self.flow = vertical.flow
         self.state = state
@@ -67,7 +69,10 @@ class ActionBridge:
                 candidates: dict[str, Any] | None = None) -> dict[str, Any]:
         metadata = {"call_id": self.call_id, "now": self._now().isoformat(), "timezone": self.flow.timezone,
                     "vertical": self.flow.vertical, "store_key": self._store_key,
-                    "variables": self._variables}
+                    "variables": self._variables, "channel": self.channel,
+                    # where each slot's value came from ("caller", "dtmf", "file"): an action may trust a
+                    # typed value more than a heard one (a bank's check of a factor heard wrong)
+                    "sources": dict(self.state.origins)}
         slots = {**self.state.slots, "requested_slot": self.state.requested}
         return build_tracker(self.call_id, slots, text, intent, confidence, metadata,
                              form.name if form else None, candidates, self.state.history[-50:])

@@ -149,6 +149,9 @@ class FormFilling:
             return messages
         if reopen and any(st.slots.get(s) is None for s in self._missing_or_empty(form)):
             st.active_form, st.pending = form.name, None
+            # the slots the action emptied are asked afresh: a second attempt at a check is no
+            # third asking of the same question (the keypad-or-person offer came after one name)
+            self._forget_readback(self._missing_or_empty(form))
             return messages + [self._next(form)]
         st.active_form, st.requested, st.pending = None, None, None
         st.history.append({"event": "active_loop", "name": None})

@@ -93,7 +93,7 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
             to_number=to_number, twilio_call_sid=twilio_call_sid, flow_version=vertical.version,
         )
         self.actions = ActionBridge(vertical, self.state, self.recorder, self.call_id, lambda: self.now, store,
-                                    say=self._say, transfer=lambda: self._transfer(outcome=None))
+                                    say=self._say, transfer=lambda: self._transfer(outcome=None), channel=channel)
         self.escalation = self._escalation(escalation, llm)
         self._turn = Plan()
         self._stream_open = False

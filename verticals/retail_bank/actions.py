@@ -30,11 +30,13 @@ from callflows.actions.context import call_id, call_now, store_for
 from callflows.actions.signals import signal
 from callflows.logs import call_logger
 from callflows.nlu.values import normalize_asr
+from callflows.nlu.typed_name import typed_keys
 from callflows.nlu.values.digits import digit_runs
 from callflows_verticals.retail_bank import bank as bank_repo
 
 VERTICAL = "retail_bank"
 VERIFY_FORM = "verify_identity"
+MAX_HEARD_MISSES = 2  # failed checks on details heard (not typed) before failures count: then keys only
 DEFAULTS = {"lockout_minutes": 30, "max_verification_attempts": 3, "transactions_to_read": 3}
 _FACTOR_CUES = (
     ("zip", re.compile(r"\b(zip|postal|post code|postcode)\b")),
@@ -181,7 +183,6 @@ class ActionVerifyIdentity(Action):
         log = _log(tracker)
         max_failures = max(1, flow_variable(tracker, "max_verification_attempts"))
         lock_minutes = max(1, flow_variable(tracker, "lockout_minutes"))
-        attempts = int(tracker.get_slot("verify_attempts") or 0) + 1
         now = call_now(tracker)
         store = store_for(tracker)
         ensure_demo_data(store, now)
@@ -190,12 +191,19 @@ class ActionVerifyIdentity(Action):
                 s, VERTICAL, tracker.get_slot("full_name") or "", tracker.get_slot("date_of_birth") or "",
                 str(tracker.get_slot("id_digits") or ""), factor=tracker.get_slot("id_factor"), now=now,
                 max_failures=max_failures, lock_minutes=lock_minutes)
+        attempts = int(tracker.get_slot("verify_attempts") or 0) + 1
         if result.verified:
             log.info("caller verified (customer %s, attempt %d)", result.customer_id, attempts)
             dispatcher.utter_message(response="verified")
             signal(dispatcher, outcome="identity_verified")
             return [SlotSet("verified", True), SlotSet("customer_id", result.customer_id),
                     SlotSet("verify_attempts", attempts)]
+        if result.outcome != "locked" and not all_understood(tracker) and heard_misses(tracker) < MAX_HEARD_MISSES:
+            # a detail the line may have garbled is no failed attempt: the next try is on the keypad
+            misses = heard_misses(tracker) + 1
+            log.info("identity not matched on details heard over the phone (%d): asked again by keypad", misses)
+            dispatcher.utter_message(response="verify_failed_heard")
+            return [*_ask_again(), SlotSet("verify_heard_misses", misses), SlotSet("verify_by_keys", True)]
         if result.outcome == "locked" or attempts >= max_failures:
             log.warning("identity verification locked after %d attempt(s) in this call", attempts)
             dispatcher.utter_message(response="verify_locked")
@@ -204,9 +212,30 @@ class ActionVerifyIdentity(Action):
             return [SlotSet("verified", False), SlotSet("verify_attempts", attempts)]
         log.info("identity verification failed (attempt %d)", attempts)
         dispatcher.utter_message(response="verify_failed")
-        return [SlotSet("full_name", None), SlotSet("date_of_birth", None), SlotSet("id_digits", None),
-                SlotSet("id_factor", None), SlotSet("verified", False), SlotSet("verify_attempts", attempts),
-                ActiveLoop(VERIFY_FORM)]
+        return [*_ask_again(), SlotSet("verify_attempts", attempts)]
+
+
+def _ask_again() -> list[dict[str, Any]]:
+    """All three details asked again (never saying which one was wrong)."""
+    return [SlotSet("full_name", None), SlotSet("date_of_birth", None), SlotSet("id_digits", None),
+            SlotSet("id_factor", None), SlotSet("verified", False), ActiveLoop(VERIFY_FORM)]
+
+
+def heard_misses(tracker: Tracker) -> int:
+    return int(tracker.get_slot("verify_heard_misses") or 0)
+
+
+def all_understood(tracker: Tracker) -> bool:
+    """Whether every detail of this attempt is sure to be what the caller gave: typed (the name on
+    its keys, the date of birth and digits on the keypad), or written in a text chat. A detail
+    heard over the phone may be the line's mistake ("Paloma Chaudhry" heard "Paloma on the
+    Showery"): a failure with one is not counted against the caller, up to MAX_HEARD_MISSES."""
+    metadata = (tracker.latest_message or {}).get("metadata", {})
+    if metadata.get("channel") != "phone":
+        return True
+    sources = metadata.get("sources") or {}
+    name_typed = typed_keys(tracker.get_slot("full_name")) is not None
+    return name_typed and all(sources.get(slot) == "dtmf" for slot in ("date_of_birth", "id_digits"))
 
 
 # --------------------------------------------------------------------------- #
