@@ -190,6 +190,18 @@ def test_a_correction_of_a_summary_said_in_groups_is_one_turn() -> None:
     assert EndpointConfig().end_silence_ms(summary) > EndpointConfig().end_silence_ms(bare)
 
 
+@pytest.mark.parametrize("kind", ["rules", "classifier"])
+def test_a_yes_to_a_summary_that_goes_on_is_not_ended_at_its_first_words(kind: str, classifier_path: Path) -> None:
+    """"That's right" completes a yes/no, but at the summary it is the answer that books: no early
+    end there, so "..., except the time" after a pause is the same turn (a caller's number, said
+    to a summary, came back "That's it's perfect." from its first group and booked)."""
+    summary = Expectation(yes_no=True, summary=True)
+    audio = _say(["that's right", "except the time, make it eleven"], 450)
+    ended = _run_call(audio, summary, _decider(kind, classifier_path))
+    assert len(ended) == 1, [e.trailing_silence_ms for e in ended]
+    assert codec.duration_ms(ended[0].audio) > 2500  # both parts in the one turn
+
+
 def test_a_number_said_to_a_bare_yes_no_waits_like_a_number() -> None:
     from callflows.speech.turn_end import ENDS_IN_A_NUMBER
 

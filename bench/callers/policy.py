@@ -75,7 +75,7 @@ ASKS: list[tuple[str, tuple[str, ...]]] = [
 # "type your date of birth on your keypad" heard "... on your Keep at": a person still knows the keys
 KEYPAD_WORDS = ("keypad", "type it", "type them", "type eight", "type your", "press ")
 # a read-back of what the bot understood ("I have your name as ...", not "can I have your name?")
-READBACK = re.compile(r"so that's an? |\bto confirm\b|(?<!can )(?<!could )(?<!may )\bi have your\b|(?:^|[.?!] )i have [a-z]+ [a-z]+|"
+READBACK = re.compile(r"\bso that's\b|\bto confirm\b|(?<!can )(?<!could )(?<!may )\bi have your\b|(?:^|[.?!] )i have [a-z]+ [a-z]+|"
                       r"\bi've got your\b|\bso i'll change\b|\bi'll move your\b")
 ROOM_WORDS = {"standard": "standard", "double": "double", "twin": "twin", "family": "family", "suite": "suite",
               "sweet": "suite"}

@@ -78,6 +78,15 @@ def speak_phone(value: Any) -> str:
     return ", ".join(" ".join(part) for part in (digits[:3], digits[3:6], digits[6:]))
 
 
+def with_article(value: Any) -> str:
+    """'extraction' -> 'an extraction', 'cleaning' -> 'a cleaning' ("a extraction" is what a
+    caller's ear, and a listener's recogniser, loses: the summary came back "So that's extraction")."""
+    text = str(value or "").strip()
+    if not text:
+        return text
+    return f"{'an' if text[0].lower() in 'aeiou' else 'a'} {text}"
+
+
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -88,6 +97,7 @@ def environment() -> ImmutableSandboxedEnvironment:
         speak_datetime=speak_datetime,
         speak_money=speak_money,
         speak_phone=speak_phone,
+        with_article=with_article,
     )
     return env
 
@@ -99,7 +109,8 @@ def environment() -> ImmutableSandboxedEnvironment:
 _ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Filter,
                   nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Concat,
                   nodes.If, nodes.Tuple, nodes.List)
-_ALLOWED_FILTERS = frozenset({"speak_date", "speak_date_year", "speak_time", "speak_datetime", "speak_money", "speak_phone", "upper", "lower",
+_ALLOWED_FILTERS = frozenset({"speak_date", "speak_date_year", "speak_time", "speak_datetime", "speak_money", "speak_phone",
+                              "with_article", "upper", "lower",
                               "title", "capitalize", "default", "trim", "round", "int", "string", "replace", "join",
                               "length", "first", "last"})
 _FORBIDDEN_NAMES = frozenset({"self", "cycler", "joiner", "namespace", "lipsum", "range", "dict", "loop",

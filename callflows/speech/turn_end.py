@@ -161,6 +161,10 @@ class TurnEndPolicy:
 SlotCheck = Callable[[str], bool]
 """Whether a partial transcript already completes the slot asked (DialogueSession.is_complete_answer)."""
 
+
+def _never_complete(_text: str) -> bool:
+    return False
+
 TURN_END_CHOICES = ("rules", "classifier", "smart-turn")
 
 
@@ -195,6 +199,12 @@ class TurnEndDecider:
             return False
         config, expectation = endpointer.config, endpointer.expectation
         base = config.end_silence_ms(expectation)
+        if expectation is not None and expectation.summary:
+            # the answer that books: no early end on a complete-sounding "that's it" (a caller's
+            # "it's eight four six, six three four, ..." came back "That's it's perfect." from its
+            # first group, and booked); the summary's wait, and the pieces said after it are heard
+            # with it (telephony/continued_turn.py)
+            slot_check = _never_complete
         if self.policy is None:
             if silence < config.complete_answer_silence_ms or silence >= base:
                 return False

@@ -34,6 +34,7 @@ from callflows.speech.stt import RecognizerStream, Transcript
 from callflows.speech.turn_end import TurnEndDecider
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
 from callflows.telephony.call_recording import CallerSpan, CallRecorder, consent_from_words
+from callflows.telephony.continued_turn import pieces_after
 from callflows.telephony.wait_fillers import FillerPlayed, WaitFiller
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
 from callflows.telephony.media_stream import clear_message
@@ -384,15 +385,31 @@ class CallHandler:
         if not text or ((turn.barged_in or self.session.holding) and is_backchannel(text)):
             self.log.debug("no words in the turn (%d ms of audio)", codec.duration_ms(turn.audio))
             return
+        speech_ms = codec.duration_ms(turn.audio) - turn.endpoint_ms  # how long the caller spoke
+        pieces = [turn]
+        for piece in pieces_after(self._turns, lambda: self.endpointer.in_speech, self._closed, CallerTurn):
+            words = self._piece_words(piece)  # the caller went on before the answer: one turn
+            self.log.info("the caller went on before the answer: %d ms more heard with the turn",
+                          codec.duration_ms(piece.audio) - piece.endpoint_ms)
+            text, turn = f"{text} {words}".strip(), piece
+            speech_ms += codec.duration_ms(piece.audio) - piece.endpoint_ms
+            pieces.append(piece)
         self.stats.transcripts.append(text)
         self._last_activity = time.perf_counter()
         t1 = time.perf_counter()
-        speech_ms = codec.duration_ms(turn.audio) - turn.endpoint_ms  # how long the caller spoke
         reply = self.session.handle_text(text, source="speech",
                                          timings={"endpoint_ms": turn.endpoint_ms, "stt_ms": stt_ms, "speech_ms": speech_ms})
         nlu_ms = (time.perf_counter() - t1) * 1000
-        self._mute_if_masked(turn)
+        for piece in pieces:
+            self._mute_if_masked(piece)
         self._speak(reply, (turn, stt_ms, nlu_ms, t1))
+
+    def _piece_words(self, piece: CallerTurn) -> str:
+        try:
+            return piece.stream.finish().text.strip()
+        except Exception as exc:  # noqa: BLE001 - a failed recogniser: the piece adds nothing
+            self.log.error("speech recognition failed: %s", type(exc).__name__)
+            return ""
 
     def _mute_if_masked(self, turn: CallerTurn) -> None:
         """The dialogue masked personal data in the turn's stored transcript (a value said
