@@ -189,8 +189,19 @@ def test_after_two_misses_on_details_heard_a_failure_counts(store, bank):
     talk(session, "what's my balance", *(2 * (HEARD_NAME, DOB_SPOKEN, "yes", SSN)))
     assert session.state.slots["verify_heard_misses"] == 2
     replies = talk(session, HEARD_NAME, DOB_SPOKEN, "yes", SSN)
-    assert "couldn't verify" in replies[-1] and "Words can get lost" not in replies[-1], replies
-    assert session.state.slots["verify_attempts"] == 1
+    assert "couldn't verify" in replies[-1] and "keypad" in replies[-1], replies
+    assert session.state.slots["verify_attempts"] == 1 and session.state.slots["verify_heard_misses"] == 2
+
+
+def test_a_wrong_last_four_said_for_a_customers_own_name_and_birth_date_counts(store, bank):
+    """The name and date of birth match a customer, so the wrong last four is counted, on the call
+    and on the customer, even said aloud (an impostor who knows them gets no free guesses), and
+    the caller hears the same words as for a miss that is not counted (nothing about what matched)."""
+    session = phone_call(store, bank)
+    replies = talk(session, "what's my balance", "my name is jordan ellis", DOB_SPOKEN, "yes", "one one one one")
+    assert "Words can get lost on a phone line" in replies[-1], replies
+    assert session.state.slots["verify_attempts"] == 1 and not session.state.slots.get("verify_heard_misses")
+    assert customer(store).failed_verifications == 1
 
 
 def test_typed_details_that_are_wrong_count_from_the_first_try(store, bank):

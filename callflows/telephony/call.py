@@ -33,7 +33,9 @@ from callflows.speech.expectation import Expectation
 from callflows.speech.stt import RecognizerStream, Transcript
 from callflows.speech.turn_end import TurnEndDecider
 from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
-from callflows.telephony.call_recording import CallerSpan, CallRecorder, consent_from_words
+from callflows.telephony.call_recording import CallRecorder
+from callflows.telephony.caller_turns import CallerTurn, KeypadTurn
+from callflows.telephony.consent_answer import wait_for_consent
 from callflows.telephony.continued_turn import pieces_after
 from callflows.telephony.wait_fillers import FillerPlayed, WaitFiller
 from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
@@ -48,22 +50,6 @@ if TYPE_CHECKING:
 DTMF_TIMEOUT_S = 3.0
 WHISPER_PATH = "/twilio/whisper"
 FALLBACK_TEXT = "I'm sorry, I'm having trouble on my side. Let me connect you with someone who can help."
-
-
-@dataclass
-class CallerTurn:
-    audio: bytes
-    stream: Any  # the recogniser stream that heard it
-    speech_end_at: float  # perf_counter of the last speech frame
-    endpoint_ms: float
-    barged_in: bool
-    span: CallerSpan | None = None  # where it lies in the call's recording (None: not recorded)
-
-
-@dataclass
-class KeypadTurn:
-    digits: str
-    at: float
 
 
 @dataclass
@@ -333,31 +319,11 @@ class CallHandler:
         self.endpointer.set_expectation(Expectation(yes_no=True))
         self.out.play(self.services.speech(rec.settings.consent_prompt), label="consent")
         self.out.wait_played(timeout=30)
-        agreed, via = None, "silence"
-        deadline = time.perf_counter() + rec.settings.answer_wait_s
-        while not self._closed.is_set():
-            try:
-                turn = self._turns.get(timeout=0.1)
-            except queue.Empty:
-                if time.perf_counter() > deadline and not self.endpointer.in_speech and not self._digits:
-                    break
-                continue
-            if turn is None:
-                self._turns.put(None)  # the call is closing: the dialogue loop sees it too
-                break
-            if isinstance(turn, KeypadTurn):
-                agreed, via = rec.key_answer(turn.digits), "keypad"
-            else:
-                try:
-                    words = turn.stream.finish().text
-                except Exception as exc:  # noqa: BLE001 - no words: counts as no answer
-                    self.log.warning("consent answer not recognised: %s", type(exc).__name__)
-                    words = ""
-                agreed, via = consent_from_words(words, rec.settings.consent_prompt), "speech"
-            break
+        answer = wait_for_consent(self._turns, rec, lambda: self.endpointer.in_speech or bool(self._digits),
+                                  self._closed, self.log)
         self._consent_pending = False
         if not self._closed.is_set():
-            rec.decide(agreed, via)
+            rec.decide(answer.agreed, answer.via)
         self._last_activity = time.perf_counter()
 
     def _hold_wait(self) -> None:

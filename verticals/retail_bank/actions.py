@@ -198,21 +198,23 @@ class ActionVerifyIdentity(Action):
             signal(dispatcher, outcome="identity_verified")
             return [SlotSet("verified", True), SlotSet("customer_id", result.customer_id),
                     SlotSet("verify_attempts", attempts)]
-        if result.outcome != "locked" and not all_understood(tracker) and heard_misses(tracker) < MAX_HEARD_MISSES:
-            # a detail the line may have garbled is no failed attempt: the next try is on the keypad
-            misses = heard_misses(tracker) + 1
-            log.info("identity not matched on details heard over the phone (%d): asked again by keypad", misses)
-            dispatcher.utter_message(response="verify_failed_heard")
-            return [*_ask_again(), SlotSet("verify_heard_misses", misses), SlotSet("verify_by_keys", True)]
-        if result.outcome == "locked" or attempts >= max_failures:
+        heard = not all_understood(tracker)
+        # a name or date of birth the line may have garbled matches nobody: no failed attempt, up
+        # to MAX_HEARD_MISSES; a wrong last four for a customer's own name and date of birth counts
+        # as the store counts it (an impostor who knows those gets no free guesses)
+        free = heard and result.outcome != "locked" and not result.known and heard_misses(tracker) < MAX_HEARD_MISSES
+        counters = [SlotSet("verify_heard_misses", heard_misses(tracker) + 1)] if free else \
+            [SlotSet("verify_attempts", attempts)]
+        if not free and (result.outcome == "locked" or attempts >= max_failures):
             log.warning("identity verification locked after %d attempt(s) in this call", attempts)
             dispatcher.utter_message(response="verify_locked")
             signal(dispatcher, transfer=True, outcome="verification_locked",
                    summary={"reason": "identity_verification_locked", "attempts": attempts, "verified": False})
-            return [SlotSet("verified", False), SlotSet("verify_attempts", attempts)]
-        log.info("identity verification failed (attempt %d)", attempts)
-        dispatcher.utter_message(response="verify_failed")
-        return [*_ask_again(), SlotSet("verify_attempts", attempts)]
+            return [SlotSet("verified", False), *counters]
+        log.info("identity verification failed (%s)", "not counted: details heard" if free else f"attempt {attempts}")
+        # worded the same whether or not it counted: the caller never learns what matched
+        dispatcher.utter_message(response="verify_failed_heard" if heard else "verify_failed")
+        return [*_ask_again(), *counters, *([SlotSet("verify_by_keys", True)] if heard else [])]
 
 
 def _ask_again() -> list[dict[str, Any]]:

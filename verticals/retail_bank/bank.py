@@ -44,6 +44,9 @@ class VerificationResult:
     outcome: Outcome
     customer_id: int | None = None
     tier: str | None = None
+    known: bool = False
+    """A customer has this name and date of birth (a failure was counted on them). Never told to
+    the caller: the answer is worded the same either way."""
 
     @property
     def verified(self) -> bool:
@@ -208,7 +211,7 @@ def verify_identity(
             log.warning("identity check failed %d times: customer %d locked for %d minutes",
                         customer.failed_verifications, customer.id, lock_minutes)
     session.flush()
-    return VerificationResult("locked" if locked else "failed")
+    return VerificationResult("locked" if locked else "failed", known=True)
 
 
 # --------------------------------------------------------------------------- #
