@@ -165,6 +165,7 @@ SlotCheck = Callable[[str], bool]
 def _never_complete(_text: str) -> bool:
     return False
 
+
 TURN_END_CHOICES = ("rules", "classifier", "smart-turn")
 
 

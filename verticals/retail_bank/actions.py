@@ -202,9 +202,9 @@ class ActionVerifyIdentity(Action):
         # a name or date of birth the line may have garbled matches nobody: no failed attempt, up
         # to MAX_HEARD_MISSES; a wrong last four for a customer's own name and date of birth counts
         # as the store counts it (an impostor who knows those gets no free guesses)
-        free = heard and result.outcome != "locked" and not result.known and heard_misses(tracker) < MAX_HEARD_MISSES
-        counters = [SlotSet("verify_heard_misses", heard_misses(tracker) + 1)] if free else \
-            [SlotSet("verify_attempts", attempts)]
+        misses = heard_misses(tracker)
+        free = heard and result.outcome != "locked" and not result.known and misses < MAX_HEARD_MISSES
+        counters = [SlotSet("verify_heard_misses", misses + 1)] if free else [SlotSet("verify_attempts", attempts)]
         if not free and (result.outcome == "locked" or attempts >= max_failures):
             log.warning("identity verification locked after %d attempt(s) in this call", attempts)
             dispatcher.utter_message(response="verify_locked")
