@@ -14,6 +14,7 @@ from callflows.dialogue import DialogueSession
 from callflows.speech import Expectation
 from callflows.speech.stt import Transcript, WhisperRecognizer
 from callflows.speech.stt.cleanup import drop_repeats as _drop_repeats
+from callflows.speech.stt.cleanup import drop_unspoken_repeat
 from callflows.telephony.call import CallHandler
 from callflows.verticals import load_vertical
 
@@ -29,6 +30,19 @@ def test_a_digit_said_four_times_is_not_cut_as_a_decoder_loop():
     loop = " ".join(["five"] * 40)
     assert len(_drop_repeats(loop).split()) < 40  # a real loop is still cut
     assert _drop_repeats("yeah yeah yeah yeah yeah") == "yeah yeah yeah"
+
+
+def test_an_utterance_written_twice_in_less_voice_than_it_takes_is_kept_once():
+    """CI: 1.5 s of "four five six seven" came back "Four five six seven four five six seven."."""
+    assert drop_unspoken_repeat("Four five six seven four five six seven.", 1540) == "Four five six seven."
+    assert drop_unspoken_repeat("yes yes yes", 300) == "yes"
+    # said twice, at a caller's pace: kept
+    assert drop_unspoken_repeat("one two one two", 1600) == "one two one two"
+    assert drop_unspoken_repeat("Four five six seven four five six seven.", 2600) == (
+        "Four five six seven four five six seven.")
+    # fast but no repeat: kept; no voice measured: kept
+    assert drop_unspoken_repeat("four one five five five zero one nine", 1000) == "four one five five five zero one nine"
+    assert drop_unspoken_repeat("one two one two", 0) == "one two one two"
 
 
 @pytest.mark.speech

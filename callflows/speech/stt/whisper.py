@@ -21,7 +21,7 @@ from ..expectation import Expectation
 from ..registry import ModelRegistry, registry
 from ..token_constraint import suppressed_ids
 from .base import Transcript
-from .cleanup import collapse_sentences, drop_repeats
+from .cleanup import collapse_sentences, drop_repeats, drop_unspoken_repeat
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ class WhisperRecognizer:
         if self.short_window and not full_window or hypotheses > 1 or words:
             nbest = self._decode_window(audio.astype(np.float32), prompt, hypotheses,
                                         FULL_WINDOW_FRAMES if full_window else None, words)
+            voiced = self.voiced_ms(pcm16_8k)
+            nbest = [(drop_unspoken_repeat(t, voiced), score) for t, score in nbest]
             (text, confidence), alternatives = nbest[0], tuple(dict.fromkeys(t for t, _ in nbest[1:] if t))
         else:
             text, confidence = self._decode_full(audio.astype(np.float32), prompt)
@@ -160,6 +162,11 @@ class WhisperRecognizer:
                   len(text))
         return Transcript(text, min(1.0, confidence), codec.duration_ms(pcm16_8k),
                           tuple(a for a in alternatives if a != text))
+
+    def voiced_ms(self, pcm16_8k: bytes) -> int:
+        """How much of the audio is voice: 20 ms frames at or above ``speech_floor_dbfs``."""
+        return 20 * sum(1 for i in range(0, len(pcm16_8k) - _FRAME_BYTES + 1, _FRAME_BYTES)
+                        if codec.rms_dbfs(pcm16_8k[i:i + _FRAME_BYTES]) >= self.speech_floor_dbfs)
 
     def _decode_window(self, audio: np.ndarray, prompt: str | None, hypotheses: int = 1,
                        window: int | None = None, words: tuple[str, ...] | None = None) -> list[tuple[str, float]]:
