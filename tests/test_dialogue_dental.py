@@ -474,3 +474,29 @@ def test_a_correction_at_the_summary_changes_exactly_that_value(store, dental, c
          "my name is jane smith", "yes")
     assert session.state.pending == "confirm"
     correct_at_summary(session, correction, slot, value, {"offered_times"})
+
+
+def test_silence_after_an_offer_of_a_person_asks_the_offer_again(store, dental):
+    """A caller silent after "Would you like me to connect you with a person?" heard the question
+    before it again ("Are you still there? I have ..., is that right?"); their "Yeah" to that was
+    taken as a yes to the person, and the call was put through."""
+    session = DialogueSession(dental, store, now=NOW)
+    replies = talk(session, "book a cleaning", *["the purple elephant sings"] * 3)
+    assert "connect you with a person" in replies[-1]
+    reply = session.handle_silence()
+    assert "Are you still there" in reply.text and "connect you with a person" in reply.text
+    talk(session, "no thanks")
+    assert session.state.transferred_to is None
+
+
+def test_a_time_off_the_booking_grid_is_its_thirty_or_asked_again(store, dental):
+    """"one thirty in the afternoon" came back "One thirteen ..." and was booked at 1:13 PM. The
+    clinic books every 15 minutes: thirteen past is half past, fourteen past is asked again."""
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book a whitening with doctor garcia", "monday november thirtieth")
+    talk(session, "One thirteen in the afternoon")
+    assert session.state.slots["time"] == "13:30"
+    session = DialogueSession(dental, store, now=NOW, channel="phone")
+    talk(session, "i'd like to book a whitening with doctor garcia", "monday november thirtieth")
+    replies = talk(session, "One fourteen in the afternoon")
+    assert session.state.slots["time"] is None and "every 15 minutes" in replies[-1]

@@ -445,3 +445,42 @@ def test_two_nights_heard_as_tonight_is_two_nights_after_a_later_arrival(store, 
     session = DialogueSession(hotel, store, now=NOW, channel="phone")
     talk(session, "i need a twin room for tonight for two people")
     assert session.state.slots["arrival_date"] == "2026-11-22" and session.state.slots["departure_date"] is None
+
+
+def test_for_two_nights_heard_four_two_nights_is_two_nights(store, hotel):
+    """A flite caller's "for two nights" came back "Four two nights." ten times; each was read as
+    the booking request said again ("Sure, let's carry on with that."), with the same question,
+    until the caller hung up."""
+    session = DialogueSession(hotel, store, now=NOW, channel="phone")
+    talk(session, "Hi, I'd like to book a room.", "The 28th of December.")
+    replies = talk(session, "Four two nights.")
+    assert session.state.slots["departure_date"] == "2026-12-30"
+    assert "How many guests" in replies[-1]
+
+
+def test_the_request_said_again_and_again_is_a_miss_not_a_loop(store, hotel):
+    session = DialogueSession(hotel, store, now=NOW, channel="phone")
+    talk(session, "Hi, I'd like to book a room.", "The 28th of December.")
+    replies = talk(session, *["i'd like to book a room"] * 3)
+    assert replies[0].startswith("Sure, let's carry on with that.")  # said again once: carry on
+    assert "number of nights" in replies[1] and not replies[1].startswith("Sure, let's carry on")
+    assert "connect you with a person" in replies[2]
+
+
+def test_a_weekday_with_the_day_heard_without_its_teen_is_the_day_that_fits(store, hotel):
+    """"arriving Friday, December 18th" came back "Friday, December 8th" (a Tuesday); the bot
+    booked the 8th, read back as "Tuesday, December 8"."""
+    session = DialogueSession(hotel, store, now=datetime(2026, 12, 4, 10, 0, tzinfo=TZ), channel="phone")
+    talk(session, "Hi. I'd like to book a double room for two people, riding Friday, December 8th for one night.")
+    assert (session.state.slots["arrival_date"], session.state.slots["departure_date"]) == ("2026-12-18", "2026-12-19")
+
+
+def test_a_named_arrival_with_its_nights_corrects_the_stay_at_the_summary(store, hotel):
+    """"No, arriving December 18th for one night." to a summary on the 8th asked "What would you
+    like to change?": the "one" of "one night" was taken for the guests (refused), and the arrival
+    the caller named was dropped with it."""
+    session = DialogueSession(hotel, store, now=NOW)
+    _to_the_summary(session)
+    talk(session, "No, arriving December 18th for one night.")
+    assert (session.state.slots["arrival_date"], session.state.slots["departure_date"]) == ("2026-12-18", "2026-12-19")
+    assert session.state.slots["guests"] == 3 and session.state.pending == "confirm"

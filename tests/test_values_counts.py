@@ -26,6 +26,8 @@ def test_number_is_a_slot_type() -> None:
 @pytest.mark.parametrize("text, expected", [
     ("two", 2),
     ("Two.", 2),
+    ("four two nights", 2),  # "for two nights" over the line
+    ("to three people", 3),
     ("2", 2),
     ("2 adults", 2),
     ("two adults and a child", 3),

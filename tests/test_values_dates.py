@@ -151,6 +151,17 @@ def test_weekday_mismatch_is_flagged_and_explicit_date_wins() -> None:
     assert value.value == "2026-12-01" and value.extra.get("weekday_mismatch") is True
 
 
+def test_a_weekday_with_a_day_heard_without_its_teen_takes_the_day_that_fits() -> None:
+    """"Friday, December 18th" came back "Friday, December 8th" (a Tuesday): the day with its
+    "-teen" is the Friday; a day with no such fit keeps the date heard ("monday the first")."""
+    [value] = extract("date", "friday december 8th", SUNDAY)
+    assert value.value == "2026-12-18" and value.extra.get("day_from_weekday") is True
+    [value] = extract("date", "tuesday december eighteenth", SUNDAY)
+    assert value.value == "2026-12-08"
+    [value] = extract("date", "monday december 8th", SUNDAY)  # the 18th is a Friday: no fit
+    assert value.value == "2026-12-08" and value.extra.get("weekday_mismatch") is True
+
+
 def test_several_dates_in_text_order() -> None:
     assert dates("tuesday or maybe wednesday") == ["2026-11-24", "2026-11-25"]
 

@@ -39,7 +39,12 @@ class Confirmation:
         st = self.state
         form = self.flow.forms[st.active_form]  # type: ignore[index]
         yes = self._answer_yes_no(nlu)
-        updates = self._firm(form, nlu, candidates_for_form(self.flow, form, nlu, ()) or self._named_value(form, nlu))
+        # the part the caller names ("no, arriving december eighteenth for one night") goes with
+        # whatever else was heard (the "one" there is read as guests, which the vertical refuses)
+        named = self._named_value(form, nlu)
+        heard = {slot: value for slot, value in candidates_for_form(self.flow, form, nlu, ()).items()
+                 if not any(_same(value, v) for v in named.values())}  # the named value read as another slot
+        updates = self._firm(form, nlu, {**heard, **named})
         if yes is not True and self._retypes_a_typed_name(form, nlu, updates):
             return [self._read_back_typed_name(self._typed_name_slot(form))]  # type: ignore[arg-type]
         if yes is not True and self._corrects_a_kept_name(form, nlu, updates):

@@ -58,7 +58,8 @@ class FormFilling:
         other = self.flow.form_for_intent(intent) if intent else None
         if other is not None and other.name != form.name:
             return self._start_form(other, nlu)
-        if other is not None:  # "i need to move my appointment" again: carry on with it
+        if other is not None and self.state.misses == 0:  # "i need to move my appointment" again: carry on
+            self.state.misses += 1  # said again in answer to the same question: a miss ("four two nights")
             return [self._say("carry_on"), self._reask(form)]
         if self._is_faq(nlu, intent, strict=True) and asks_a_question(nlu.text) and not carries_digits(nlu.text):
             return [self._faq_answer(nlu), self._say("resume"), self._reask(form)]

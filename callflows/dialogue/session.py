@@ -261,7 +261,10 @@ class DialogueSession(TurnPolicy, FormFilling, Confirmation, ReadBack, Hold, Llm
             self.recorder.bot_turn(reply.text, self._secrets())
             self.end(self.final_outcome("no_input"))
             return reply
-        reply = self._reply(self._say("still_there"), st.last_prompt)
+        # a pending offer of a person is the question the caller owes an answer to: asked again,
+        # so a yes after the silence answers it, and not the question before it
+        question = self._say("offer_again") if st.pending == OFFER_HUMAN else st.last_prompt
+        reply = self._reply(self._say("still_there"), question)
         self.recorder.bot_turn(reply.text, self._secrets())
         return reply
 

@@ -102,6 +102,14 @@ def offer_alternatives(dispatcher: CollectingDispatcher, tracker: Tracker, start
             ActiveLoop(tracker.active_loop.get("name") or "book_appointment")]
 
 
+def on_the_grid(at: time, step: int) -> time | None:
+    """A time off the clinic's booking grid whose minutes are a "-teen" heard for a "-ty":
+    "one thirty" comes back "one thirteen" over the line (and was booked at 1:13 PM); the "-ty"
+    when that is on the grid, else None."""
+    ty = (at.minute - 10) * 10 if 13 <= at.minute <= 15 else None
+    return at.replace(minute=ty) if ty is not None and ty % step == 0 else None
+
+
 class DateTimeChecks:
     """validate_date / validate_time / extract_time shared by booking and moving."""
 
@@ -134,6 +142,15 @@ class DateTimeChecks:
             at = time.fromisoformat(str(value))
         except ValueError:
             return {"time": None}
+        step = schedule().slot_minutes
+        if at.minute % step:
+            thirty = on_the_grid(at, step)
+            if thirty is None:
+                dispatcher.utter_message(text=f"We book appointments every {step} minutes, "
+                                              f"like {speak_time(at.replace(minute=0))} or "
+                                              f"{speak_time(at.replace(minute=step))}.")
+                return {"time": None}
+            at = thirty
         day_value = tracker.get_slot("date")
         if day_value:
             day = date.fromisoformat(str(day_value))

@@ -75,6 +75,8 @@ PEOPLE_BEFORE = (
     ("total", "of"),
 )
 SELF_WORDS = frozenset({"me", "i", "myself"})
+COUNTED_THINGS = frozenset({"nights", "night", "weeks", "week", "rooms", "room", "beds", "bed", "of"})
+_PREPOSITION_SOUNDS = frozenset({"four", "two"})  # "for", "to"
 TIME_WORDS_BEFORE = frozenset({"at", "by", "until", "till", "til", "before", "after"})
 NOT_COUNT_AFTER = frozenset({"dollars", "dollar", "bucks", "cents", "percent", "am", "pm", "o'clock", "oclock"})
 ONE_PHRASES = (
@@ -109,6 +111,8 @@ class _CountReader:
         for run in number_runs(find_numbers(tokens)):
             if any(k in blocked for n in run for k in range(n.i, n.j)):
                 continue
+            if len(run) == 2 and not run[0].ordinal and self._preposition_heard_as_number(run):
+                run = run[1:]  # "four two nights": "for two nights" over the line
             if any(n.ordinal for n in run) or len({n.value for n in run}) > 1:
                 continue
             first, last = run[0], run[-1]
@@ -118,6 +122,13 @@ class _CountReader:
 
     def word(self, i: int) -> str:
         return self.words[i] if 0 <= i < len(self.words) else ""
+
+    def _preposition_heard_as_number(self, run: list) -> bool:
+        """Two different numbers in a row before what they count, the first said as "four" or
+        "two": "for" or "to" heard as a number ("four two nights", "to three people")."""
+        first, nxt = self.words[run[0].i], self.word(run[-1].j)
+        return (run[0].j - run[0].i == 1 and first in _PREPOSITION_SOUNDS and run[0].value != run[1].value
+                and (nxt in COUNTED_THINGS or nxt in PEOPLE_PLURAL or nxt in PEOPLE_SINGULAR))
 
     def _noun_after(self, j: int) -> tuple[str, int] | None:
         """(noun, end) of a people noun at j, after at most two modifier words."""

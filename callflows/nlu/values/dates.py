@@ -34,7 +34,9 @@ Rules for the ambiguous cases (prefer="future" unless said otherwise):
   if the weekday disagrees. Except (prefer="future", no year said): when that day of month falls on
   the weekday said in one of the next 3 months, sooner than the date heard, that date is taken
   ({"month_from_weekday": True}): on a phone line the month is what is misheard ("friday december
-  eleventh" -> "Friday, November 11th").
+  eleventh" -> "Friday, November 11th"). Otherwise, when the day with its "-teen" lost or added
+  (3rd-9th <-> 13th-19th, in the month heard, still to come) is that weekday, it is taken
+  ({"day_from_weekday": True}): "friday december eighteenth" -> "Friday, December 8th".
 - Impossible dates ("february thirtieth", "13/45") give no value and their words are not
   re-read as anything else.
 - A part of the day right after a date ("tomorrow morning", "monday afternoon", "friday night")
@@ -271,6 +273,9 @@ class _DateReader:
                 nearer = None if self.past or self._year_in(explicit) else self._month_by_weekday(explicit.day, weekday)
                 if nearer is not None:
                     return DateMatch(i, explicit.end, nearer, {**extra, "month_from_weekday": True})
+                tens = None if self.past else self._tens_by_weekday(explicit.day, weekday)
+                if tens is not None:
+                    return DateMatch(i, explicit.end, tens, {**extra, "day_from_weekday": True})
             return DateMatch(i, explicit.end, explicit.day, extra)
         k = j + 1 if self.word(j) == "of" else j
         if self.words[k:k + 2] in (["next", "week"], ["this", "week"]):
@@ -298,6 +303,16 @@ class _DateReader:
             year, month = divmod(year * 12 + month, 12)
             month += 1
         return None
+
+    def _tens_by_weekday(self, said: date, weekday: int) -> date | None:
+        """The day of the month heard with its "-teen" lost or added on the line ("eighteenth" ->
+        "8th", "sixth" -> "sixteenth"), when that day falls on the weekday said and comes within
+        MONTHS_BY_WEEKDAY months: "Friday, December 8th" (a Tuesday) is Friday, December 18."""
+        shift = 10 if 3 <= said.day <= 9 else -10 if 13 <= said.day <= 19 else 0
+        found = _safe_date(said.year, said.month, said.day + shift) if shift else None
+        if found is None or found.weekday() != weekday:
+            return None
+        return found if self.today <= found <= self.today + timedelta(days=31 * MONTHS_BY_WEEKDAY) else None
 
     def _explicit_after_weekday(self, j: int) -> DateMatch | None:
         k = j + 1 if self.word(j) == "the" and self.word(j + 1) in MONTHS else j
