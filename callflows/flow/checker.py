@@ -4,6 +4,7 @@ that all of a file's errors are reported at once (escalation.yaml's loader uses 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from callflows.flow.errors import FlowError
@@ -77,3 +78,19 @@ class Checker:
             if str(key) not in allowed:
                 self.error(node, key, f"{field}.{key}" if field else str(key),
                            f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+    def entries(self, node: LineDict, section: str, allowed: set[str], short: tuple[type, str],
+                shape: str) -> Iterator[tuple[str, str, LineDict]]:
+        """(name, field, body) of each entry of a section (``slots``, ``intents``), its unknown keys
+        reported. ``short``: an entry of that type is shorthand for ``{key: value}``; an entry that
+        is neither is reported as ``shape`` ("must be a mapping with a type") and skipped."""
+        short_type, short_key = short
+        for name, body in node.items():
+            field = f"{section}.{name}"
+            if isinstance(body, short_type):
+                body = node.shorthand(name, short_key)
+            if not isinstance(body, LineDict):
+                self.error(node, name, field, shape)
+                continue
+            self.unknown_keys(body, allowed, field)
+            yield str(name), field, body

@@ -16,6 +16,13 @@ class LineDict(dict):
     def line_of(self, key: str) -> int:
         return getattr(self, "key_lines", {}).get(key, self.line)  # a LineDict() built in code has none
 
+    def shorthand(self, name: str, key: str) -> "LineDict":
+        """Entry ``name`` written short ("date_of_birth: date", "greet: [hi, hello]") as the
+        mapping it stands for, ``{key: value}``, on the entry's line (errors name that line)."""
+        full = LineDict({key: self[name]})
+        full.line, full.key_lines = self.line_of(name), {key: self.line_of(name)}
+        return full
+
 
 class LineList(list):
     line: int = 0

