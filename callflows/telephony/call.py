@@ -22,8 +22,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from callflows.dialogue import BotReply, DialogueSession
 from callflows.logs import call_logger
@@ -32,13 +34,14 @@ from callflows.speech import codec
 from callflows.speech.expectation import Expectation
 from callflows.speech.stt import RecognizerStream, Transcript
 from callflows.speech.turn_end import TurnEndDecider
-from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel, is_interruption
+from callflows.speech.vad import Endpointer, SpeechEnded, SpeechStarted, is_backchannel
+from callflows.telephony.barge_in import BargeIn
 from callflows.telephony.call_recording import CallRecorder
 from callflows.telephony.caller_turns import CallerTurn, KeypadTurn
 from callflows.telephony.consent_answer import wait_for_consent
 from callflows.telephony.continued_turn import pieces_after
 from callflows.telephony.wait_fillers import FillerPlayed, WaitFiller
-from callflows.telephony.media_stream import Dtmf, MarkEcho, MediaChunk, StreamStart, StreamStop
+from callflows.telephony.media_stream import Dtmf, InboundEvent, MarkEcho, MediaChunk, StreamStart, StreamStop
 from callflows.telephony.media_stream import clear_message
 from callflows.telephony.outbound import OutboundAudio
 from callflows.telephony.reply_audio import ReplyAudio
@@ -65,7 +68,6 @@ class TurnLatency:
 @dataclass
 class CallStats:
     latencies: list[TurnLatency] = field(default_factory=list)
-    barge_ins: int = 0
     max_gap_ms: float = 0.0
     transcripts: list[str] = field(default_factory=list)
     fillers: list[FillerPlayed] = field(default_factory=list)  # every filler clip, in order
@@ -105,11 +107,7 @@ class CallHandler:
         self._stream: RecognizerStream | None = None  # recogniser stream of the turn in progress
         self._speech_frames = 0  # frames of the turn in progress
         self._turn_audio = bytearray()  # the turn in progress, for the barge-in check
-        self._barging = False
-        self._barge_after = 0  # frames of speech before the next backchannel check
-        self._barge_check: Any = None  # a quick decode deciding whether speech over the bot is a backchannel
-        self._barge_ms = 0  # how much speech that decode heard
-        self._overlap: tuple[Any, CallerTurn] | None = None  # a turn that ended over the bot, its decode pending
+        self.barge_in = BargeIn(self.out, services.quick_transcribe, services.barge_in_ms, self.log)
         self._hold_since: float | None = None  # the caller asked for a moment: when the wait began
         self._turns: queue.Queue[CallerTurn | KeypadTurn | None] = queue.Queue()
         self._digits = ""
@@ -128,7 +126,7 @@ class CallHandler:
         self.log.info("call started: vertical=%s stream=%s", vertical.name, start.stream_sid)
 
     # ================================================================ socket thread
-    def on_event(self, event: Any) -> None:
+    def on_event(self, event: InboundEvent) -> None:
         if self._closed.is_set():
             return
         if isinstance(event, MediaChunk):
@@ -157,9 +155,7 @@ class CallHandler:
                 self._stream.accept(event.audio)  # pre-roll and onset: the first word
                 self._speech_frames = len(event.audio) // 320
                 self._turn_audio = bytearray(event.audio)
-                self._barging = False
-                self._barge_check = None
-                self._barge_after = 0
+                self.barge_in.speech_started()
                 self.turn_end.reset()
             elif isinstance(event, SpeechEnded):
                 self._end_of_speech(event)
@@ -168,10 +164,12 @@ class CallHandler:
             self._turn_audio += pcm
             self._speech_frames += 1
             self._last_activity = time.perf_counter()
-            self._check_barge_in()
+            self.barge_in.speech_continues(bytes(self._turn_audio), self._speech_frames,
+                                           self.endpointer.trailing_silence_ms)
             self._check_complete_answer()
-        if self._overlap is not None:
-            self._check_overlap()
+        overlapped = self.barge_in.overlap_turn()
+        if overlapped is not None:
+            self._turns.put(overlapped)
         if self._digits and time.perf_counter() - self._digits_at > DTMF_TIMEOUT_S:
             self._flush_digits()
 
@@ -184,31 +182,6 @@ class CallHandler:
             if ended is not None:
                 self._end_of_speech(ended)
 
-    def _check_barge_in(self) -> None:
-        """Speech over the bot: after `barge_in_ms`, a quick decode tells a real interruption
-        from a backchannel ("uh-huh", "okay"); only a real one stops the bot (clear)."""
-        if self._barging or not self.out.speaking:
-            return
-        if self._barge_check is None:
-            if self._speech_frames >= max(self.services.barge_in_ms // 20, self._barge_after):
-                self._barge_check = self.services.quick_transcribe(bytes(self._turn_audio))
-                self._barge_ms = codec.duration_ms(bytes(self._turn_audio)) - self.endpointer.trailing_silence_ms
-            return
-        if not self._barge_check.done():
-            return
-        try:
-            words = self._barge_check.result().text
-        except Exception:  # noqa: BLE001 - no transcript: trust the length of the speech
-            words = "?"
-        if is_interruption(words, self._barge_ms):
-            self._barging = True
-            self.stats.barge_ins += 1
-            self.log.info("barge-in: the caller spoke over the bot")
-            self.out.clear()
-        else:
-            self._barge_check = None  # a backchannel so far: look again if the speech goes on
-            self._barge_after = self._speech_frames + 20
-
     def _end_of_speech(self, event: SpeechEnded) -> None:
         span = self.recording.speech_ended() if self.recording is not None else None
         stream, self._stream = self._stream, None
@@ -217,37 +190,10 @@ class CallHandler:
         now = time.perf_counter()
         turn = CallerTurn(
             audio=event.audio, stream=stream, speech_end_at=now - event.trailing_silence_ms / 1000,
-            endpoint_ms=float(event.trailing_silence_ms), barged_in=self._barging, span=span,
+            endpoint_ms=float(event.trailing_silence_ms), barged_in=self.barge_in.barging, span=span,
         )
-        if self.out.speaking and not self._barging:
-            # speech that ended over the bot before the quick decode decided: decide on all of it
-            # (a short "no wait" or "stop" is a turn; "uh-huh" or a cough is not)
-            voiced = event.audio[:max(len(event.audio) - event.trailing_silence_ms * 16, 0)]
-            self._overlap, self._barge_check = (self.services.quick_transcribe(voiced), turn), None
-            return
-        self._turns.put(turn)
-
-    def _check_overlap(self) -> None:
-        """The decision on a turn that ended over the bot: words other than a backchannel stop
-        the bot (clear) and are the caller's turn; a backchannel or no words are dropped."""
-        check, turn = self._overlap  # type: ignore[misc]
-        if not check.done():
-            return
-        self._overlap = None
-        try:
-            words = check.result().text
-        except Exception:  # noqa: BLE001 - no transcript: nothing to act on
-            words = ""
-        speech_ms = codec.duration_ms(turn.audio) - turn.endpoint_ms
-        if not is_interruption(words, speech_ms):
-            self.log.debug("ignored %d ms of sound during bot speech", speech_ms)
-            return
-        if self.out.speaking:
-            self.stats.barge_ins += 1
-            self.log.info("barge-in: the caller spoke over the bot")
-            self.out.clear()
-        turn.barged_in = True
-        self._turns.put(turn)
+        if not self.barge_in.held_back(turn, event):  # over the bot, undecided: barge_in decides
+            self._turns.put(turn)
 
     def _on_digit(self, digit: str) -> None:
         self._last_activity = time.perf_counter()
@@ -402,8 +348,14 @@ class CallHandler:
                 return alternative.strip()
         return text
 
-    def _filled_wait(self, origin: float) -> "_FilledWait":
-        return _FilledWait(self, origin)
+    @contextmanager
+    def _filled_wait(self, origin: float) -> Iterator[None]:
+        """The wait filler fills the wait from ``origin`` until the reply is over."""
+        self.wait_filler.begin(origin)
+        try:
+            yield
+        finally:
+            self.wait_filler.end()
 
     def _speak(self, reply: BotReply, timing: tuple | None) -> None:
         self.endpointer.set_expectation(reply.expectation)
@@ -421,7 +373,7 @@ class CallHandler:
                 first_filler_ms=(fillers[0].wait_ms + turn.endpoint_ms) if fillers else None,
             )
             self.stats.latencies.append(latency)
-            timings: dict[str, Any] = {"tts_first_audio_ms": latency.tts_first_audio_ms, "total_ms": latency.total_ms}
+            timings: dict[str, float | None] = {"tts_first_audio_ms": latency.tts_first_audio_ms, "total_ms": latency.total_ms}
             if fillers:  # kept with the turn's timings in memory and in the log; never a bot turn
                 timings["first_filler_ms"] = latency.first_filler_ms
                 self.log.info("wait filled: %s; reply audio after %.0f ms",
@@ -545,17 +497,3 @@ class CallHandler:
 def _spoken_ms(turn: CallerTurn) -> float:
     """The turn's speech, without the pause that ended it."""
     return codec.duration_ms(turn.audio) - turn.endpoint_ms
-
-
-class _FilledWait:
-    """``with``: the wait filler fills the wait from ``origin`` until the reply is over."""
-
-    def __init__(self, handler: CallHandler, origin: float):
-        self.handler = handler
-        self.origin = origin
-
-    def __enter__(self) -> None:
-        self.handler.wait_filler.begin(self.origin)
-
-    def __exit__(self, *_exc: Any) -> None:
-        self.handler.wait_filler.end()
