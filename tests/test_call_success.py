@@ -57,6 +57,13 @@ def test_policy_answers_what_is_asked_and_corrects_a_wrong_read_back():
     assert not fresh.done
     next_move(fresh, "You're all set. Your cleaning is booked for Friday.")
     assert next_move(fresh, "Is there anything else I can help you with?").say == "no thanks, goodbye"
+    # a spelled read-back with a word of the ear's between "spelled" and the letters is still checked
+    spelled = CallerState(p, NOW)
+    next_move(spelled, "How can I help you today?")
+    wrong_first = "X" + p.first[1:] if p.first[0].lower() != "x" else "Q" + p.first[1:]
+    letters = "-".join(("Zq" + wrong_first).upper())
+    no = next_move(spelled, f"I have {p.full_name}. Spell best, {letters}. Is that right?")
+    assert no.say.startswith("no, it's") and no.slot == "spelling"
 
 
 @pytest.mark.timeout(900)  # the phone server's start-up synthesises every vertical's sentences once

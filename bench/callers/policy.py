@@ -321,7 +321,8 @@ def _wrong_name(st: CallerState, text: str) -> Move | None:
     return None
 
 
-SPELLED_OUT = re.compile(r"\bspel(?:led|lt|l)\s+((?:[a-z]\b[\s,.-]*){3,})")
+# the ear may put a word between "spelled" and the letters ("Spell best, D-A-N-I."): skipped
+SPELLED_OUT = re.compile(r"\bspel(?:led|lt|l)\w*[\s,.]+(?:[a-z]{2,}[\s,.]+)?((?:[a-z]\b[\s,.-]*){3,})")
 
 
 def _wrong_spelling(st: CallerState, text: str) -> Move | None:
