@@ -89,9 +89,8 @@ class BargeIn:
             words = check.result().text
         except Exception:  # noqa: BLE001 - no transcript: nothing to act on
             words = ""
-        speech_ms = codec.duration_ms(turn.audio) - turn.endpoint_ms
-        if not is_interruption(words, speech_ms):
-            self.log.debug("ignored %d ms of sound during bot speech", speech_ms)
+        if not is_interruption(words, turn.spoken_ms):
+            self.log.debug("ignored %d ms of sound during bot speech", turn.spoken_ms)
             return None
         if self.out.speaking:
             self._interrupted()

@@ -300,10 +300,10 @@ class CallHandler:
         pieces = [turn]
         for piece in pieces_after(self._turns, lambda: self.endpointer.in_speech, self._closed, CallerTurn):
             words = self._piece_words(piece)  # the caller went on before the answer: one turn
-            self.log.info("the caller went on before the answer: %d ms more heard with the turn", _spoken_ms(piece))
+            self.log.info("the caller went on before the answer: %d ms more heard with the turn", piece.spoken_ms)
             text, turn = f"{text} {words}".strip(), piece
             pieces.append(piece)
-        speech_ms = sum(_spoken_ms(p) for p in pieces)  # how long the caller spoke
+        speech_ms = sum(p.spoken_ms for p in pieces)  # how long the caller spoke
         self.stats.transcripts.append(text)
         self._last_activity = time.perf_counter()
         t1 = time.perf_counter()
@@ -492,8 +492,3 @@ class CallHandler:
                 self._send_raw(message)
             except Exception as exc:  # noqa: BLE001 - the caller is gone
                 self.log.warning("socket send failed: %s", type(exc).__name__)
-
-
-def _spoken_ms(turn: CallerTurn) -> float:
-    """The turn's speech, without the pause that ended it."""
-    return codec.duration_ms(turn.audio) - turn.endpoint_ms

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callflows.speech import codec
 from callflows.speech.stt import RecognizerStream
 from callflows.telephony.call_recording import CallerSpan
 
@@ -23,6 +24,11 @@ class CallerTurn:
     endpoint_ms: float
     barged_in: bool
     span: CallerSpan | None = None  # where it lies in the call's recording (None: not recorded)
+
+    @property
+    def spoken_ms(self) -> float:
+        """The turn's speech, without the pause that ended it."""
+        return codec.duration_ms(self.audio) - self.endpoint_ms
 
 
 @dataclass

@@ -165,8 +165,7 @@ class WhisperRecognizer:
 
     def voiced_ms(self, pcm16_8k: bytes) -> int:
         """How much of the audio is voice: 20 ms frames at or above ``speech_floor_dbfs``."""
-        return 20 * sum(1 for i in range(0, len(pcm16_8k) - _FRAME_BYTES + 1, _FRAME_BYTES)
-                        if codec.rms_dbfs(pcm16_8k[i:i + _FRAME_BYTES]) >= self.speech_floor_dbfs)
+        return 20 * sum(1 for frame in codec.pcm16_frames(pcm16_8k) if codec.rms_dbfs(frame) >= self.speech_floor_dbfs)
 
     def _decode_window(self, audio: np.ndarray, prompt: str | None, hypotheses: int = 1,
                        window: int | None = None, words: tuple[str, ...] | None = None) -> list[tuple[str, float]]:
